@@ -1,0 +1,176 @@
+r"""Per-text token statistics (the "statistics" stage of the pipeline).
+
+Notation follows Hara et al., *Why Mean Pooling Works: Quantifying Second-Order Collapse in
+Text Embeddings* (arXiv 2604.27398, ACL 2026), Sec. 3. For one text with token embeddings
+:math:`X = [x_1, \dots, x_n]^\top \in \mathbb{R}^{n \times D}`:
+
+* mean :math:`\mu(X) = \frac1n \sum_j x_j`;
+* unit-mean normalisation :math:`\tilde X = X / \lVert \mu(X) \rVert_2`, so that
+  :math:`\tilde\mu = \mu(\tilde X)` has unit norm;
+* covariance with the :math:`1/n` estimator
+  :math:`\Sigma(\tilde X) = \frac1n \sum_j (\tilde x_j - \tilde\mu)(\tilde x_j - \tilde\mu)^\top`;
+* normalised spread (token concentration)
+  :math:`S(X)/\lVert\mu(X)\rVert^2 = \operatorname{tr}\Sigma(\tilde X)
+  = \frac1n \sum_j \lVert \tilde x_j - \tilde\mu \rVert^2`.
+
+The covariance is never formed. With :math:`Z = (\tilde X - 1\tilde\mu^\top)/\sqrt n`,
+:math:`\Sigma = Z^\top Z`; :func:`token_stats` stores a compact factor
+:math:`F` (``rank x D``, from the thin SVD :math:`Z = U S V^\top`, :math:`F = S V^\top`) with
+:math:`\Sigma = F^\top F`, dropping numerically-zero singular values. Everything here is pure
+computation: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TokenStats", "as_token_matrix", "normalized_spread", "token_stats"]
+
+
+def as_token_matrix(x: Any, *, where: str = "token matrix") -> np.ndarray:
+    """Validate a token-embedding matrix and return it as a float64 numpy array.
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (n_tokens, D)
+        Token embeddings of one text.
+    where : str
+        How to name this input in error messages (e.g. ``"text 3"``).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 2-D, has no tokens or no dimensions, or holds NaN/inf values.
+    """
+    if hasattr(x, "detach"):  # torch.Tensor without importing torch here
+        x = x.detach().to("cpu").double().numpy()
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{where}: expected a 2-D (n_tokens, D) array, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{where}: empty token list (0 tokens)")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{where}: token embeddings have 0 dimensions")
+    if not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        raise ValueError(f"{where}: token row {int(bad[0])} contains NaN or inf")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class TokenStats:
+    r"""Sufficient statistics of one text's unit-mean-normalised tokens.
+
+    Attributes
+    ----------
+    n_tokens : int
+        Number of tokens :math:`n`.
+    mean_norm : float
+        :math:`\lVert \mu(X) \rVert_2` of the raw tokens.
+    mean : numpy.ndarray, shape (D,)
+        Unit mean :math:`\tilde\mu = \mu(X)/\lVert\mu(X)\rVert` (float64).
+    factor : numpy.ndarray, shape (rank, D)
+        Compact factor :math:`F` with :math:`\Sigma(\tilde X) = F^\top F`; its rows are the
+        principal axes scaled by the standard deviations (rank <= min(n - 1, D)).
+    trace : float
+        :math:`\operatorname{tr}\Sigma(\tilde X)`, the normalised spread.
+    """
+
+    n_tokens: int
+    mean_norm: float
+    mean: np.ndarray
+    factor: np.ndarray
+    trace: float
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension :math:`D`."""
+        return int(self.mean.shape[0])
+
+    @property
+    def rank(self) -> int:
+        """Numerical rank of the covariance (rows of :attr:`factor`)."""
+        return int(self.factor.shape[0])
+
+    @property
+    def normalized_spread(self) -> float:
+        r""":math:`\operatorname{tr}\Sigma(\tilde X) = S(X)/\lVert\mu(X)\rVert^2`."""
+        return self.trace
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenStats(n_tokens={self.n_tokens}, dim={self.dim}, rank={self.rank}, "
+            f"normalized_spread={self.trace:.6g})"
+        )
+
+
+def token_stats(x: Any, *, where: str = "text") -> TokenStats:
+    r"""Compute the statistics of one text's token embeddings.
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (n_tokens, D)
+        Token embeddings (every token to be counted; padding already removed).
+    where : str
+        Name used in error messages.
+
+    Returns
+    -------
+    TokenStats
+        Unit mean :math:`\tilde\mu`, covariance factor :math:`F` with
+        :math:`\Sigma(\tilde X) = F^\top F` and :math:`\operatorname{tr}\Sigma(\tilde X)`.
+
+    Raises
+    ------
+    ValueError
+        On an empty or non-finite input, or when :math:`\mu(X)` is (numerically) the zero
+        vector, so that :math:`X` cannot be unit-mean normalised.
+
+    Notes
+    -----
+    The factor comes from the thin SVD of :math:`Z = (\tilde X - 1\tilde\mu^\top)/\sqrt n`;
+    singular values below ``max(n, D) * eps * s_max`` are dropped (the rule of
+    ``numpy.linalg.matrix_rank``), which changes no trace or nuclear norm beyond rounding.
+    """
+    arr = as_token_matrix(x, where=where)
+    n, dim = arr.shape
+    mu = arr.mean(axis=0)
+    norm = float(np.linalg.norm(mu))
+    scale = float(np.abs(arr).max())
+    if not norm > scale * dim * np.finfo(np.float64).eps:
+        raise ValueError(
+            f"{where}: the mean of the token embeddings is the zero vector "
+            "(cannot be normalised to unit mean)"
+        )
+    xt = arr / norm
+    mean = mu / norm
+    z = (xt - mean) / np.sqrt(n)
+    trace = float(np.einsum("ij,ij->", z, z))
+    if n == 1 or trace == 0.0:
+        factor = np.zeros((0, dim))
+    else:
+        _, s, vt = np.linalg.svd(z, full_matrices=False)
+        keep = s > s[0] * max(n, dim) * np.finfo(np.float64).eps
+        factor = s[keep, None] * vt[keep]
+    return TokenStats(n_tokens=n, mean_norm=norm, mean=mean, factor=factor, trace=trace)
+
+
+def normalized_spread(x: Any) -> float:
+    r"""Normalised spread :math:`S(X)/\lVert\mu(X)\rVert^2 = \operatorname{tr}\Sigma(\tilde X)`.
+
+    :math:`S(X) = \frac1n\sum_j \lVert x_j - \mu(X)\rVert^2` (Hara et al. 2026, Sec. 5,
+    "token concentration"). Small values mean the tokens of a text concentrate around their
+    mean; the paper shows that both texts below :math:`\varepsilon` bound SOCM by
+    :math:`O(\varepsilon)`.
+
+    Parameters
+    ----------
+    x : array_like, torch.Tensor or TokenStats
+        Token embeddings ``(n_tokens, D)`` of one text, or its precomputed statistics.
+    """
+    if isinstance(x, TokenStats):
+        return x.trace
+    return token_stats(x).trace

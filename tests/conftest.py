@@ -1,0 +1,36 @@
+"""Shared fixtures: random token lists, the packaged model and the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def random_tokens(
+    rng: np.random.Generator, n: int, dim: int, rank: int | None = None
+) -> np.ndarray:
+    """Token embeddings around a common offset, optionally of low rank, like real encoders'."""
+    offset = np.linspace(0.5, 1.5, dim)
+    rank = min(rank or dim, dim)
+    basis = rng.normal(size=(rank, dim))
+    return offset + rng.normal(size=(n, rank)) @ basis / np.sqrt(rank) * rng.uniform(0.3, 1.2)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
+    return SHARED_DATA
