@@ -29,14 +29,15 @@ WIKI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wiki1m"
 
 def token_counts(n: int, seed: int = 0) -> np.ndarray:
     try:
-        from socm.encode import resolve_model_path
         from transformers import AutoTokenizer
+
+        from socm.encode import resolve_model
 
         lines = [s.strip() for s in WIKI.read_text(encoding="utf-8").splitlines() if s.strip()]
         random.seed(seed)
         texts = random.sample(lines, n)
         tok = AutoTokenizer.from_pretrained(
-            resolve_model_path("sentence-transformers/all-MiniLM-L6-v2")
+            resolve_model("sentence-transformers/all-MiniLM-L6-v2").path
         )
         ids = tok(texts, truncation=True, max_length=128)["input_ids"]
         return np.array([len(x) for x in ids])

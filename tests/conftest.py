@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# never touch the user's cache from tests
+os.environ["SOCM_CACHE_DIR"] = tempfile.mkdtemp(prefix="socm-test-cache-")
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -34,3 +39,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def wiki_head(shared_data: Path) -> Path:
+    return shared_data / "wiki1m" / "wiki1m_head.txt"
+
+
+@pytest.fixture(scope="session")
+def wiki_sentences(wiki_head: Path) -> list[str]:
+    lines = [s.strip() for s in wiki_head.read_text(encoding="utf-8").splitlines() if s.strip()]
+    return lines[:40]

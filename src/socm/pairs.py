@@ -37,7 +37,7 @@ from socm.metrics import (
     fidelity_paper,
     socm_from_parts,
 )
-from socm.stats import TokenStats, token_stats
+from socm.stats import TokenStats, token_stats_many
 
 __all__ = ["PairResult", "all_pairs_index", "pairwise", "resolve_device"]
 
@@ -347,23 +347,6 @@ def _check_pairs(pairs: Any, n: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _all_stats(token_lists: Sequence[Any]) -> list[TokenStats]:
-    """TokenStats of every text (raw matrices reduced in a thread pool: LAPACK frees the GIL)."""
-
-    def one(item: tuple[int, Any]) -> TokenStats:
-        t, x = item
-        return x if isinstance(x, TokenStats) else token_stats(x, where=f"text {t}")
-
-    items = list(enumerate(token_lists))
-    workers = max(1, torch.get_num_threads())
-    if workers == 1 or len(items) < 64:
-        return [one(it) for it in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(workers) as ex:
-        return list(ex.map(one, items, chunksize=16))
-
-
 def pairwise(
     token_lists: Sequence[Any],
     pairs: Any = None,
@@ -401,7 +384,7 @@ def pairwise(
         range or an unknown ``numerics``.
     """
     check_numerics(numerics)
-    stats = _all_stats(token_lists)
+    stats = token_stats_many(token_lists)
     n = len(stats)
     if n and any(s.dim != stats[0].dim for s in stats):
         t = next(t for t, s in enumerate(stats) if s.dim != stats[0].dim)

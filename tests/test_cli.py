@@ -1,0 +1,102 @@
+"""The command line: subcommand functions called directly, and the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from socm.cli import build_parser, main
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_measure_prints_table_and_json(wiki_head, tmp_path, capsys):
+    args = [
+        "measure",
+        "--corpus",
+        str(wiki_head),
+        "--n-texts",
+        "6",
+        "--out",
+        str(tmp_path / "r"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+    code, out, _err = run(args, capsys)
+    assert code == 0 and "avg SOCM" in out and "15 all pairs" in out
+    code, out, _ = run([*args, "--json", "--numerics", "paper"], capsys)
+    summary = json.loads(out)
+    assert code == 0 and summary["numerics"] == "paper" and summary["n_pairs"] == 15
+    assert (tmp_path / "r" / "pairs.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--corpus", "missing.txt"], "corpus file not found: missing.txt"),
+        (["--model", "nobody/nothing"], "model 'nobody/nothing' could not be loaded"),
+        (["--n-texts", "5000000"], "asked for 5000000 texts"),
+        (["--pairs", "nope.tsv"], "pairs file not found"),
+    ],
+)
+def test_user_errors_are_one_line(wiki_head, tmp_path, capsys, extra, message):
+    args = [
+        "measure",
+        "--corpus",
+        str(wiki_head),
+        "--quiet",
+        "--out",
+        str(tmp_path / "r"),
+        "--n-texts",
+        "4",
+        *extra,
+    ]
+    code, _out, err = run(args, capsys)
+    assert code == 1
+    assert err.startswith("socm: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_encoding_names_the_line(tmp_path, capsys):
+    f = tmp_path / "c.txt"
+    f.write_bytes(b"fine\nbad \xff byte\n")
+    code, _, err = run(["measure", "--corpus", str(f), "--quiet"], capsys)
+    assert code == 1 and "line 2" in err
+
+
+def test_parser_defaults_match_the_paper():
+    args = build_parser().parse_args(["measure"])
+    assert (args.n_texts, args.seed, args.numerics, args.layer) == (1000, 0, "exact", None)
+    assert args.exclude_special_tokens is False and args.prefix == ""
+    assert args.model == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_console_script(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "socm", "--version"], capture_output=True, text=True, env=env
+    )
+    assert ok.returncode == 0 and ok.stdout.startswith("socm ")
+    bad = subprocess.run(
+        [sys.executable, "-m", "socm", "measure", "--corpus", str(tmp_path / "x.txt")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        f"socm: error: corpus file not found: "
+        f"{tmp_path / 'x.txt'} (or use a built-in corpus: "
+        "wikipedia, wiki1m)"
+    ]
