@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import socm
 from socm.reference import textbook_d_sigma
@@ -58,6 +62,42 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def one_dim(counts: np.ndarray, dim: int, numerics: str, sample: int, device: str | None) -> None:
+    """Time the engine at one D (run in a fresh process so peak RSS is this run's own)."""
+    texts = make_texts(counts, dim)
+    n = len(counts)
+    n_pairs = n * (n - 1) // 2
+    base = current_rss_mb()
+    t0 = time.perf_counter()
+    res = socm.pairwise(texts, numerics=numerics, device=device)
+    wall = time.perf_counter() - t0
+    peak = peak_rss_mb()
+    per_fast = wall / n_pairs
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, len(res), size=sample)
+    t0 = time.perf_counter()
+    err = 0.0
+    for p in idx:
+        ref = textbook_d_sigma(texts[res.i[p]], texts[res.j[p]])
+        err = max(err, abs(ref - res.d_sigma[p]))
+    per_slow = (time.perf_counter() - t0) / sample
+    print(
+        f"D={dim}: {n_pairs:,} pairs in {wall:.2f} s ({n_pairs / wall:,.0f} pairs/s), "
+        f"peak RSS {peak:.0f} MB (process before the call {base:.0f} MB) | textbook "
+        f"{per_slow * 1e3:.1f} ms/pair, ratio {per_slow / per_fast:,.0f}x | max |Δd_Σ| vs "
+        f"textbook on {sample} pairs {err:.1e} | avg SOCM {res.socm.mean():.5f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
@@ -65,32 +105,35 @@ def main() -> None:
     ap.add_argument("--numerics", default="exact", choices=["exact", "paper"])
     ap.add_argument("--sample", type=int, default=20, help="pairs timed on the textbook route")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--counts-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.counts_file:  # child process: one dimension
+        one_dim(np.load(args.counts_file), args.dims[0], args.numerics, args.sample, args.device)
+        return
     counts = token_counts(args.n)
     print(
         f"N={args.n} texts, tokens mean {counts.mean():.1f} min {counts.min()} max {counts.max()}"
+        f"; numerics={args.numerics}; torch threads {torch.get_num_threads()}"
     )
-    n_pairs = args.n * (args.n - 1) // 2
-    for dim in args.dims:
-        texts = make_texts(counts, dim)
-        t0 = time.perf_counter()
-        res = socm.pairwise(texts, numerics=args.numerics, device=args.device)
-        wall = time.perf_counter() - t0
-        per_fast = wall / n_pairs
-        rng = np.random.default_rng(1)
-        idx = rng.integers(0, len(res), size=args.sample)
-        t0 = time.perf_counter()
-        err = 0.0
-        for p in idx:
-            ref = textbook_d_sigma(texts[res.i[p]], texts[res.j[p]])
-            err = max(err, abs(ref - res.d_sigma[p]))
-        per_slow = (time.perf_counter() - t0) / args.sample
-        print(
-            f"D={dim}: {n_pairs} pairs in {wall:.2f} s ({n_pairs / wall:,.0f} pairs/s), "
-            f"peak RSS {peak_rss_mb():.0f} MB | textbook {per_slow * 1e3:.1f} ms/pair, "
-            f"ratio {per_slow / per_fast:,.0f}x | max |Δd_Σ| vs textbook on {args.sample} pairs "
-            f"{err:.1e} | avg SOCM {res.socm.mean():.5f}"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/counts.npy"
+        np.save(path, counts)
+        for dim in args.dims:
+            cmd = [
+                sys.executable,
+                __file__,
+                "--counts-file",
+                path,
+                "--dims",
+                str(dim),
+                "--numerics",
+                args.numerics,
+                "--sample",
+                str(args.sample),
+            ]
+            if args.device:
+                cmd += ["--device", args.device]
+            subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":

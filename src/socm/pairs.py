@@ -233,6 +233,7 @@ def _all_pairs(bank: _Bank, n: int, numerics: str, progress: bool):
         k = max(int(bank.rank[g].max()), 1)
         padded.append((g, k, bank.padded(g, k)))
     means = [bank.means[torch.from_numpy(g).to(bank.device)] for g in groups]
+    bank.flat = None  # the padded groups hold every factor now: free the flat copy
     tiles = [(a, b) for a in range(len(groups)) for b in range(a, len(groups))]
 
     def run(tile: tuple[int, int]) -> None:
