@@ -96,7 +96,7 @@ def test_cache_reuse_resume_and_corruption(tmp_path):
     assert res2.n_cached == 4 and fresh._model is None  # fully cached: model never loaded
     for a, b in zip(res2.embeddings, res.embeddings, strict=True):
         np.testing.assert_array_equal(a, b)
-    victim = next(fresh.cache.dir.rglob("*.npy"))
+    victim = next(fresh.cache.dir.rglob("*.emb"))
     victim.write_bytes(victim.read_bytes()[:-5] + b"xxxxx")
     res3 = Encoder(MODEL, cache_dir=tmp_path, device="cpu").encode(TEXTS)
     assert res3.n_encoded == 1 and res3.n_cached == 3

@@ -3,18 +3,19 @@
 Layout: ``<root>/embeddings/<config key>/<aa>/<text sha256>.npy`` where the config key hashes
 everything that changes a text's token embeddings (model, revision, layer, special-token
 policy, prefix, max length, format version) and ``config.json`` beside the shards records it.
-Each entry is a float32 ``(n_tokens, D)`` array saved with ``numpy.save`` followed by the 32-byte
-SHA-256 of those bytes: a truncated or altered entry fails the check, is deleted and recomputed.
-Entries are written atomically (temporary file, then ``os.replace``), one per text as soon as its
-batch is encoded, so an interrupted run loses at most the batch in flight.
+Each entry is a small header (magic, rows, columns), the float32 ``(n_tokens, D)`` data and the
+32-byte SHA-256 of header and data: a truncated or altered entry fails the check, is deleted and
+recomputed. Entries are written atomically (temporary file, then ``os.replace``), one per text as
+soon as its batch is encoded, so an interrupted run loses at most the batch in flight.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
+import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from socm.io import atomic_write_bytes
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_key"]
 
 FORMAT_VERSION = 1
+_MAGIC = b"SOCMEMB1"
+_HEADER = struct.Struct("<8sQQ")  # magic, rows, columns
 
 
 def default_cache_dir() -> Path:
@@ -56,12 +59,13 @@ class EmbeddingCache:
         self.dir = Path(root) / "embeddings" / self.key
         self.config = config
         self.n_corrupt = 0
+        self._made: set[Path] = set()
         meta = self.dir / "config.json"
         if not meta.exists():
             atomic_write_bytes(meta, json.dumps(config, indent=2, sort_keys=True).encode())
 
     def _path(self, key: str) -> Path:
-        return self.dir / key[:2] / f"{key}.npy"
+        return self.dir / key[:2] / f"{key}.emb"
 
     def get(self, key: str) -> np.ndarray | None:
         """The cached array for text key ``key``, or None (missing or corrupt: then deleted)."""
@@ -70,21 +74,31 @@ class EmbeddingCache:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
-        payload, digest = data[:-32], data[-32:]
-        if len(data) > 32 and hashlib.sha256(payload).digest() == digest:
-            try:
-                return np.load(io.BytesIO(payload), allow_pickle=False)
-            except ValueError:
-                pass
+        body, digest = data[:-32], data[-32:]
+        if len(data) >= _HEADER.size + 32 and hashlib.sha256(body).digest() == digest:
+            magic, rows, cols = _HEADER.unpack_from(body)
+            if magic == _MAGIC and len(body) == _HEADER.size + 4 * rows * cols:
+                return np.frombuffer(body, dtype="<f4", offset=_HEADER.size).reshape(rows, cols)
         self.n_corrupt += 1
         path.unlink(missing_ok=True)
         return None
 
     def put(self, key: str, array: np.ndarray) -> None:
         """Store ``array`` (as float32) for text key ``key``, atomically, with a checksum."""
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-        payload = buf.getvalue()
+        arr = np.ascontiguousarray(array, dtype="<f4")
+        if arr.ndim != 2:
+            raise ValueError(f"cache entries are 2-D (n_tokens, D), got shape {arr.shape}")
+        body = _HEADER.pack(_MAGIC, *arr.shape) + arr.tobytes()
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, payload + hashlib.sha256(payload).digest())
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(body)
+                f.write(hashlib.sha256(body).digest())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +158,9 @@ class EncodeResult:
     n_cached, n_encoded : int
         Texts read from the cache / run through the model.
     seconds : float
-        Wall time of the whole call.
+        Wall time of the whole call (model loading included).
+    load_seconds : float
+        Time spent loading the model (0 when everything came from the cache).
     """
 
     embeddings: list[np.ndarray]
@@ -165,6 +168,7 @@ class EncodeResult:
     n_cached: int = 0
     n_encoded: int = 0
     seconds: float = 0.0
+    load_seconds: float = 0.0
     truncated: list[bool] = field(default_factory=list)
 
 
@@ -295,17 +299,23 @@ class Encoder:
             return_special_tokens_mask=True,
             return_attention_mask=True,
         )
-        from transformers.utils import logging as hf_logging
+        # a text was truncated iff its untruncated encoding is longer: only texts that reached
+        # max_length can be, so only those are tokenised again
+        full_len = {k: len(ids) for k, ids in enumerate(enc["input_ids"])}
+        at_limit = [k for k, n in full_len.items() if n >= self.max_length]
+        if at_limit:
+            from transformers.utils import logging as hf_logging
 
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # silence "sequence longer than max length" warnings
-        try:
-            full = self.tokenizer(inputs, truncation=False, return_attention_mask=False)
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        enc["truncated"] = [
-            len(f) > len(t) for f, t in zip(full["input_ids"], enc["input_ids"], strict=True)
-        ]
+            verbosity = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # silence "sequence longer than max length"
+            try:
+                full = self.tokenizer(
+                    [inputs[k] for k in at_limit], truncation=False, return_attention_mask=False
+                )
+            finally:
+                hf_logging.set_verbosity(verbosity)
+            full_len.update(zip(at_limit, map(len, full["input_ids"]), strict=True))
+        enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
         return enc
 
     def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
@@ -374,6 +384,33 @@ class Encoder:
 
             bar = tqdm(total=len(todo), desc="encode", unit="text")
         model_keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
+        load_seconds = 0.0
+        if batches and self._model is None:
+            t_load = time.perf_counter()
+            _ = self.model
+            load_seconds = time.perf_counter() - t_load
+        writer = ThreadPoolExecutor(1) if self.cache is not None else None  # I/O off the hot path
+        pending = []
+        try:
+            self._encode_batches(batches, enc, keeps, keys, model_keys, out, writer, pending, bar)
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)  # finished batches always reach the cache
+        for fut in pending:
+            fut.result()  # surface write errors (disk full, permissions)
+        if bar is not None:
+            bar.close()
+        return EncodeResult(
+            embeddings=out,  # type: ignore[arg-type]
+            n_truncated=int(sum(enc["truncated"])),
+            n_cached=n_cached,
+            n_encoded=len(todo),
+            seconds=time.perf_counter() - t0,
+            load_seconds=load_seconds,
+            truncated=list(enc["truncated"]),
+        )
+
+    def _encode_batches(self, batches, enc, keeps, keys, model_keys, out, writer, pending, bar):
         with torch.inference_mode():
             for batch_idx in batches:
                 feats = [{k: enc[k][i] for k in model_keys} for i in batch_idx]
@@ -384,21 +421,11 @@ class Encoder:
                 for row, i in enumerate(batch_idx):
                     mask = self._row_mask(batch["attention_mask"][row], keeps[i], lengths[row])
                     arr = np.ascontiguousarray(hidden[row][mask])
-                    if self.cache is not None:
-                        self.cache.put(keys[i], arr)
+                    if writer is not None:
+                        pending.append(writer.submit(self.cache.put, keys[i], arr))
                     out[i] = arr
                 if bar is not None:
                     bar.update(len(batch_idx))
-        if bar is not None:
-            bar.close()
-        return EncodeResult(
-            embeddings=out,  # type: ignore[arg-type]
-            n_truncated=int(sum(enc["truncated"])),
-            n_cached=n_cached,
-            n_encoded=len(todo),
-            seconds=time.perf_counter() - t0,
-            truncated=list(enc["truncated"]),
-        )
 
     def _pad(self, feats: list[dict]) -> dict:
         """Pad on the right whatever the tokenizer's default: every text then sees positions

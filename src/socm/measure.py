@@ -260,6 +260,7 @@ def run_measure(cfg: MeasureConfig) -> tuple[dict, Path]:
     _write_run(out, chosen, encoded, stats, res)
     timings = {
         "encode_s": round(encoded.seconds, 3),
+        "model_load_s": round(encoded.load_seconds, 3),
         "pairs_s": round(pair_seconds, 3),
         "total_s": round(time.perf_counter() - t_start, 3),
         "n_encoded": encoded.n_encoded,
