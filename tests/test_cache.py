@@ -42,3 +42,12 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("SOCM_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / "socm"
+
+
+def test_float64_entries_keep_their_precision(tmp_path):
+    cache = EmbeddingCache(tmp_path, {"kind": "profile"})
+    arr = np.array([[1 / 3, 2 / 7], [np.pi, np.e]])
+    cache.put("k" * 64, arr, dtype="<f8")
+    got = cache.get("k" * 64)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, arr)

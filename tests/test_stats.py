@@ -74,3 +74,23 @@ def test_bad_input(x, msg):
         token_stats(x, where="text 7")
     with pytest.raises(ValueError, match="text 7"):
         token_stats(x, where="text 7")
+
+
+def test_batched_spread_and_cosine_match_definitions(rng):
+    from socm.stats import avg_cosine, spread_and_cosine
+
+    texts = [random_tokens(rng, n, 12) for n in (1, 4, 9)]
+    t = max(len(x) for x in texts)
+    h = torch.zeros(3, t, 12, dtype=torch.float64)
+    keep = torch.zeros(3, t, dtype=torch.bool)
+    for b, x in enumerate(texts):
+        h[b, : len(x)] = torch.from_numpy(x)
+        keep[b, : len(x)] = True
+        h[b, len(x) :] = 99.0  # padding must not count
+    spread, cos = spread_and_cosine(h, keep)
+    for b, x in enumerate(texts):
+        assert float(spread[b]) == pytest.approx(socm.normalized_spread(x), abs=1e-12)
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        assert float(cos[b]) == pytest.approx((u @ u.T).mean(), abs=1e-12)
+        assert avg_cosine(x) == pytest.approx((u @ u.T).mean(), abs=1e-12)
+    assert avg_cosine(np.ones((3, 2))) == pytest.approx(1.0)

@@ -1,12 +1,13 @@
 """On-disk cache of token embeddings (part of the "encode/cache" stage).
 
-Layout: ``<root>/embeddings/<config key>/<aa>/<text sha256>.npy`` where the config key hashes
+Layout: ``<root>/embeddings/<config key>/<aa>/<text sha256>.emb`` where the config key hashes
 everything that changes a text's token embeddings (model, revision, layer, special-token
-policy, prefix, max length, format version) and ``config.json`` beside the shards records it.
-Each entry is a small header (magic, rows, columns), the float32 ``(n_tokens, D)`` data and the
-32-byte SHA-256 of header and data: a truncated or altered entry fails the check, is deleted and
-recomputed. Entries are written atomically (temporary file, then ``os.replace``), one per text as
-soon as its batch is encoded, so an interrupted run loses at most the batch in flight.
+policy, prefix, max length, format version) and ``config.json`` beside the entries records it.
+Each entry is a small header (magic, dtype, rows, columns), the 2-D array's data (float32 token
+embeddings, float64 per-layer profiles) and the 32-byte SHA-256 of header and data: a truncated
+or altered entry fails the check, is deleted and recomputed. Entries are written atomically
+(temporary file, then ``os.replace``), one per text as soon as its batch is encoded, so an
+interrupted run loses at most the batch in flight.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from socm.io import atomic_write_bytes
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_key"]
 
 FORMAT_VERSION = 1
-_MAGIC = b"SOCMEMB1"
-_HEADER = struct.Struct("<8sQQ")  # magic, rows, columns
+_MAGIC = b"SOCMEMB2"
+_HEADER = struct.Struct("<8s4sQQ")  # magic, dtype ("<f4 " or "<f8 "), rows, columns
+_DTYPES = {b"<f4 ": np.dtype("<f4"), b"<f8 ": np.dtype("<f8")}
 
 
 def default_cache_dir() -> Path:
@@ -76,19 +78,25 @@ class EmbeddingCache:
             return None
         body, digest = data[:-32], data[-32:]
         if len(data) >= _HEADER.size + 32 and hashlib.sha256(body).digest() == digest:
-            magic, rows, cols = _HEADER.unpack_from(body)
-            if magic == _MAGIC and len(body) == _HEADER.size + 4 * rows * cols:
-                return np.frombuffer(body, dtype="<f4", offset=_HEADER.size).reshape(rows, cols)
+            magic, code, rows, cols = _HEADER.unpack_from(body)
+            dtype = _DTYPES.get(code)
+            if (
+                magic == _MAGIC
+                and dtype is not None
+                and len(body) == _HEADER.size + dtype.itemsize * rows * cols
+            ):
+                return np.frombuffer(body, dtype=dtype, offset=_HEADER.size).reshape(rows, cols)
         self.n_corrupt += 1
         path.unlink(missing_ok=True)
         return None
 
-    def put(self, key: str, array: np.ndarray) -> None:
-        """Store ``array`` (as float32) for text key ``key``, atomically, with a checksum."""
-        arr = np.ascontiguousarray(array, dtype="<f4")
+    def put(self, key: str, array: np.ndarray, dtype: str = "<f4") -> None:
+        """Store a 2-D ``array`` for text key ``key`` (float32 unless ``dtype="<f8"``),
+        atomically, with a checksum."""
+        arr = np.ascontiguousarray(array, dtype=dtype)
         if arr.ndim != 2:
-            raise ValueError(f"cache entries are 2-D (n_tokens, D), got shape {arr.shape}")
-        body = _HEADER.pack(_MAGIC, *arr.shape) + arr.tobytes()
+            raise ValueError(f"cache entries are 2-D, got shape {arr.shape}")
+        body = _HEADER.pack(_MAGIC, dtype.encode().ljust(4), *arr.shape) + arr.tobytes()
         path = self._path(key)
         if path.parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)

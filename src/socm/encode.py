@@ -24,6 +24,7 @@ import torch
 
 from socm.cache import EmbeddingCache, text_key
 from socm.errors import SocmError
+from socm.stats import spread_and_cosine
 
 __all__ = ["EncodeResult", "Encoder", "ResolvedModel", "pick_device", "resolve_model"]
 
@@ -197,6 +198,8 @@ class Encoder:
         Hub revision (branch, tag or commit).
     cache_dir : Path, optional
         Cache root; None disables caching.
+    attn_implementation : str, optional
+        Passed to ``from_pretrained`` (``"eager"`` to get attention matrices).
     """
 
     def __init__(
@@ -212,6 +215,7 @@ class Encoder:
         trust_remote_code: bool = False,
         revision: str | None = None,
         cache_dir: Path | None = None,
+        attn_implementation: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
@@ -223,6 +227,7 @@ class Encoder:
         self.device = pick_device(device)
         self.trust_remote_code = trust_remote_code
         self.revision = revision
+        self.attn_implementation = attn_implementation
         from transformers import AutoTokenizer
 
         try:
@@ -236,9 +241,13 @@ class Encoder:
             ) from None
         self.max_length = max_length or self._model_max_length()
         self._model = None
-        self.cache = None
-        if cache_dir is not None:
-            self.cache = EmbeddingCache(Path(cache_dir), self.cache_config())
+        self.n_hidden_states: int | None = None
+        self.cache_root = Path(cache_dir) if cache_dir is not None else None
+        self.cache = self.profile_cache = None
+        if self.cache_root is not None:
+            self.cache = EmbeddingCache(self.cache_root, self.cache_config())
+            profile_key = {**self.cache_config(), "layer": "all", "kind": "layer_profile"}
+            self.profile_cache = EmbeddingCache(self.cache_root, profile_key)
 
     # ------------------------------------------------------------------ configuration
     def _model_max_length(self) -> int:
@@ -279,6 +288,11 @@ class Encoder:
                     revision=self.revision,
                     trust_remote_code=self.trust_remote_code,
                     dtype=torch.float32,
+                    **(
+                        {"attn_implementation": self.attn_implementation}
+                        if self.attn_implementation
+                        else {}
+                    ),
                 )
             except Exception as exc:
                 raise SocmError(
@@ -326,22 +340,47 @@ class Encoder:
         return keep
 
     # ------------------------------------------------------------------ encoding
-    def _forward(self, batch: dict) -> torch.Tensor:
-        out = self.model(**batch, output_hidden_states=self.layer is not None)
-        if self.layer is None:
-            return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    def _forward(self, batch: dict) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(selected hidden state, all hidden states 0..L) for a padded batch."""
+        out = self.model(**batch, output_hidden_states=True)
         states = out.hidden_states
+        if states is None:  # pragma: no cover - every AutoModel encoder returns them
+            raise SocmError(f"model {self.resolved.name!r} does not return hidden states")
+        self.n_hidden_states = len(states)
+        if self.layer is None:
+            last = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+            return last, states
         if not -len(states) <= self.layer < len(states):
             raise SocmError(
                 f"layer {self.layer} does not exist: "
                 f"this model has hidden states 0..{len(states) - 1}"
             )
-        return states[self.layer]
+        return states[self.layer], states
+
+    def _prepare(self, texts: Sequence[str], ids: Sequence[str] | None) -> dict:
+        """Tokenise and check the token policy for every text."""
+        ids = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
+        enc = self.tokenize(texts)
+        enc["keep"] = [
+            self.keep_mask(a, s)
+            for a, s in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
+        ]
+        for k, keep in enumerate(enc["keep"]):
+            if not keep.any():
+                raise SocmError(
+                    f"text {ids[k]}: no tokens left under the token policy "
+                    "(special tokens excluded and no other token)"
+                )
+        enc["keys"] = [text_key(t) for t in texts]
+        return enc
 
     def encode(
         self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
     ) -> EncodeResult:
         """Token embeddings for ``texts``, from the cache where possible.
+
+        Texts that are run through the model also get their per-layer profile cached (see
+        :meth:`layer_profiles`), so a later ``socm layers`` on them does not re-encode.
 
         Parameters
         ----------
@@ -357,75 +396,174 @@ class Encoder:
             A text with no tokens under the policy; model loading failures.
         """
         t0 = time.perf_counter()
-        ids = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
-        enc = self.tokenize(texts)
-        keeps = [
-            self.keep_mask(a, s)
-            for a, s in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
-        ]
-        for k, keep in enumerate(keeps):
-            if not keep.any():
-                raise SocmError(
-                    f"text {ids[k]}: no tokens left under the token policy "
-                    "(special tokens excluded and no other token)"
-                )
+        enc = self._prepare(texts, ids)
         out: list[np.ndarray | None] = [None] * len(texts)
-        keys = [text_key(t) for t in texts]
         if self.cache is not None:
-            for k, key in enumerate(keys):
-                out[k] = self.cache.get(key)
+            out = [self.cache.get(key) for key in enc["keys"]]
         todo = [k for k in range(len(texts)) if out[k] is None]
-        n_cached = len(texts) - len(todo)
-        todo.sort(key=lambda k: -len(enc["input_ids"][k]))  # longest first
+        load = self._run(enc, todo, emb=out, progress=progress)
+        return EncodeResult(
+            embeddings=out,  # type: ignore[arg-type]
+            n_truncated=int(sum(enc["truncated"])),
+            n_cached=len(texts) - len(todo),
+            n_encoded=len(todo),
+            seconds=time.perf_counter() - t0,
+            load_seconds=load,
+            truncated=list(enc["truncated"]),
+        )
+
+    def layer_profiles(
+        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+    ) -> EncodeResult:
+        """Per-layer normalised spread and average cosine of every text.
+
+        Returns an :class:`EncodeResult` whose ``embeddings`` are float64 arrays of shape
+        ``(L + 1, 2)``: column 0 the normalised spread, column 1 the average within-text cosine
+        (:func:`socm.stats.spread_and_cosine`), row ``l`` hidden state ``l`` (0 = embedding
+        output), under the encoder's token policy. Cached per text.
+        """
+        t0 = time.perf_counter()
+        enc = self._prepare(texts, ids)
+        out: list[np.ndarray | None] = [None] * len(texts)
+        if self.profile_cache is not None:
+            out = [self.profile_cache.get(key) for key in enc["keys"]]
+        todo = [k for k in range(len(texts)) if out[k] is None]
+        load = self._run(enc, todo, profiles=out, progress=progress)
+        return EncodeResult(
+            embeddings=out,  # type: ignore[arg-type]
+            n_truncated=int(sum(enc["truncated"])),
+            n_cached=len(texts) - len(todo),
+            n_encoded=len(todo),
+            seconds=time.perf_counter() - t0,
+            load_seconds=load,
+            truncated=list(enc["truncated"]),
+        )
+
+    def encode_all_layers(
+        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+    ) -> list[list[np.ndarray]]:
+        """Token embeddings of every hidden state: ``result[l][k]`` for layer ``l``, text ``k``.
+
+        Uses (and fills) the per-layer caches, the same entries an encoder with ``layer=l``
+        reads, so that one forward pass serves every layer.
+        """
+        enc = self._prepare(texts, ids)
+        n_states = self.hidden_state_count()
+        per_layer: list[list[np.ndarray | None]] = []
+        for layer in range(n_states):
+            cache = self._layer_cache(layer)
+            got = [cache.get(k) if cache else None for k in enc["keys"]]
+            per_layer.append(got)
+        todo = [k for k in range(len(texts)) if any(pl[k] is None for pl in per_layer)]
+        self._run(enc, todo, layers=per_layer, progress=progress)
+        return per_layer  # type: ignore[return-value]
+
+    def hidden_state_count(self) -> int:
+        """Number of hidden states L + 1 (embedding output and L layers)."""
+        from transformers import AutoConfig
+
+        if getattr(self, "n_hidden_states", None):
+            return self.n_hidden_states
+        cfg = AutoConfig.from_pretrained(
+            self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
+        )
+        n = getattr(cfg, "num_hidden_layers", None)
+        if n is None:
+            _ = self._forward(self._pad([self.tokenizer("x")]))
+            return self.n_hidden_states
+        return int(n) + 1
+
+    def _layer_cache(self, layer: int) -> EmbeddingCache | None:
+        if self.cache_root is None:
+            return None
+        return EmbeddingCache(self.cache_root, {**self.cache_config(), "layer": layer})
+
+    def _run(
+        self,
+        enc: dict,
+        todo: list[int],
+        emb: list | None = None,
+        profiles: list | None = None,
+        layers: list[list] | None = None,
+        progress: bool = False,
+    ) -> float:
+        """Run texts ``todo`` through the model; fill the given result lists and the caches.
+
+        Every forward pass stores the selected layer's embeddings and the per-layer profile of
+        each text (and, with ``layers``, every layer's embeddings). Returns the seconds spent
+        loading the model.
+        """
+        if not todo:
+            return 0.0
+        todo = sorted(todo, key=lambda k: -len(enc["input_ids"][k]))  # longest first
         batches = [todo[s : s + self.batch_size] for s in range(0, len(todo), self.batch_size)]
+        load_seconds = 0.0
+        if self._model is None:
+            t_load = time.perf_counter()
+            _ = self.model
+            load_seconds = time.perf_counter() - t_load
+        layer_caches = None
+        if layers is not None and self.cache_root is not None:
+            layer_caches = [self._layer_cache(layer) for layer in range(len(layers))]
         bar = None
-        if progress and batches:
+        if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(todo), desc="encode", unit="text")
         model_keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
-        load_seconds = 0.0
-        if batches and self._model is None:
-            t_load = time.perf_counter()
-            _ = self.model
-            load_seconds = time.perf_counter() - t_load
-        writer = ThreadPoolExecutor(1) if self.cache is not None else None  # I/O off the hot path
+        writer = ThreadPoolExecutor(1) if self.cache_root is not None else None  # I/O aside
         pending = []
+
+        def store(cache: EmbeddingCache | None, key: str, arr: np.ndarray, dtype="<f4") -> None:
+            if cache is not None and writer is not None:
+                pending.append(writer.submit(cache.put, key, arr, dtype))
+
         try:
-            self._encode_batches(batches, enc, keeps, keys, model_keys, out, writer, pending, bar)
+            with torch.inference_mode():
+                for batch_idx in batches:
+                    feats = [{k: enc[k][i] for k in model_keys} for i in batch_idx]
+                    batch = {k: v.to(self.device) for k, v in self._pad(feats).items()}
+                    selected, states = self._forward(batch)
+                    masks = [
+                        self._row_mask(batch["attention_mask"][row], enc["keep"][i])
+                        for row, i in enumerate(batch_idx)
+                    ]
+                    keep = torch.from_numpy(np.stack(masks)).to(self.device)
+                    prof = (
+                        torch.stack(
+                            [torch.stack(spread_and_cosine(h, keep), dim=1) for h in states], dim=1
+                        )
+                        .cpu()
+                        .numpy()
+                    )  # (B, L + 1, 2)
+                    sel = selected.float().cpu().numpy()
+                    all_states = (
+                        [h.float().cpu().numpy() for h in states] if layers is not None else None
+                    )
+                    for row, i in enumerate(batch_idx):
+                        key = enc["keys"][i]
+                        arr = np.ascontiguousarray(sel[row][masks[row]])
+                        store(self.cache, key, arr)
+                        store(self.profile_cache, key, prof[row], "<f8")
+                        if emb is not None:
+                            emb[i] = arr
+                        if profiles is not None:
+                            profiles[i] = prof[row]
+                        if all_states is not None:
+                            for layer, h in enumerate(all_states):
+                                a = np.ascontiguousarray(h[row][masks[row]])
+                                layers[layer][i] = a
+                                store(layer_caches[layer] if layer_caches else None, key, a)
+                    if bar is not None:
+                        bar.update(len(batch_idx))
         finally:
             if writer is not None:
                 writer.shutdown(wait=True)  # finished batches always reach the cache
+            if bar is not None:
+                bar.close()
         for fut in pending:
             fut.result()  # surface write errors (disk full, permissions)
-        if bar is not None:
-            bar.close()
-        return EncodeResult(
-            embeddings=out,  # type: ignore[arg-type]
-            n_truncated=int(sum(enc["truncated"])),
-            n_cached=n_cached,
-            n_encoded=len(todo),
-            seconds=time.perf_counter() - t0,
-            load_seconds=load_seconds,
-            truncated=list(enc["truncated"]),
-        )
-
-    def _encode_batches(self, batches, enc, keeps, keys, model_keys, out, writer, pending, bar):
-        with torch.inference_mode():
-            for batch_idx in batches:
-                feats = [{k: enc[k][i] for k in model_keys} for i in batch_idx]
-                batch = self._pad(feats)
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                hidden = self._forward(batch).float().cpu().numpy()
-                lengths = batch["attention_mask"].sum(1).tolist()
-                for row, i in enumerate(batch_idx):
-                    mask = self._row_mask(batch["attention_mask"][row], keeps[i], lengths[row])
-                    arr = np.ascontiguousarray(hidden[row][mask])
-                    if writer is not None:
-                        pending.append(writer.submit(self.cache.put, keys[i], arr))
-                    out[i] = arr
-                if bar is not None:
-                    bar.update(len(batch_idx))
+        return load_seconds
 
     def _pad(self, feats: list[dict]) -> dict:
         """Pad on the right whatever the tokenizer's default: every text then sees positions
@@ -438,7 +576,7 @@ class Encoder:
             self.tokenizer.padding_side = side
 
     @staticmethod
-    def _row_mask(attention: torch.Tensor, keep: np.ndarray, length: int) -> np.ndarray:
+    def _row_mask(attention: torch.Tensor, keep: np.ndarray) -> np.ndarray:
         """Map the unpadded keep-mask onto the padded row, whatever the padding side."""
         att = attention.cpu().numpy().astype(bool)
         mask = np.zeros(att.shape[0], dtype=bool)

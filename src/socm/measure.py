@@ -18,6 +18,7 @@ import numpy as np
 
 from socm.cache import default_cache_dir
 from socm.corpus import Corpus, load_corpus, sample
+from socm.encode import Encoder
 from socm.errors import SocmError
 from socm.io import atomic_write_json, atomic_write_jsonl, atomic_write_parquet
 from socm.metrics import check_numerics
@@ -28,7 +29,9 @@ __all__ = [
     "DEFAULT_MODEL",
     "MeasureConfig",
     "default_out_dir",
+    "make_encoder",
     "pair_index_from_linear",
+    "prepare",
     "read_pairs_file",
     "run_measure",
     "versions",
@@ -218,6 +221,38 @@ def _summary(
     }
 
 
+def make_encoder(cfg: MeasureConfig, **overrides) -> Encoder:
+    """The :class:`~socm.encode.Encoder` a config describes (``overrides`` replace fields)."""
+    from socm.encode import Encoder
+
+    opts = {
+        "layer": cfg.layer,
+        "exclude_special_tokens": cfg.exclude_special_tokens,
+        "prefix": cfg.prefix,
+        "max_length": cfg.max_length,
+        "batch_size": cfg.batch_size,
+        "device": cfg.device,
+        "trust_remote_code": cfg.trust_remote_code,
+        "revision": cfg.revision,
+        "cache_dir": None if cfg.no_cache else Path(cfg.cache_dir or default_cache_dir()),
+    }
+    opts.update(overrides)
+    return Encoder(cfg.model, **opts)
+
+
+def prepare(cfg: MeasureConfig, **encoder_overrides) -> tuple[Corpus, np.ndarray | None, Encoder]:
+    """Load and sample the corpus, read or sample the pairs, and set up the encoder.
+
+    Returns (texts, pairs or None for all pairs, encoder). Shared by every command that takes
+    the measure options (``measure``, ``layers``, ``mechanism``, ``compare``).
+    """
+    corpus = load_corpus(
+        cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
+    )
+    chosen, pairs = _select(cfg, corpus)
+    return chosen, pairs, make_encoder(cfg, **encoder_overrides)
+
+
 def run_measure(cfg: MeasureConfig) -> tuple[dict, Path]:
     """Run the whole job and write the run folder; returns (summary, folder).
 
@@ -226,27 +261,9 @@ def run_measure(cfg: MeasureConfig) -> tuple[dict, Path]:
     SocmError
         Any user error (bad corpus, model not found, too many texts, unknown pair ids, ...).
     """
-    from socm.encode import Encoder
-
     t_start = time.perf_counter()
     check_numerics(cfg.numerics)
-    corpus = load_corpus(
-        cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
-    )
-    chosen, pairs = _select(cfg, corpus)
-    cache_dir = None if cfg.no_cache else Path(cfg.cache_dir or default_cache_dir())
-    enc = Encoder(
-        cfg.model,
-        layer=cfg.layer,
-        exclude_special_tokens=cfg.exclude_special_tokens,
-        prefix=cfg.prefix,
-        max_length=cfg.max_length,
-        batch_size=cfg.batch_size,
-        device=cfg.device,
-        trust_remote_code=cfg.trust_remote_code,
-        revision=cfg.revision,
-        cache_dir=cache_dir,
-    )
+    chosen, pairs, enc = prepare(cfg)
     encoded = enc.encode(chosen.texts, chosen.ids, progress=cfg.progress)
     t_pairs = time.perf_counter()
     stats = token_stats_many(encoded.embeddings)

@@ -31,7 +31,9 @@ import numpy as np
 __all__ = [
     "TokenStats",
     "as_token_matrix",
+    "avg_cosine",
     "normalized_spread",
+    "spread_and_cosine",
     "token_stats",
     "token_stats_many",
 ]
@@ -205,3 +207,46 @@ def token_stats_many(token_lists: Sequence[Any], workers: int | None = None) -> 
 
     with ThreadPoolExecutor(workers) as ex:
         return list(ex.map(one, items, chunksize=16))
+
+
+def spread_and_cosine(hidden: Any, keep: Any) -> tuple[Any, Any]:
+    r"""Normalised spread and average within-text cosine for a padded batch (torch).
+
+    For each text :math:`b` with kept tokens :math:`x_1..x_n` (``keep[b]``):
+
+    * normalised spread :math:`\frac{1}{n}\sum_j \lVert x_j - \mu\rVert^2 / \lVert\mu\rVert^2`
+      (the same quantity as :attr:`TokenStats.trace`, batched);
+    * average cosine over all :math:`n \times n` token pairs, the diagonal included,
+      :math:`\frac{1}{n^2}\sum_{j,k}\cos(x_j, x_k) = \lVert \frac1n \sum_j x_j/\lVert x_j\rVert
+      \rVert^2` (Hara et al. 2026, Sec. 5; a zero token counts as cosine 0).
+
+    Parameters
+    ----------
+    hidden : torch.Tensor, shape (B, T, D)
+    keep : torch.Tensor of bool, shape (B, T)
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        float64 tensors of shape (B,): spread and average cosine.
+    """
+    import torch
+
+    h = hidden.to(torch.float64)
+    w = keep.to(torch.float64).unsqueeze(-1)
+    n = w.sum(1)
+    mu = (h * w).sum(1) / n
+    spread = (((h - mu[:, None, :]) ** 2).sum(-1, keepdim=True) * w).sum(1) / n
+    spread = spread[:, 0] / (mu**2).sum(-1)
+    norms = h.norm(dim=-1, keepdim=True)
+    unit = torch.where(norms > 0, h / norms.clamp_min(1e-300), 0.0)
+    cos = ((unit * w).sum(1) ** 2).sum(-1) / n[:, 0] ** 2
+    return spread, cos
+
+
+def avg_cosine(x: Any) -> float:
+    """Average cosine similarity over all token pairs of one text, the diagonal included."""
+    import torch
+
+    arr = torch.from_numpy(as_token_matrix(x))[None]
+    return float(spread_and_cosine(arr, torch.ones(arr.shape[:2], dtype=torch.bool))[1][0])
