@@ -100,3 +100,41 @@ def test_console_script(tmp_path):
         f"{tmp_path / 'x.txt'} (or use a built-in corpus: "
         "wikipedia, wiki1m)"
     ]
+
+
+def test_layers_and_mechanism_contracts(wiki_head, tmp_path, capsys):
+    common = [
+        "--model",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "--corpus",
+        str(wiki_head),
+        "--n-texts",
+        "5",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "d"),
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    assert main(["layers", *common]) == 0
+    out = capsys.readouterr().out
+    assert "spread mean" in out
+    recs = json.loads((tmp_path / "d" / "layers_summary.json").read_text())
+    assert (tmp_path / "d" / "layers.parquet").exists()
+    assert {"layer", "normalized_spread_mean", "avg_cos_mean"} <= set(recs[0])
+    assert main(["mechanism", *common, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    recs = json.loads((tmp_path / "d" / "mechanism_summary.json").read_text())
+    assert printed == recs and (tmp_path / "d" / "mechanism.parquet").exists()
+    assert {"layer", "lambda_mean", "r_mean", "C_mean"} <= set(recs[0])
+    code = main(["mechanism", *common, "--exclude-special-tokens"])
+    assert code == 1 and "drop --layer and --exclude-special-tokens" in capsys.readouterr().err
+
+
+def test_correlate_errors(tmp_path, capsys):
+    assert main(["correlate", str(tmp_path)]) == 1
+    assert "exactly one score source" in capsys.readouterr().err
+    assert main(["correlate", str(tmp_path), "--paper-table"]) == 1
+    assert "missing summary.json" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from socm.errors import SocmError
 
@@ -22,6 +23,9 @@ __all__ = [
     "cmd_layers",
     "cmd_measure",
     "cmd_mechanism",
+    "cmd_pair",
+    "cmd_plot",
+    "cmd_report",
     "main",
 ]
 
@@ -327,6 +331,192 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_score_sources(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("downstream scores (for the correlation)")
+    src.add_argument("--scores", help="CSV with model, score")
+    src.add_argument(
+        "--paper-table",
+        action="store_true",
+        help="the paper's MTEB(eng, v2) scores (and, without runs, its published "
+        "average SOCM) for its 12 models",
+    )
+
+
+def _correlation(args: argparse.Namespace, runs: list[str], required: bool) -> dict | None:
+    """Correlate runs with --scores or --paper-table (None when neither is given)."""
+    from socm import correlate as co
+
+    if not (args.scores or args.paper_table):
+        if required:
+            raise SocmError("give downstream scores: --scores CSV or --paper-table")
+        return None
+    rows = co.read_run_summaries(runs)
+    if args.paper_table:
+        paper, scores = co.paper_rows()
+        return co.correlate(rows or paper, scores, "MTEB(eng, v2) (paper table)")
+    return co.correlate(rows, co.read_scores_csv(args.scores), f"scores from {args.scores}")
+
+
+def _families() -> dict[str, str]:
+    from socm.correlate import load_paper_table
+
+    return {m["model"]: m["backbone"] for m in load_paper_table()["models"]}
+
+
+def add_plot_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="draw a figure from run folders",
+        description="heatmap: SOCM over the (d_mu, d_sigma) square; scatter: a run's pairs; "
+        "layers: per-layer curves of runs with socm layers/mechanism results; correlation: "
+        "average SOCM vs downstream score.",
+    )
+    p.add_argument("kind", choices=["heatmap", "scatter", "layers", "correlation"])
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR")
+    p.add_argument(
+        "--out",
+        help="output .png or .svg (default: socm-<kind>.png, or in the run folder for scatter)",
+    )
+    p.add_argument(
+        "--max-points",
+        type=_positive_int,
+        default=20_000,
+        help="scatter: pairs drawn at most (random subsample, seed 0)",
+    )
+    _add_score_sources(p)
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Run ``socm plot``; returns the exit code."""
+    from socm import plots
+
+    kind, runs = args.kind, args.runs
+    if kind in ("scatter", "layers") and not runs:
+        raise SocmError(f"socm plot {kind} needs at least one RUN_DIR")
+    if kind == "scatter" and len(runs) > 1:
+        raise SocmError("socm plot scatter draws one run: give one RUN_DIR")
+    if kind == "heatmap":
+        fig = plots.heatmap()
+    elif kind == "scatter":
+        fig = plots.scatter(runs[0], max_points=args.max_points)
+    elif kind == "layers":
+        fig = plots.layers_figure(runs)
+    else:
+        fig = plots.correlation_figure(_correlation(args, runs, required=True), _families())
+    default = f"{runs[0]}/scatter.png" if kind == "scatter" else f"socm-{kind}.png"
+    print(plots.save(fig, args.out or default))
+    return 0
+
+
+def add_pair_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pair",
+        help="explain one pair of texts: numbers and a 2-D picture",
+        description="Project both texts' unit-mean token embeddings to 2-D (truncated SVD fitted "
+        "jointly on both texts' tokens and their means): tokens, means (stars) and 75%%-mass "
+        "ellipses. Give --model twice to compare two models side by side.",
+    )
+    p.add_argument("text_a")
+    p.add_argument("text_b")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="model (repeat for side-by-side panels; default: the packaged all-MiniLM-L6-v2)",
+    )
+    p.add_argument("--numerics", choices=["exact", "paper"], default="exact")
+    p.add_argument("--exclude-special-tokens", action="store_true")
+    p.add_argument("--prefix", default="")
+    p.add_argument("--device")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--out", default="socm-pair.png", help="output .png or .svg")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.set_defaults(func=cmd_pair)
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    """Run ``socm pair``; returns the exit code."""
+    from socm import plots
+    from socm.encode import Encoder
+    from socm.measure import DEFAULT_MODEL
+    from socm.report import pair_panel
+
+    models = args.model or [DEFAULT_MODEL]
+    if len(models) > 2:
+        raise SocmError("socm pair draws one or two models side by side")
+    if not args.text_a.strip() or not args.text_b.strip():
+        raise SocmError("both texts must be non-empty")
+    panels = []
+    for m in models:
+        enc = Encoder(
+            m,
+            cache_dir=None,
+            device=args.device,
+            prefix=args.prefix,
+            exclude_special_tokens=args.exclude_special_tokens,
+            trust_remote_code=args.trust_remote_code,
+        )
+        panels.append(pair_panel(enc, args.text_a, args.text_b, args.numerics))
+    path = plots.save(plots.pair_figure(panels), args.out)
+    numbers = [
+        {
+            "model": p["model"],
+            "d_mu": p["d_mu"],
+            "d_sigma": p["d_sigma"],
+            "socm": p["socm"],
+            "normalized_spread": p["normalized_spread"],
+            "n_tokens": [len(t) for t in p["tokens"]],
+        }
+        for p in panels
+    ]
+    if args.json:
+        print(json.dumps({"figure": str(path), "results": numbers}, indent=2))
+    else:
+        for n in numbers:
+            print(
+                f"{n['model']}: d_mu = {n['d_mu']:.5f}, d_sigma = {n['d_sigma']:.5f}, "
+                f"SOCM = {n['socm']:.5f}, normalized spread = "
+                f"{n['normalized_spread'][0]:.4f} / {n['normalized_spread'][1]:.4f}"
+            )
+        print(f"figure: {path}")
+    return 0
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="one self-contained HTML report of run folders",
+        description="Summary table, figures (embedded), the worst-collapsing pairs, settings "
+        "and versions, in one HTML file that opens offline.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="socm-report.html", help="output HTML file")
+    p.add_argument(
+        "--backbone",
+        metavar="RUN_DIR",
+        help="run whose model is the backbone: the table shows Δ avg SOCM to it",
+    )
+    _add_score_sources(p)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``socm report``; returns the exit code."""
+    from socm.report import build_report
+
+    corr = _correlation(args, args.runs, required=False)
+    print(
+        build_report(
+            args.runs,
+            Path(args.out),
+            backbone=args.backbone,
+            correlation=corr,
+            families=_families(),
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``socm`` parser with all subcommands."""
     from socm import __version__
@@ -343,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_layers_parser(sub)
     add_mechanism_parser(sub)
     add_correlate_parser(sub)
+    add_plot_parser(sub)
+    add_pair_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
