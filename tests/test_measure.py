@@ -115,3 +115,26 @@ def test_bad_requests(wiki_head, tmp_path):
         read_pairs_file(tmp_path / "nope.tsv", {"1"})
     with pytest.raises(ValueError, match="numerics must be one of"):
         run_measure(config(wiki_head, tmp_path, numerics="fast"))
+
+
+def test_streamed_listed_pairs_match_in_memory_and_labels(wiki_head, tmp_path, monkeypatch):
+    import socm.measure as sm
+
+    pf = tmp_path / "pairs.tsv"
+    pf.write_text("0\t5\tpos\n17\t3\tneg\n5\t17\tneg\n3\t0\tpos\n0\t5\tpos\n")
+    direct, out1 = run_measure(
+        config(wiki_head, tmp_path, pairs_file=str(pf), out=str(tmp_path / "a"))
+    )
+    monkeypatch.setattr(sm, "STREAM_TEXTS", 2)  # force chunked scoring from the cache
+    streamed, out2 = run_measure(
+        config(wiki_head, tmp_path, pairs_file=str(pf), out=str(tmp_path / "b"))
+    )
+    a = pq.read_table(out1 / "pairs.parquet").to_pydict()
+    b = pq.read_table(out2 / "pairs.parquet").to_pydict()
+    assert a["label"] == ["pos", "neg", "neg", "pos", "pos"] and a["label"] == b["label"]
+    np.testing.assert_allclose(a["socm"], b["socm"], atol=1e-12)
+    assert (out1 / "texts.jsonl").read_text() == (out2 / "texts.jsonl").read_text()
+    assert streamed["timings"]["n_encoded"] == 0  # the first run filled the cache
+    assert set(direct["by_label"]) == {"pos", "neg"}
+    assert direct["by_label"]["pos"]["n_pairs"] == 3
+    assert direct["by_label"]["neg"]["avg_socm"] == pytest.approx(np.mean(a["socm"][1:3]))

@@ -19,13 +19,16 @@ from socm.errors import SocmError
 
 __all__ = [
     "build_parser",
+    "cmd_compare",
     "cmd_correlate",
     "cmd_layers",
     "cmd_measure",
     "cmd_mechanism",
+    "cmd_msmarco",
     "cmd_pair",
     "cmd_plot",
     "cmd_report",
+    "cmd_reproduce",
     "main",
 ]
 
@@ -40,16 +43,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_encoder_options(p: argparse.ArgumentParser) -> None:
+def add_encoder_options(p: argparse.ArgumentParser, model: bool = True) -> None:
     """Flags shared by every command that encodes texts."""
     from socm.measure import DEFAULT_MODEL
 
     g = p.add_argument_group("encoder")
-    g.add_argument(
-        "--model",
-        default=DEFAULT_MODEL,
-        help="Hugging Face model id or local folder (default: %(default)s)",
-    )
+    if model:
+        g.add_argument(
+            "--model",
+            default=DEFAULT_MODEL,
+            help="Hugging Face model id or local folder (default: %(default)s)",
+        )
     g.add_argument("--revision", help="hub revision (branch, tag or commit)")
     g.add_argument(
         "--trust-remote-code",
@@ -517,6 +521,159 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="measure several models on the same texts and tabulate them",
+        description="Run (or reuse) socm measure for each model on the same texts and pairs; "
+        "table of avg SOCM, delta vs backbone, avg d_mu, avg d_sigma, avg normalized spread, "
+        "share over the trace bound (Markdown, CSV, JSON).",
+    )
+    p.add_argument("--model", action="append", default=[], help="model (repeatable)")
+    p.add_argument("--backbone", help="model the others are compared with")
+    p.add_argument(
+        "--family",
+        action="append",
+        default=[],
+        metavar="BACKBONE=FT1,FT2",
+        help="a backbone and its fine-tuned models (repeatable)",
+    )
+    add_encoder_options(p, model=False)
+    add_corpus_options(p)
+    g = p.add_argument_group("pairs and output")
+    g.add_argument("--pairs", dest="pairs_file", help="file with two columns of text ids")
+    g.add_argument("--max-pairs", type=_positive_int)
+    g.add_argument("--numerics", choices=["exact", "paper"], default="exact")
+    g.add_argument(
+        "--out",
+        default="socm-runs/compare",
+        help="folder for the runs and compare.{md,csv,json} (default: %(default)s)",
+    )
+    g.add_argument("--quiet", "-q", action="store_true")
+    g.add_argument("--json", action="store_true", help="print compare.json")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run ``socm compare``; returns the exit code."""
+    from socm.compare import format_markdown, run_compare
+
+    families = {}
+    for spec in args.family:
+        bb, sep, fts = spec.partition("=")
+        if not sep or not bb.strip() or not fts.strip():
+            raise SocmError(f"--family takes BACKBONE=FT1,FT2, got {spec!r}")
+        families[bb.strip()] = [x.strip() for x in fts.split(",") if x.strip()]
+    args.model_list = args.model
+    args.model = (args.model or [None])[0]
+    cfg = config_from_args(args)
+    records = run_compare(
+        args.model_list, cfg, Path(args.out), backbone=args.backbone, families=families
+    )
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        print(format_markdown(records))
+        print(f"output: {args.out}/compare.md, compare.csv, compare.json")
+    return 0
+
+
+def add_reproduce_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="the paper's table on whatever models and datasets are reachable",
+        description="Runs the paper's 12 models x 3 datasets where they can be loaded, in exact "
+        "and paper numerics, next to the published averages; lists what it skipped.",
+    )
+    p.add_argument("--models", nargs="+", help="subset of the paper's models (ids or names)")
+    p.add_argument("--datasets", nargs="+", choices=["wikipedia", "msmarco", "hard_negatives"])
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="local copies: wiki1m_for_simcse.txt, msmarco_corpus.jsonl (the 1,000 "
+        "selected passages), msmarco_hard_negatives.tsv (the 50,000 selected "
+        "query<TAB>negative rows)",
+    )
+    p.add_argument("--out", default="socm-runs/reproduce")
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--device")
+    p.add_argument("--cache-dir")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Run ``socm reproduce``; returns the exit code."""
+    from socm.compare import format_reproduce, run_reproduce
+    from socm.measure import MeasureConfig
+
+    base = MeasureConfig(
+        batch_size=args.batch_size,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+    )
+    result = run_reproduce(
+        base, Path(args.out), models=args.models, datasets=args.datasets, data_dir=args.data_dir
+    )
+    print(json.dumps(result, indent=2) if args.json else format_reproduce(result))
+    return 0
+
+
+def add_msmarco_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "msmarco",
+        help="score MS MARCO-style query-passage pairs (relevant vs non-relevant)",
+        description="Load collection.tsv, queries.tsv and TREC qrels from a folder; score "
+        "(query, relevant passage) and (query, passage judged for another query) pairs.",
+    )
+    p.add_argument("folder")
+    p.add_argument("--qrels", default="qrels.txt", help="qrels file name in the folder")
+    p.add_argument("--negatives-per-query", type=_positive_int, default=100)
+    p.add_argument("--max-queries", type=_positive_int)
+    add_encoder_options(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--numerics", choices=["exact", "paper"], default="exact")
+    g.add_argument("--out", help="run folder (default: socm-runs/<model>-<folder>-<n>)")
+    g.add_argument("--quiet", "-q", action="store_true")
+    g.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_msmarco)
+
+
+def cmd_msmarco(args: argparse.Namespace) -> int:
+    """Run ``socm msmarco``; returns the exit code."""
+    from socm.measure import format_summary, run_measure
+    from socm.msmarco import load_msmarco
+
+    corpus, pairs, labels = load_msmarco(
+        args.folder,
+        qrels=args.qrels,
+        negatives_per_query=args.negatives_per_query,
+        max_queries=args.max_queries,
+        seed=args.seed,
+    )
+    args.corpus, args.unit, args.text_column, args.id_column, args.n_texts = (
+        args.folder,
+        "sentence",
+        None,
+        None,
+        None,
+    )
+    summary, out = run_measure(config_from_args(args), corpus=corpus, pairs=pairs, labels=labels)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print(format_summary(summary, out))
+        for label, v in summary["by_label"].items():
+            print(
+                f"{label:>12}: {v['n_pairs']:,} pairs, avg SOCM {v['avg_socm']:.5f}, "
+                f"avg d_mu {v['avg_d_mu']:.5f}, avg d_sigma {v['avg_d_sigma']:.5f}"
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``socm`` parser with all subcommands."""
     from socm import __version__
@@ -536,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_plot_parser(sub)
     add_pair_parser(sub)
     add_report_parser(sub)
+    add_compare_parser(sub)
+    add_reproduce_parser(sub)
+    add_msmarco_parser(sub)
     return parser
 
 

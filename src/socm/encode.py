@@ -182,6 +182,7 @@ class EncodeResult:
     seconds: float = 0.0
     load_seconds: float = 0.0
     truncated: list[bool] = field(default_factory=list)
+    n_tokens: list[int] = field(default_factory=list)
 
 
 class Encoder:

@@ -31,6 +31,7 @@ __all__ = [
     "default_out_dir",
     "make_encoder",
     "pair_index_from_linear",
+    "pairs_from_ids",
     "prepare",
     "read_pairs_file",
     "run_measure",
@@ -109,8 +110,11 @@ def pair_index_from_linear(p: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarra
     return i, p - start + i + 1
 
 
-def read_pairs_file(path: str | Path, known_ids: set[str]) -> list[tuple[str, str]]:
-    """Read two columns of text ids (tab, comma or white space separated; header optional).
+def read_pairs_file(path: str | Path, known_ids: set[str]) -> list[tuple[str, str, str | None]]:
+    """Read two columns of text ids, and an optional third column with a label.
+
+    Columns are separated by tabs, commas or white space; a header line is optional. Labels
+    (e.g. ``relevant`` / ``negative``) give per-label averages in the summary.
 
     Raises
     ------
@@ -121,7 +125,7 @@ def read_pairs_file(path: str | Path, known_ids: set[str]) -> list[tuple[str, st
     path = Path(path)
     if not path.is_file():
         raise SocmError(f"pairs file not found: {path}")
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, str, str | None]] = []
     for k, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip():
             continue
@@ -129,12 +133,12 @@ def read_pairs_file(path: str | Path, known_ids: set[str]) -> list[tuple[str, st
         parts = [x.strip() for x in line.split(sep)]
         if len(parts) < 2:
             raise SocmError(f"{path}: line {k + 1} does not hold two text ids")
-        rows.append((parts[0], parts[1]))
+        rows.append((parts[0], parts[1], parts[2] if len(parts) > 2 and parts[2] else None))
     if rows and rows[0][0] not in known_ids and rows[0][1] not in known_ids:
         rows = rows[1:]  # a header line
     if not rows:
         raise SocmError(f"{path}: no pairs found")
-    unknown = [x for r in rows for x in r if x not in known_ids]
+    unknown = [x for r in rows for x in r[:2] if x not in known_ids]
     if unknown:
         first = list(dict.fromkeys(unknown))[:5]
         raise SocmError(
@@ -143,19 +147,29 @@ def read_pairs_file(path: str | Path, known_ids: set[str]) -> list[tuple[str, st
     return rows
 
 
-def _select(cfg: MeasureConfig, corpus: Corpus) -> tuple[Corpus, np.ndarray | None]:
-    """The texts to encode and the pairs to score (None = all pairs)."""
+def pairs_from_ids(
+    corpus: Corpus, rows: list[tuple[str, str, str | None]]
+) -> tuple[Corpus, np.ndarray, list[str | None]]:
+    """Restrict ``corpus`` to the texts the pairs name (in corpus order); local index pairs."""
+    wanted = set(x for r in rows for x in r[:2])
+    chosen = corpus.subset([k for k, ident in enumerate(corpus.ids) if ident in wanted])
+    local = {ident: k for k, ident in enumerate(chosen.ids)}
+    pairs = np.array([[local[r[0]], local[r[1]]] for r in rows], dtype=np.int64).reshape(-1, 2)
+    return chosen, pairs, [r[2] for r in rows]
+
+
+def _select(
+    cfg: MeasureConfig, corpus: Corpus
+) -> tuple[Corpus, np.ndarray | None, list[str | None] | None]:
+    """The texts to encode, the pairs to score (None = all pairs) and their labels."""
     if cfg.pairs_file:
         rows = read_pairs_file(cfg.pairs_file, set(corpus.ids))
-        wanted = list(dict.fromkeys(x for r in rows for x in r))
-        pos = {ident: k for k, ident in enumerate(corpus.ids)}
-        chosen = corpus.subset(sorted(pos[x] for x in wanted))
-        local = {ident: k for k, ident in enumerate(chosen.ids)}
-        pairs = np.array([[local[a], local[b]] for a, b in rows], dtype=np.int64)
+        chosen, pairs, labels = pairs_from_ids(corpus, rows)
         if cfg.max_pairs is not None and cfg.max_pairs < len(pairs):
             rng = np.random.default_rng(cfg.seed)
-            pairs = pairs[np.sort(rng.choice(len(pairs), cfg.max_pairs, replace=False))]
-        return chosen, pairs
+            keep = np.sort(rng.choice(len(pairs), cfg.max_pairs, replace=False))
+            pairs, labels = pairs[keep], [labels[k] for k in keep]
+        return chosen, pairs, labels
     chosen = sample(corpus, cfg.n_texts, cfg.seed)
     if len(chosen) < 2:
         raise SocmError(f"need at least 2 texts to form pairs, got {len(chosen)}")
@@ -166,8 +180,8 @@ def _select(cfg: MeasureConfig, corpus: Corpus) -> tuple[Corpus, np.ndarray | No
         rng = np.random.default_rng(cfg.seed)
         lin = np.sort(rng.choice(total, cfg.max_pairs, replace=False))
         i, j = pair_index_from_linear(lin, len(chosen))
-        return chosen, np.stack([i, j], axis=1)
-    return chosen, None
+        return chosen, np.stack([i, j], axis=1), None
+    return chosen, None, None
 
 
 def _summary(
@@ -249,12 +263,31 @@ def prepare(cfg: MeasureConfig, **encoder_overrides) -> tuple[Corpus, np.ndarray
     corpus = load_corpus(
         cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
     )
-    chosen, pairs = _select(cfg, corpus)
+    chosen, pairs, _ = _select(cfg, corpus)
     return chosen, pairs, make_encoder(cfg, **encoder_overrides)
 
 
-def run_measure(cfg: MeasureConfig) -> tuple[dict, Path]:
+#: Listed pairs over more texts than this are scored chunk by chunk from the cache.
+STREAM_TEXTS = 20_000
+
+
+def run_measure(
+    cfg: MeasureConfig,
+    corpus: Corpus | None = None,
+    pairs: np.ndarray | None = None,
+    labels: list[str | None] | None = None,
+) -> tuple[dict, Path]:
     """Run the whole job and write the run folder; returns (summary, folder).
+
+    Parameters
+    ----------
+    cfg : MeasureConfig
+    corpus, pairs, labels : optional
+        A ready corpus with its (P, 2) local index pairs and per-pair labels (e.g. from
+        :func:`socm.msmarco.load_msmarco`); they replace ``cfg.corpus`` and ``cfg.pairs_file``.
+
+    Listed pairs over more than :data:`STREAM_TEXTS` texts are scored in chunks with the
+    embeddings read back from the cache, so memory stays bounded (each text is encoded once).
 
     Raises
     ------
@@ -263,18 +296,33 @@ def run_measure(cfg: MeasureConfig) -> tuple[dict, Path]:
     """
     t_start = time.perf_counter()
     check_numerics(cfg.numerics)
-    chosen, pairs, enc = prepare(cfg)
-    encoded = enc.encode(chosen.texts, chosen.ids, progress=cfg.progress)
-    t_pairs = time.perf_counter()
-    stats = token_stats_many(encoded.embeddings)
+    if corpus is None:
+        loaded = load_corpus(
+            cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
+        )
+        chosen, pairs, labels = _select(cfg, loaded)
+    else:
+        chosen = corpus
+    enc = make_encoder(cfg)
     engine_device = "cuda" if enc.device.type == "cuda" else "cpu"
-    res = pairwise(
-        stats, pairs=pairs, numerics=cfg.numerics, device=engine_device, progress=cfg.progress
-    )
-    pair_seconds = time.perf_counter() - t_pairs
-    spreads = np.array([s.trace for s in stats])
     out = Path(cfg.out) if cfg.out else default_out_dir(cfg.model, chosen.name, len(chosen))
-    _write_run(out, chosen, encoded, stats, res)
+    if pairs is not None and len(chosen) > STREAM_TEXTS and enc.cache is not None:
+        encoded, spreads, res, pair_seconds = _stream_listed(enc, chosen, pairs, cfg, engine_device)
+    else:
+        encoded = enc.encode(chosen.texts, chosen.ids, progress=cfg.progress)
+        t_pairs = time.perf_counter()
+        stats = token_stats_many(encoded.embeddings)
+        res = pairwise(
+            stats,
+            pairs=pairs,
+            numerics=cfg.numerics,
+            device=engine_device,
+            progress=cfg.progress,
+        )
+        pair_seconds = time.perf_counter() - t_pairs
+        spreads = np.array([st.trace for st in stats])
+        encoded.n_tokens = [e.shape[0] for e in encoded.embeddings]
+    _write_run(out, chosen, encoded, spreads, res, labels)
     timings = {
         "encode_s": round(encoded.seconds, 3),
         "model_load_s": round(encoded.load_seconds, 3),
@@ -284,37 +332,108 @@ def run_measure(cfg: MeasureConfig) -> tuple[dict, Path]:
         "n_cached": encoded.n_cached,
     }
     summary = _summary(cfg, enc, encoded, chosen, res, spreads, timings)
+    if labels is not None and any(lab is not None for lab in labels):
+        summary["by_label"] = _by_label(res, labels)
     summary["config"] = {k: v for k, v in asdict(cfg).items() if k not in ("extra", "progress")}
     atomic_write_json(out / "summary.json", summary)
     return summary, out
 
 
-def _write_run(out: Path, chosen: Corpus, encoded, stats, res: PairResult) -> None:
+def _by_label(res: PairResult, labels: list[str | None]) -> dict:
+    lab = np.array(["" if x is None else x for x in labels], dtype=object)
+    out = {}
+    for name in dict.fromkeys(lab.tolist()):
+        sel = lab == name
+        out[name or "(none)"] = {
+            "n_pairs": int(sel.sum()),
+            "avg_socm": float(res.socm[sel].mean()),
+            "avg_d_mu": float(res.d_mu[sel].mean()),
+            "avg_d_sigma": float(res.d_sigma[sel].mean()),
+        }
+    return out
+
+
+def _stream_listed(
+    enc,
+    chosen: Corpus,
+    pairs: np.ndarray,
+    cfg: MeasureConfig,
+    device: str,
+    text_block: int = 4096,
+    pair_block: int = 20_000,
+):
+    """Encode every text once (into the cache), then score pairs chunk by chunk."""
+    from socm.encode import EncodeResult
+
+    total = EncodeResult(embeddings=[], truncated=[])
+    total.n_tokens = []
+    spreads = np.empty(len(chosen))
+    for s in range(0, len(chosen), text_block):
+        part = enc.encode(
+            chosen.texts[s : s + text_block], chosen.ids[s : s + text_block], progress=cfg.progress
+        )
+        stats = token_stats_many(part.embeddings)
+        spreads[s : s + len(stats)] = [st.trace for st in stats]
+        total.n_tokens += [e.shape[0] for e in part.embeddings]
+        total.truncated += part.truncated
+        total.n_truncated += part.n_truncated
+        total.n_cached += part.n_cached
+        total.n_encoded += part.n_encoded
+        total.seconds += part.seconds
+        total.load_seconds += part.load_seconds
+    t_pairs = time.perf_counter()
+    cols = {k: np.empty(len(pairs)) for k in ("d_mu", "d_sigma", "socm")}
+    for s in range(0, len(pairs), pair_block):
+        chunk = pairs[s : s + pair_block]
+        texts, local = np.unique(chunk, return_inverse=True)
+        embs = enc.encode([chosen.texts[t] for t in texts]).embeddings  # from the cache
+        r = pairwise(
+            token_stats_many(embs), pairs=local.reshape(-1, 2), numerics=cfg.numerics, device=device
+        )
+        for k in cols:
+            cols[k][s : s + len(chunk)] = getattr(r, k)
+    res = PairResult(i=pairs[:, 0].astype(np.int64), j=pairs[:, 1].astype(np.int64), **cols)
+    return total, spreads, res, time.perf_counter() - t_pairs
+
+
+def _write_run(
+    out: Path,
+    chosen: Corpus,
+    encoded,
+    spreads: np.ndarray,
+    res: PairResult,
+    labels: list[str | None] | None = None,
+) -> None:
     import pyarrow as pa
 
     ids = np.array(chosen.ids, dtype=object)
-    table = pa.table(
-        {
-            "text1_id": pa.array(ids[res.i].tolist(), type=pa.string()),
-            "text2_id": pa.array(ids[res.j].tolist(), type=pa.string()),
-            "d_mu": res.d_mu,
-            "d_sigma": res.d_sigma,
-            "socm": res.socm,
-        }
-    )
-    atomic_write_parquet(out / "pairs.parquet", table)
+    columns = {
+        "text1_id": pa.array(ids[res.i].tolist(), type=pa.string()),
+        "text2_id": pa.array(ids[res.j].tolist(), type=pa.string()),
+        "d_mu": res.d_mu,
+        "d_sigma": res.d_sigma,
+        "socm": res.socm,
+    }
+    if labels is not None and any(lab is not None for lab in labels):
+        columns["label"] = pa.array(labels, type=pa.string())
+    atomic_write_parquet(out / "pairs.parquet", pa.table(columns))
     atomic_write_jsonl(
         out / "texts.jsonl",
         (
             {
                 "id": ident,
                 "text": text,
-                "n_tokens": int(emb.shape[0]),
-                "normalized_spread": st.trace,
+                "n_tokens": int(n_tok),
+                "normalized_spread": float(sp),
                 "truncated": bool(tr),
             }
-            for ident, text, emb, st, tr in zip(
-                chosen.ids, chosen.texts, encoded.embeddings, stats, encoded.truncated, strict=True
+            for ident, text, n_tok, sp, tr in zip(
+                chosen.ids,
+                chosen.texts,
+                encoded.n_tokens,
+                spreads,
+                encoded.truncated,
+                strict=True,
             )
         ),
     )
