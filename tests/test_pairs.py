@@ -66,8 +66,11 @@ def test_paper_mode_pairs_respect_first_text(texts):
 
 def test_batching_invariances(texts, rng):
     # zero-padding inside batches: a pair's value does not depend on its batch-mates
-    base = socm.pairwise(texts[:2]).d_sigma[0]
-    assert socm.pairwise(texts).d_sigma[0] == pytest.approx(base, abs=1e-12)
+    base = socm.pairwise([texts[5], texts[9]]).d_sigma[0]  # ranks > 0: fidelity matters
+    full = socm.pairwise(texts, pairs=[[5, 9]]).d_sigma[0]
+    p = list(zip(*np.triu_indices(len(texts), 1), strict=True)).index((5, 9))
+    assert full == pytest.approx(base, abs=1e-12)
+    assert socm.pairwise(texts).d_sigma[p] == pytest.approx(base, abs=1e-12)
     # a common rotation of all texts, token order within texts
     q, _ = np.linalg.qr(rng.normal(size=(32, 32)))
     rotated = socm.pairwise([t[rng.permutation(len(t))] @ q for t in texts])
