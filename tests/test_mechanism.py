@@ -156,3 +156,24 @@ def test_unsupported_architecture():
         layer_specs(Toy())
     with pytest.raises(SocmError, match="Sequential has no encoder.layer"):
         layer_specs(torch.nn.Sequential())
+
+
+def test_batched_quantities_equal_per_text(eager):
+    from socm.mechanism import batch_layer_quantities
+
+    _, model = eager
+    norms = head_operator_norms(layer_specs(model)[1])
+    rng = np.random.default_rng(3)
+    lengths, t, dim = [5, 9, 2], 9, 384
+    h, y, x = (torch.from_numpy(rng.normal(0.2, 1, (3, t, dim))) for _ in range(3))
+    a = torch.softmax(torch.from_numpy(rng.normal(size=(3, 12, t, t))), -1)
+    mask = torch.zeros(3, t, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        mask[b, :n] = True
+        a[b, :, :, n:] = 0  # padded keys get no attention, as in the model
+        a[b, :, :n, :n] /= a[b, :, :n, :n].sum(-1, keepdim=True)
+    lam, r, c = batch_layer_quantities(h, y, x, a, mask, norms)
+    for b, n in enumerate(lengths):
+        lam1, r1, c1 = layer_quantities(h[b, :n], y[b, :n], x[b, :n], a[b, :, :n, :n], norms)
+        np.testing.assert_allclose(lam[b], lam1, rtol=1e-10)
+        assert r[b] == pytest.approx(r1, rel=1e-10) and c[b] == pytest.approx(c1, rel=1e-10)

@@ -48,6 +48,7 @@ from socm.measure import MeasureConfig, default_out_dir, prepare, versions
 
 __all__ = [
     "LayerSpec",
+    "batch_layer_quantities",
     "layer_quantities",
     "layer_specs",
     "recompute_layer_output",
@@ -181,6 +182,41 @@ def layer_quantities(
     return lam, r, c
 
 
+def batch_layer_quantities(
+    h: torch.Tensor,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    attn: torch.Tensor,
+    mask: torch.Tensor,
+    op_norms: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r""":func:`layer_quantities` for a padded batch at once (same formulas).
+
+    ``h``, ``y``, ``x``: (B, T, D); ``attn``: (B, heads, T, T); ``mask``: (B, T) bool, True for
+    real tokens. Padded query rows and key columns are excluded. Returns λ (B, heads), r (B),
+    C (B).
+    """
+    w = mask.to(torch.float64)
+    n = w.sum(1)  # (B,)
+    a = attn.double() * w[:, None, :, None] * w[:, None, None, :]
+    pa2 = (a**2).sum((-2, -1)) - (a.sum(-2) ** 2).sum(-1) / n[:, None]
+    lam = torch.where(n[:, None] > 1, pa2 / (n[:, None] - 1), torch.nan)
+    lam = lam.cpu().numpy() * op_norms[None, :]
+
+    def stats(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = m.double()
+        mu = (m * w[..., None]).sum(1) / n[:, None]
+        spr = (((m - mu[:, None]) ** 2).sum(-1) * w).sum(1) / n
+        return spr, (mu**2).sum(-1)
+
+    s_h, _ = stats(h)
+    s_y, mu_y2 = stats(y)
+    s_x, mu_x2 = stats(x)
+    r = (s_h / mu_y2).cpu().numpy()
+    c = ((s_x / mu_x2) / (s_y / mu_y2)).cpu().numpy()
+    return lam, r, c
+
+
 def recompute_residual(spec: LayerSpec, h: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
     r""":math:`Y = H + \sum_h W^o_h (W^v_h H + b^v_h) A_h^\top + b^o` from the layer's weights.
 
@@ -250,17 +286,16 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
                 out = model(**batch, output_hidden_states=True, output_attentions=True)
                 if out.attentions is None or out.attentions[0] is None:
                     raise SocmError(f"{type(model).__name__} does not return attention matrices")
-                lengths = batch["attention_mask"].sum(1).tolist()
-                for row, i in enumerate(idx):
-                    n = int(lengths[row])  # right padding: real tokens come first
-                    for layer in range(n_layers):
-                        lam[i, layer], rr[i, layer], cc[i, layer] = layer_quantities(
-                            out.hidden_states[layer][row, :n],
-                            capture.inputs[layer][row, :n],
-                            out.hidden_states[layer + 1][row, :n],
-                            out.attentions[layer][row, :, :n, :n],
-                            op_norms[layer],
-                        )
+                mask = batch["attention_mask"].bool()
+                for layer in range(n_layers):
+                    lam[idx, layer], rr[idx, layer], cc[idx, layer] = batch_layer_quantities(
+                        out.hidden_states[layer],
+                        capture.inputs[layer],
+                        out.hidden_states[layer + 1],
+                        out.attentions[layer],
+                        mask,
+                        op_norms[layer],
+                    )
                 if bar is not None:
                     bar.update(len(idx))
     finally:
