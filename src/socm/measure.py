@@ -192,6 +192,7 @@ def _summary(
     res: PairResult,
     spreads: np.ndarray,
     timings: dict,
+    pairs_mode: str,
 ) -> dict:
     s = res.summary()
     q = {
@@ -210,7 +211,7 @@ def _summary(
         "unit": chosen.info.get("unit"),
         "n_texts": len(chosen),
         "n_pairs": len(res),
-        "pairs": "listed" if cfg.pairs_file else ("sampled" if cfg.max_pairs else "all"),
+        "pairs": pairs_mode,
         "seed": cfg.seed,
         "numerics": cfg.numerics,
         "layer": "last" if cfg.layer is None else cfg.layer,
@@ -331,7 +332,11 @@ def run_measure(
         "n_encoded": encoded.n_encoded,
         "n_cached": encoded.n_cached,
     }
-    summary = _summary(cfg, enc, encoded, chosen, res, spreads, timings)
+    if cfg.pairs_file or (corpus is not None and pairs is not None):
+        mode = "listed"
+    else:
+        mode = "sampled" if pairs is not None else "all"
+    summary = _summary(cfg, enc, encoded, chosen, res, spreads, timings, mode)
     if labels is not None and any(lab is not None for lab in labels):
         summary["by_label"] = _by_label(res, labels)
     summary["config"] = {k: v for k, v in asdict(cfg).items() if k not in ("extra", "progress")}

@@ -14,9 +14,8 @@ Text Embeddings* (arXiv 2604.27398, ACL 2026), Sec. 3. For one text with token e
   = \frac1n \sum_j \lVert \tilde x_j - \tilde\mu \rVert^2`.
 
 The covariance is never formed. With :math:`Z = (\tilde X - 1\tilde\mu^\top)/\sqrt n`,
-:math:`\Sigma = Z^\top Z`; :func:`token_stats` stores a compact factor
-:math:`F` (``rank x D``, from the thin SVD :math:`Z = U S V^\top`, :math:`F = S V^\top`) with
-:math:`\Sigma = F^\top F`, dropping numerically-zero singular values. Everything here is pure
+:math:`\Sigma = Z^\top Z`; :func:`token_stats` stores a compact factor :math:`F` with
+:math:`\Sigma = F^\top F` and at most ``min(n - 1, D)`` rows. Everything here is pure
 computation: no I/O.
 """
 
@@ -82,8 +81,8 @@ class TokenStats:
     mean : numpy.ndarray, shape (D,)
         Unit mean :math:`\tilde\mu = \mu(X)/\lVert\mu(X)\rVert` (float64).
     factor : numpy.ndarray, shape (rank, D)
-        Compact factor :math:`F` with :math:`\Sigma(\tilde X) = F^\top F`; its rows are the
-        principal axes scaled by the standard deviations (rank <= min(n - 1, D)).
+        Compact factor :math:`F` with :math:`\Sigma(\tilde X) = F^\top F` and at most
+        ``min(n - 1, D)`` rows (see :func:`token_stats`).
     trace : float
         :math:`\operatorname{tr}\Sigma(\tilde X)`, the normalised spread.
     """
@@ -140,9 +139,12 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
 
     Notes
     -----
-    The factor comes from the thin SVD of :math:`Z = (\tilde X - 1\tilde\mu^\top)/\sqrt n`;
-    singular values below ``max(n, D) * eps * s_max`` are dropped (the rule of
-    ``numpy.linalg.matrix_rank``), which changes no trace or nuclear norm beyond rounding.
+    With :math:`Z = (\tilde X - 1\tilde\mu^\top)/\sqrt n`, the factor is :math:`HZ` for the
+    Helmert matrix :math:`H` when :math:`n - 1 \le D` (an exact orthogonal change of basis that
+    drops the direction centring removes, ``n - 1`` rows, no decomposition), and otherwise
+    :math:`SV^\top` from the thin SVD of :math:`Z` with singular values below
+    ``max(n, D) * eps * s_max`` dropped (the rule of ``numpy.linalg.matrix_rank``), which
+    changes no trace or nuclear norm beyond rounding.
     """
     arr = as_token_matrix(x, where=where)
     n, dim = arr.shape
@@ -160,11 +162,26 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
     trace = float(np.einsum("ij,ij->", z, z))
     if n == 1 or trace == 0.0:
         factor = np.zeros((0, dim))
+    elif n - 1 <= dim:
+        factor = _helmert(z)
     else:
         _, s, vt = np.linalg.svd(z, full_matrices=False)
         keep = s > s[0] * max(n, dim) * np.finfo(np.float64).eps
         factor = s[keep, None] * vt[keep]
     return TokenStats(n_tokens=n, mean_norm=norm, mean=mean, factor=factor, trace=trace)
+
+
+def _helmert(z: np.ndarray) -> np.ndarray:
+    r"""Rows :math:`H Z` for the Helmert matrix :math:`H` (``n - 1`` orthonormal rows ⟂ 1).
+
+    :math:`H^\top H = I - \mathbf 1\mathbf 1^\top / n`, so for centred :math:`Z`
+    (:math:`\mathbf 1^\top Z = 0`) :math:`(HZ)^\top HZ = Z^\top Z` exactly: the one direction
+    centring removes is dropped without a decomposition. Row :math:`k` is
+    :math:`(z_1 + \dots + z_k - k z_{k+1}) / \sqrt{k(k+1)}`.
+    """
+    n = z.shape[0]
+    k = np.arange(1, n, dtype=np.float64)[:, None]
+    return (np.cumsum(z, axis=0)[:-1] - k * z[1:]) / np.sqrt(k * (k + 1))
 
 
 def normalized_spread(x: Any) -> float:
