@@ -221,11 +221,12 @@ def cmd_layers(args: argparse.Namespace) -> int:
     if args.layer is not None:
         raise SocmError("socm layers reports every layer: drop --layer")
     records, out = run_layers(config_from_args(args), per_layer_socm=args.socm)
-    if args.json:
-        print(json.dumps(records, indent=2))
-    else:
-        print(format_layer_table(records))
-        print(f"output: {out}")
+    return _print_records(records, out, format_layer_table, args.json)
+
+
+def _print_records(records: list[dict], out: Path, fmt, as_json: bool) -> int:
+    """Print per-layer records as JSON or as a table followed by the output folder."""
+    print(json.dumps(records, indent=2) if as_json else f"{fmt(records)}\noutput: {out}")
     return 0
 
 
@@ -253,12 +254,7 @@ def cmd_mechanism(args: argparse.Namespace) -> int:
             "--exclude-special-tokens"
         )
     records, out = run_mechanism(config_from_args(args))
-    if args.json:
-        print(json.dumps(records, indent=2))
-    else:
-        print(format_mechanism_table(records))
-        print(f"output: {out}")
-    return 0
+    return _print_records(records, out, format_mechanism_table, args.json)
 
 
 def add_correlate_parser(sub: argparse._SubParsersAction) -> None:

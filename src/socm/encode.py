@@ -407,13 +407,18 @@ class Encoder:
         SocmError
             A text with no tokens under the policy; model loading failures.
         """
+        return self._lookup_or_run(texts, ids, self.cache, "emb", progress)
+
+    def _lookup_or_run(self, texts, ids, cache, kind: str, progress: bool) -> EncodeResult:
+        """Read ``kind`` results ("emb" or "profiles") from ``cache``; run the model for the
+        rest."""
         t0 = time.perf_counter()
         enc = self._prepare(texts, ids)
         out: list[np.ndarray | None] = [None] * len(texts)
-        if self.cache is not None:
-            out = [self.cache.get(key) for key in enc["keys"]]
+        if cache is not None:
+            out = [cache.get(key) for key in enc["keys"]]
         todo = [k for k in range(len(texts)) if out[k] is None]
-        load = self._run(enc, todo, emb=out, progress=progress)
+        load = self._run(enc, todo, progress=progress, **{kind: out})
         return EncodeResult(
             embeddings=out,  # type: ignore[arg-type]
             n_truncated=int(sum(enc["truncated"])),
@@ -434,22 +439,7 @@ class Encoder:
         (:func:`socm.stats.spread_and_cosine`), row ``l`` hidden state ``l`` (0 = embedding
         output), under the encoder's token policy. Cached per text.
         """
-        t0 = time.perf_counter()
-        enc = self._prepare(texts, ids)
-        out: list[np.ndarray | None] = [None] * len(texts)
-        if self.profile_cache is not None:
-            out = [self.profile_cache.get(key) for key in enc["keys"]]
-        todo = [k for k in range(len(texts)) if out[k] is None]
-        load = self._run(enc, todo, profiles=out, progress=progress)
-        return EncodeResult(
-            embeddings=out,  # type: ignore[arg-type]
-            n_truncated=int(sum(enc["truncated"])),
-            n_cached=len(texts) - len(todo),
-            n_encoded=len(todo),
-            seconds=time.perf_counter() - t0,
-            load_seconds=load,
-            truncated=list(enc["truncated"]),
-        )
+        return self._lookup_or_run(texts, ids, self.profile_cache, "profiles", progress)
 
     def encode_all_layers(
         self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
