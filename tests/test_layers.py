@@ -45,7 +45,8 @@ def test_layers_after_measure_reuse_the_cache_and_match_definitions(wiki_head, t
     last = [
         v for v, layer in zip(table["normalized_spread"], table["layer"], strict=True) if layer == 6
     ]
-    np.testing.assert_allclose(last, [t["normalized_spread"] for t in texts], atol=1e-9)
+    # profiles run in the hidden states' float32 (relative accuracy ~1e-6, see spread_and_cosine)
+    np.testing.assert_allclose(last, [t["normalized_spread"] for t in texts], rtol=1e-5)
     # every layer against the definitions on independently extracted hidden states
     for layer in (0, 3):
         emb = (
@@ -58,10 +59,10 @@ def test_layers_after_measure_reuse_the_cache_and_match_definitions(wiki_head, t
             for v, la in zip(table["normalized_spread"], table["layer"], strict=True)
             if la == layer
         ]
-        np.testing.assert_allclose(got, [socm.normalized_spread(e) for e in emb], rtol=1e-6)
+        np.testing.assert_allclose(got, [socm.normalized_spread(e) for e in emb], rtol=1e-5)
         cos = [v for v, la in zip(table["avg_cos"], table["layer"], strict=True) if la == layer]
-        np.testing.assert_allclose(cos, [socm.stats.avg_cosine(e) for e in emb], rtol=1e-6)
-    assert records[6]["normalized_spread_mean"] == pytest.approx(np.mean(last))
+        np.testing.assert_allclose(cos, [socm.stats.avg_cosine(e) for e in emb], rtol=1e-5)
+    assert records[6]["normalized_spread_mean"] == pytest.approx(np.mean(last), rel=1e-12)
 
 
 def test_per_layer_socm(wiki_head, tmp_path):

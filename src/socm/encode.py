@@ -513,12 +513,21 @@ class Encoder:
 
             bar = tqdm(total=len(todo), desc="encode", unit="text")
         model_keys = [k for k in enc if k in ("input_ids", "attention_mask", "token_type_ids")]
-        writer = ThreadPoolExecutor(1) if self.cache_root is not None else None  # I/O aside
+        # cache writes go to one background thread, one job per batch (few wake-ups: the
+        # forward pass keeps both cores)
+        writer = ThreadPoolExecutor(1) if self.cache_root is not None else None
         pending = []
+        queued: list[tuple] = []
 
         def store(cache: EmbeddingCache | None, key: str, arr: np.ndarray, dtype="<f4") -> None:
             if cache is not None and writer is not None:
-                pending.append(writer.submit(cache.put, key, arr, dtype))
+                queued.append((cache, key, arr, dtype))
+
+        def flush() -> None:
+            if queued:
+                jobs = list(queued)
+                queued.clear()
+                pending.append(writer.submit(lambda: [c.put(k, a, d) for c, k, a, d in jobs]))
 
         try:
             with torch.inference_mode():
@@ -556,6 +565,7 @@ class Encoder:
                                 a = np.ascontiguousarray(h[row][masks[row]])
                                 layers[layer][i] = a
                                 store(layer_caches[layer] if layer_caches else None, key, a)
+                    flush()
                     if bar is not None:
                         bar.update(len(batch_idx))
         finally:
