@@ -51,3 +51,15 @@ def test_float64_entries_keep_their_precision(tmp_path):
     got = cache.get("k" * 64)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, arr)
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    from socm.io import atomic_write_json
+
+    atomic_write_json(tmp_path / "x.json", {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not list(tmp_path.glob(".*tmp"))
