@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_jsonl", "atomic_write_parquet"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_jsonl",
+    "atomic_write_parquet",
+    "write_per_layer",
+]
 
 
 def _read_umask() -> int:
@@ -59,3 +65,11 @@ def atomic_write_parquet(path: str | Path, table: Any) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def write_per_layer(out: Path, name: str, table: Any, records: list[dict], info: dict) -> None:
+    """``<name>.parquet`` (long table), ``<name>_summary.json`` (per-layer records) and
+    ``<name>_info.json`` (settings) in run folder ``out``, each atomically."""
+    atomic_write_parquet(Path(out) / f"{name}.parquet", table)
+    atomic_write_json(Path(out) / f"{name}_summary.json", records)
+    atomic_write_json(Path(out) / f"{name}_info.json", info)

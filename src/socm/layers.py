@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socm.io import atomic_write_json, atomic_write_parquet
+from socm.io import write_per_layer
 from socm.measure import MeasureConfig, default_out_dir, prepare, versions
 from socm.pairs import pairwise
 from socm.stats import token_stats_many
@@ -93,10 +93,11 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
         }
     )
     out = Path(cfg.out) if cfg.out else default_out_dir(cfg.model, chosen.name, len(chosen))
-    atomic_write_parquet(out / "layers.parquet", table)
-    atomic_write_json(out / "layers_summary.json", records)
-    atomic_write_json(
-        out / "layers_info.json",
+    write_per_layer(
+        out,
+        "layers",
+        table,
+        records,
         {
             "model": cfg.model,
             "revision": enc.resolved.revision,

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from socm.errors import SocmError
-from socm.io import atomic_write_json, atomic_write_parquet
+from socm.io import write_per_layer
 from socm.measure import MeasureConfig, default_out_dir, prepare, versions
 
 __all__ = [
@@ -335,10 +335,11 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
         }
     )
     out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg.model, chosen.name, len(chosen))
-    atomic_write_parquet(out_dir / "mechanism.parquet", table)
-    atomic_write_json(out_dir / "mechanism_summary.json", records)
-    atomic_write_json(
-        out_dir / "mechanism_info.json",
+    write_per_layer(
+        out_dir,
+        "mechanism",
+        table,
+        records,
         {
             "model": cfg.model,
             "revision": enc.resolved.revision,
