@@ -25,7 +25,7 @@ from socm.io import atomic_write_bytes
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_key"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MAGIC = b"SOCMEMB2"
 _HEADER = struct.Struct("<8s4sQQ")  # magic, dtype ("<f4 " or "<f8 "), rows, columns
 _DTYPES = {b"<f4 ": np.dtype("<f4"), b"<f8 ": np.dtype("<f8")}
