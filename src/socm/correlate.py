@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from socm.errors import SocmError
+from socm.io import read_summary
 
 __all__ = [
     "correlate",
@@ -51,10 +52,7 @@ def read_run_summaries(paths: list[str | Path]) -> list[dict]:
     """``model``, ``avg_socm``, ``avg_normalized_spread`` (and the run folder) of measure runs."""
     rows = []
     for p in paths:
-        f = Path(p) / "summary.json"
-        if not f.is_file():
-            raise SocmError(f"{p}: not a socm measure run folder (missing summary.json)")
-        s = json.loads(f.read_text(encoding="utf-8"))
+        s = read_summary(p)
         rows.append(
             {
                 "model": s["model"],

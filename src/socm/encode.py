@@ -464,14 +464,16 @@ class Encoder:
         """Number of hidden states L + 1 (embedding output and L layers)."""
         from transformers import AutoConfig
 
-        if getattr(self, "n_hidden_states", None):
+        if self.n_hidden_states:
             return self.n_hidden_states
         cfg = AutoConfig.from_pretrained(
             self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
         )
         n = getattr(cfg, "num_hidden_layers", None)
-        if n is None:
-            _ = self._forward(self._pad([self.tokenizer("x")]))
+        if n is None:  # count them on a one-token forward pass
+            batch = {k: v.to(self.device) for k, v in self._pad([self.tokenizer("x")]).items()}
+            with torch.inference_mode():
+                self._forward(batch)
             return self.n_hidden_states
         return int(n) + 1
 

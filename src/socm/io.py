@@ -13,11 +13,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from socm.errors import SocmError
+
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_jsonl",
     "atomic_write_parquet",
+    "read_summary",
+    "run_file",
     "write_per_layer",
 ]
 
@@ -73,3 +77,18 @@ def write_per_layer(out: Path, name: str, table: Any, records: list[dict], info:
     atomic_write_parquet(Path(out) / f"{name}.parquet", table)
     atomic_write_json(Path(out) / f"{name}_summary.json", records)
     atomic_write_json(Path(out) / f"{name}_info.json", info)
+
+
+def run_file(run: str | Path, name: str) -> Path:
+    """Path of ``name`` in run folder ``run``; a clear error when the folder or file is missing."""
+    path = Path(run) / name
+    if not Path(run).is_dir():
+        raise SocmError(f"run folder not found: {run}")
+    if not path.is_file():
+        raise SocmError(f"{run}: missing {name} (incomplete run folder)")
+    return path
+
+
+def read_summary(run: str | Path) -> dict:
+    """A measure run's ``summary.json``."""
+    return json.loads(run_file(run, "summary.json").read_text(encoding="utf-8"))

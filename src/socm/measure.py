@@ -158,10 +158,11 @@ def pairs_from_ids(
     return chosen, pairs, [r[2] for r in rows]
 
 
-def _select(
-    cfg: MeasureConfig, corpus: Corpus
-) -> tuple[Corpus, np.ndarray | None, list[str | None] | None]:
-    """The texts to encode, the pairs to score (None = all pairs) and their labels."""
+def _select(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[str | None] | None]:
+    """Load the corpus; the texts to encode, the pairs to score (None = all) and their labels."""
+    corpus = load_corpus(
+        cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
+    )
     if cfg.pairs_file:
         rows = read_pairs_file(cfg.pairs_file, set(corpus.ids))
         chosen, pairs, labels = pairs_from_ids(corpus, rows)
@@ -261,10 +262,7 @@ def prepare(cfg: MeasureConfig, **encoder_overrides) -> tuple[Corpus, np.ndarray
     Returns (texts, pairs or None for all pairs, encoder). Shared by every command that takes
     the measure options (``measure``, ``layers``, ``mechanism``, ``compare``).
     """
-    corpus = load_corpus(
-        cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
-    )
-    chosen, pairs, _ = _select(cfg, corpus)
+    chosen, pairs, _ = _select(cfg)
     return chosen, pairs, make_encoder(cfg, **encoder_overrides)
 
 
@@ -298,10 +296,7 @@ def run_measure(
     t_start = time.perf_counter()
     check_numerics(cfg.numerics)
     if corpus is None:
-        loaded = load_corpus(
-            cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
-        )
-        chosen, pairs, labels = _select(cfg, loaded)
+        chosen, pairs, labels = _select(cfg)
     else:
         chosen = corpus
     enc = make_encoder(cfg)

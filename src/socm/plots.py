@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from socm.errors import SocmError
+from socm.io import read_summary, run_file
 from socm.metrics import socm_from_parts
 
 __all__ = [
@@ -85,19 +86,6 @@ def save(fig, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 
-def _require(run: Path, name: str) -> Path:
-    path = Path(run) / name
-    if not Path(run).is_dir():
-        raise SocmError(f"run folder not found: {run}")
-    if not path.is_file():
-        raise SocmError(f"{run}: missing {name} (incomplete run folder)")
-    return path
-
-
-def _summary(run: Path) -> dict:
-    return json.loads(_require(run, "summary.json").read_text(encoding="utf-8"))
-
-
 def _label(run: Path) -> str:
     for name in ("summary.json", "layers_info.json", "mechanism_info.json"):
         f = Path(run) / name
@@ -142,7 +130,7 @@ def read_pairs(run: Path, max_points: int = 20_000, seed: int = 0) -> tuple[dict
     """A run's pairs (d_mu, d_sigma, socm), subsampled reproducibly; returns (columns, total)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(_require(run, "pairs.parquet"), columns=["d_mu", "d_sigma", "socm"])
+    table = pq.read_table(run_file(run, "pairs.parquet"), columns=["d_mu", "d_sigma", "socm"])
     cols = {k: table.column(k).to_numpy() for k in ("d_mu", "d_sigma", "socm")}
     total = len(cols["socm"])
     if total > max_points:
@@ -155,7 +143,7 @@ def scatter(run: Path, max_points: int = 20_000, seed: int = 0):
     """A run's pairs in the (d_μ, d_Σ) plane coloured by SOCM, with marginal histograms."""
     plt = _plt()
     cols, total = read_pairs(run, max_points, seed)
-    s = _summary(run)
+    s = read_summary(run)
     x, y, c = cols["d_mu"], cols["d_sigma"], cols["socm"]
     fig = plt.figure(figsize=(7, 6.4))
     grid = fig.add_gridspec(

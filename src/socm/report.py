@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from socm.errors import SocmError
-from socm.io import atomic_write_bytes
+from socm.io import atomic_write_bytes, read_summary, run_file
 
 __all__ = ["build_report", "pair_panel", "run_rows", "worst_pairs"]
 
@@ -42,21 +42,12 @@ def pair_panel(encoder, text_a: str, text_b: str, numerics: str = "exact") -> di
     }
 
 
-def _summary(run: Path) -> dict:
-    f = Path(run) / "summary.json"
-    if not Path(run).is_dir():
-        raise SocmError(f"run folder not found: {run}")
-    if not f.is_file():
-        raise SocmError(f"{run}: missing summary.json (incomplete run folder)")
-    return json.loads(f.read_text(encoding="utf-8"))
-
-
 def run_rows(runs: list[Path], backbone: Path | None = None) -> list[dict]:
     """One summary row per run, with the difference in average SOCM to the backbone run."""
     rows = []
-    base = _summary(backbone)["avg_socm"] if backbone else None
+    base = read_summary(backbone)["avg_socm"] if backbone else None
     for run in runs:
-        s = _summary(run)
+        s = read_summary(run)
         rows.append(
             {
                 "run": str(run),
@@ -80,13 +71,8 @@ def worst_pairs(run: Path, k: int = 10) -> list[dict]:
     """The ``k`` pairs with the largest SOCM, with both texts."""
     import pyarrow.parquet as pq
 
-    f = Path(run) / "pairs.parquet"
-    if not f.is_file():
-        raise SocmError(f"{run}: missing pairs.parquet (incomplete run folder)")
-    t = pq.read_table(f).to_pydict()
-    texts_file = Path(run) / "texts.jsonl"
-    if not texts_file.is_file():
-        raise SocmError(f"{run}: missing texts.jsonl (incomplete run folder)")
+    t = pq.read_table(run_file(run, "pairs.parquet")).to_pydict()
+    texts_file = run_file(run, "texts.jsonl")
     texts = {}
     for line in texts_file.read_text(encoding="utf-8").splitlines():
         rec = json.loads(line)
@@ -229,7 +215,7 @@ def build_report(
         parts.append("</table>")
     parts.append("<h2>Settings and versions</h2>")
     for run in runs:
-        s = _summary(run)
+        s = read_summary(run)
         settings = {
             k: s.get(k)
             for k in (
