@@ -19,6 +19,21 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def run_config(corpus, tmp_path: Path, **kw):
+    """A MeasureConfig for tests: CPU, no progress bars, run and cache under ``tmp_path``."""
+    from socm.measure import MeasureConfig
+
+    opts = dict(
+        corpus=str(corpus),
+        out=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+        device="cpu",
+    )
+    opts.update(kw)
+    return MeasureConfig(**opts)
+
+
 def random_tokens(
     rng: np.random.Generator, n: int, dim: int, rank: int | None = None
 ) -> np.ndarray:

@@ -5,25 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import MODEL
+from conftest import MODEL, run_config
 
 from socm.cli import main
 from socm.compare import run_compare, run_reproduce
 from socm.errors import SocmError
-from socm.measure import MeasureConfig, run_measure
+from socm.measure import run_measure
 from socm.msmarco import load_msmarco
 
 
 def base(wiki_head, tmp_path, **kw):
-    cfg = dict(
-        corpus=str(wiki_head),
-        n_texts=8,
-        cache_dir=str(tmp_path / "c"),
-        progress=False,
-        device="cpu",
-    )
-    cfg.update(kw)
-    return MeasureConfig(**cfg)
+    return run_config(wiki_head, tmp_path, **{"n_texts": 8, **kw})
 
 
 def test_compare_writes_tables_and_reuses_runs(wiki_head, tmp_path, capsys):

@@ -7,25 +7,16 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import MODEL
+from conftest import MODEL, run_config
 
 import socm
 from socm.encode import Encoder
 from socm.layers import run_layers
-from socm.measure import MeasureConfig, run_measure
+from socm.measure import run_measure
 
 
 def cfg(wiki_head, tmp_path, **kw):
-    base = dict(
-        corpus=str(wiki_head),
-        n_texts=10,
-        out=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"),
-        progress=False,
-        device="cpu",
-    )
-    base.update(kw)
-    return MeasureConfig(**base)
+    return run_config(wiki_head, tmp_path, **{"n_texts": 10, **kw})
 
 
 def test_layers_after_measure_reuse_the_cache_and_match_definitions(wiki_head, tmp_path):

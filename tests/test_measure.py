@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_config
 
 import socm
 from socm.encode import Encoder
@@ -16,17 +17,7 @@ from socm.measure import MeasureConfig, pair_index_from_linear, read_pairs_file,
 
 
 def config(wiki_head, tmp_path, **kw) -> MeasureConfig:
-    base = dict(
-        corpus=str(wiki_head),
-        n_texts=12,
-        seed=0,
-        out=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"),
-        progress=False,
-        device="cpu",
-    )
-    base.update(kw)
-    return MeasureConfig(**base)
+    return run_config(wiki_head, tmp_path, **{"n_texts": 12, "seed": 0, **kw})
 
 
 def test_all_pairs_run_writes_consistent_outputs(wiki_head, tmp_path):

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import MODEL
+from conftest import MODEL, run_config
 
 from socm.encode import Encoder
 from socm.errors import SocmError
-from socm.measure import MeasureConfig
 from socm.mechanism import (
     _Capture,
     head_operator_norms,
@@ -128,14 +127,7 @@ def test_layer_quantities_against_dense_definitions(eager):
 
 
 def test_run_mechanism_outputs(wiki_head, tmp_path):
-    cfg = MeasureConfig(
-        corpus=str(wiki_head),
-        n_texts=8,
-        out=str(tmp_path / "r"),
-        cache_dir=str(tmp_path / "c"),
-        progress=False,
-        device="cpu",
-    )
+    cfg = run_config(wiki_head, tmp_path, n_texts=8)
     records, out = run_mechanism(cfg)
     summary = json.loads((out / "mechanism_summary.json").read_text())
     assert [r["layer"] for r in summary] == list(range(1, 7))
