@@ -366,7 +366,6 @@ def _stream_listed(
     from socm.encode import EncodeResult
 
     total = EncodeResult(embeddings=[], truncated=[])
-    total.n_tokens = []
     spreads = np.empty(len(chosen))
     for s in range(0, len(chosen), text_block):
         part = enc.encode(
