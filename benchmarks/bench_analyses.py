@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from socm.layers import format_layer_table, run_layers
+from socm.analyses.layers import format_layer_table, run_layers
+from socm.analyses.mechanism import format_mechanism_table, run_mechanism
 from socm.measure import DEFAULT_MODEL, MeasureConfig, run_measure
-from socm.mechanism import format_mechanism_table, run_mechanism
 
 WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki1m" / "wiki1m_head.txt"
 

@@ -1,7 +1,7 @@
 """Benchmark the pair engine: all C(N, 2) pairs of N texts with realistic token counts.
 
 Prints wall time, pairs/s and peak RSS for the fast engine, and the per-pair time of the
-textbook D x D route (socm.reference) on a sample of pairs, with the speed ratio.
+textbook D x D route (socm.core.reference) on a sample of pairs, with the speed ratio.
 
     python benchmarks/bench_engine.py [--n 1000] [--dims 384 768] [--numerics exact]
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import socm
-from socm.reference import textbook_d_sigma
+from socm.core.reference import textbook_d_sigma
 
 WIKI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wiki1m" / "wiki1m_head.txt"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from socm.corpus import load_corpus, sample
 from socm.encode import Encoder
+from socm.inputs.corpus import load_corpus, sample
 from socm.measure import DEFAULT_MODEL, MeasureConfig, run_measure
 
 WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki1m" / "wiki1m_head.txt"

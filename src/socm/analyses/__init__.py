@@ -1,0 +1,3 @@
+"""Analyses built on the measurement: per-layer concentration (``layers``), the attention
+mechanism (``mechanism``), correlation with downstream scores (``correlate``), model comparison
+(``compare``), the paper's table (``reproduce``) and single pairs (``pair``)."""

@@ -1,0 +1,133 @@
+"""``socm layers``: token concentration per layer (an analysis stage).
+
+For each text and each hidden state (0 = embedding output, 1..L = transformer layers), under the
+same token policy as ``socm measure``:
+
+* the normalised spread :math:`S(X)/\\lVert\\mu(X)\\rVert^2 = \\operatorname{tr}\\Sigma(\\tilde X)`,
+* the average within-text cosine similarity over all :math:`n \\times n` token pairs, the diagonal
+  included (:func:`socm.core.stats.spread_and_cosine`),
+* optionally the average SOCM over the corpus's pairs at that layer.
+
+Hara et al. (2026, Sec. 5) show that fine-tuned encoders concentrate their tokens layer by layer
+(small normalised spread, high average cosine) and that a small spread for both texts bounds
+SOCM. One forward pass with all hidden states serves every layer; per-text profiles are cached,
+and ``socm measure`` fills that cache as it encodes, so ``layers`` after ``measure`` on the same
+texts does not re-encode.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from socm.core.pairs import pairwise
+from socm.core.stats import SPREAD_BOUND, token_stats_many
+from socm.encode.models import engine_device
+from socm.measure.config import MeasureConfig
+from socm.measure.rundir import out_dir, per_layer_table, versions, write_per_layer
+from socm.measure.select import prepare
+
+__all__ = ["format_layer_table", "run_layers", "summarize_layers"]
+
+
+def summarize_layers(values: np.ndarray) -> list[dict]:
+    """Per-layer mean and median of a ``(n_texts, L + 1, 2)`` profile array."""
+    out = []
+    for layer in range(values.shape[1]):
+        spread, cos = values[:, layer, 0], values[:, layer, 1]
+        out.append(
+            {
+                "layer": layer,
+                "n_texts": int(values.shape[0]),
+                "normalized_spread_mean": float(spread.mean()),
+                "normalized_spread_median": float(np.median(spread)),
+                "avg_cos_mean": float(cos.mean()),
+                "avg_cos_median": float(np.median(cos)),
+                "share_spread_over_2": float((spread > SPREAD_BOUND).mean()),
+            }
+        )
+    return out
+
+
+def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[dict], Path]:
+    """Compute the per-layer table and summary; write them to the run folder.
+
+    Writes ``layers.parquet`` (text_id, layer, normalized_spread, avg_cos), ``layers_summary.json``
+    (one record per layer) and ``layers_info.json`` (settings, timings, versions).
+    Returns (summary records, folder).
+    """
+    t0 = time.perf_counter()
+    chosen, pairs, enc = prepare(cfg, layer=None)
+    prof = enc.layer_profiles(chosen.texts, chosen.ids, progress=cfg.progress)
+    values = prof.profiles  # (n_texts, L + 1, 2)
+    records = summarize_layers(values)
+    socm_seconds = 0.0
+    if per_layer_socm:
+        t1 = time.perf_counter()
+        per_layer = enc.encode_all_layers(chosen.texts, chosen.ids, progress=cfg.progress)
+        for layer, embs in enumerate(per_layer):
+            res = pairwise(
+                token_stats_many(embs),
+                pairs=pairs,
+                numerics=cfg.numerics,
+                device=engine_device(enc.device),
+            )
+            records[layer].update(
+                avg_socm=float(res.socm.mean()),
+                avg_d_mu=float(res.d_mu.mean()),
+                avg_d_sigma=float(res.d_sigma.mean()),
+                n_pairs=len(res),
+            )
+        socm_seconds = time.perf_counter() - t1
+    table = per_layer_table(
+        chosen.ids,
+        np.arange(values.shape[1]),
+        {"normalized_spread": values[:, :, 0], "avg_cos": values[:, :, 1]},
+    )
+    out = out_dir(cfg.out, cfg.model, chosen.name, len(chosen))
+    write_per_layer(
+        out,
+        "layers",
+        table,
+        records,
+        {
+            "model": cfg.model,
+            "revision": enc.resolved.revision,
+            "corpus": chosen.name,
+            "n_texts": len(chosen),
+            "seed": cfg.seed,
+            "token_policy": enc.token_policy(),
+            "per_layer_socm": per_layer_socm,
+            "numerics": cfg.numerics if per_layer_socm else None,
+            "timings": {
+                "profiles_s": round(prof.seconds, 3),
+                "socm_s": round(socm_seconds, 3),
+                "total_s": round(time.perf_counter() - t0, 3),
+                "n_encoded": prof.n_encoded,
+                "n_cached": prof.n_cached,
+            },
+            "versions": versions(),
+        },
+    )
+    return records, out
+
+
+def format_layer_table(records: list[dict]) -> str:
+    """A small text table of per-layer records."""
+    has_socm = "avg_socm" in records[0]
+    head = f"{'layer':>5}  {'spread mean':>11}  {'spread med':>10}  {'cos mean':>8}  {'cos med':>7}"
+    if has_socm:
+        head += f"  {'avg SOCM':>8}"
+    lines = [head]
+    for r in records:
+        line = (
+            f"{r['layer']:>5}  {r['normalized_spread_mean']:>11.4f}  "
+            f"{r['normalized_spread_median']:>10.4f}  {r['avg_cos_mean']:>8.4f}  "
+            f"{r['avg_cos_median']:>7.4f}"
+        )
+        if has_socm:
+            line += f"  {r['avg_socm']:>8.5f}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""The ``socm`` command line: a thin layer over the Python API.
+
+One module per command group (``measure``: measure, msmarco, compare, reproduce; ``analyses``:
+layers, mechanism, correlate; ``figures``: plot, pair, report), shared flags as argparse parent
+parsers in ``common``. Each command has a ``cmd_<name>`` handler that takes the parsed namespace,
+builds a config, calls one library function, prints and returns an exit code; tests call
+``main([...])`` or the handlers directly. User errors end with one line on stderr
+(``socm: error: ...``) and exit code 1, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from socm.cli import analyses, figures, measure
+from socm.cli.analyses import cmd_correlate, cmd_layers, cmd_mechanism
+from socm.cli.common import config_from_args
+from socm.cli.figures import cmd_pair, cmd_plot, cmd_report
+from socm.cli.measure import cmd_compare, cmd_measure, cmd_msmarco, cmd_reproduce
+from socm.errors import SocmError
+
+__all__ = [
+    "build_parser",
+    "cmd_compare",
+    "cmd_correlate",
+    "cmd_layers",
+    "cmd_measure",
+    "cmd_mechanism",
+    "cmd_msmarco",
+    "cmd_pair",
+    "cmd_plot",
+    "cmd_report",
+    "cmd_reproduce",
+    "config_from_args",
+    "main",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``socm`` parser with all subcommands."""
+    from socm import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="socm",
+        description="Measure how much information mean pooling destroys in text embeddings "
+        "(second-order collapse, Hara et al., ACL 2026).",
+    )
+    parser.add_argument("--version", action="version", version=f"socm {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    measure.add_parsers(sub)
+    analyses.add_parsers(sub)
+    figures.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``socm`` console script."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("socm: interrupted (finished batches are cached: rerun to resume)", file=sys.stderr)
+        return 130
+    except (SocmError, ValueError, FileNotFoundError, PermissionError) as exc:
+        if args.debug:
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        print(f"socm: error: {msg}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything unforeseen: still one line, traceback on --debug
+        if args.debug:
+            raise
+        print(
+            f"socm: internal error: {exc.__class__.__name__}: {exc} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

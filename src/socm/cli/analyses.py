@@ -1,0 +1,124 @@
+"""``socm layers``, ``mechanism`` and ``correlate``: commands that explain the measurement."""
+
+from __future__ import annotations
+
+import argparse
+
+from socm.cli.common import (
+    HELP_FORMAT,
+    config_from_args,
+    corpus_parent,
+    encoder_parent,
+    output_parent,
+    pairs_parent,
+    print_records,
+    scores_parent,
+)
+from socm.errors import SocmError
+
+__all__ = ["add_parsers", "cmd_correlate", "cmd_layers", "cmd_mechanism"]
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Declare the commands of this module."""
+    p = sub.add_parser(
+        "layers",
+        parents=[
+            encoder_parent(),
+            corpus_parent(),
+            pairs_parent(),
+            output_parent(
+                "run folder for layers.parquet and layers_summary.json "
+                "(None: socm-runs/<model>-<corpus>-<n>)",
+                "print the per-layer summary as JSON",
+            ),
+        ],
+        formatter_class=HELP_FORMAT,
+        help="token concentration per layer",
+        description="Per text and layer (0 = embedding output): normalized spread and average "
+        "within-text cosine; optionally the average SOCM over the pairs at every layer "
+        "(--pairs, --max-pairs and --numerics apply to --socm).",
+    )
+    p.add_argument("--socm", action="store_true", help="also average SOCM over pairs per layer")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser(
+        "mechanism",
+        parents=[
+            encoder_parent(),
+            corpus_parent(),
+            output_parent(
+                "run folder for mechanism.parquet and mechanism_summary.json "
+                "(None: socm-runs/<model>-<corpus>-<n>)",
+                "print the per-layer summary as JSON",
+            ),
+        ],
+        formatter_class=HELP_FORMAT,
+        help="attention contraction: lambda, r, C per layer",
+        description="Per text and layer of a BERT-style or MPNet encoder: the attention "
+        "contraction lambda (mean over heads), the residual ratio r and the token-wise map's "
+        "factor C (Hara et al., ACL 2026, Sec. 5). All tokens the attention sees are used.",
+    )
+    p.set_defaults(func=cmd_mechanism)
+
+    p = sub.add_parser(
+        "correlate",
+        parents=[scores_parent(), output_parent("also write the result as JSON to this file")],
+        formatter_class=HELP_FORMAT,
+        help="collapse vs downstream quality across models (Spearman)",
+        description="Spearman correlation between models' average SOCM (and normalized spread) "
+        "and a downstream score: your CSV, the paper's MTEB table, or STS-B evaluated here "
+        "(give exactly one of --scores, --paper-table, --stsb).",
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="socm measure run folders")
+    p.add_argument("--collapse-csv", help="CSV with model, avg_socm[, avg_normalized_spread]")
+    p.add_argument("--stsb", help="STS-B sts-test.csv: evaluate each run's model offline")
+    p.add_argument(
+        "--dataset",
+        default="wikipedia",
+        choices=["wikipedia", "msmarco", "hard_negatives"],
+        help="published SOCM column used with --paper-table alone",
+    )
+    p.set_defaults(func=cmd_correlate)
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """``socm layers``: returns the exit code."""
+    from socm.analyses.layers import format_layer_table, run_layers
+
+    if args.layer is not None:
+        raise SocmError("socm layers reports every layer: drop --layer")
+    records, out = run_layers(config_from_args(args), per_layer_socm=args.socm)
+    return print_records(records, out, format_layer_table, args.json)
+
+
+def cmd_mechanism(args: argparse.Namespace) -> int:
+    """``socm mechanism``: returns the exit code."""
+    from socm.analyses.mechanism import format_mechanism_table, run_mechanism
+
+    if args.layer is not None or args.exclude_special_tokens:
+        raise SocmError(
+            "socm mechanism analyses every layer on all tokens: drop --layer and "
+            "--exclude-special-tokens"
+        )
+    records, out = run_mechanism(config_from_args(args))
+    return print_records(records, out, format_mechanism_table, args.json)
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    """``socm correlate``: returns the exit code."""
+    from socm.analyses.correlate import correlate_runs, format_correlation
+    from socm.files import atomic_write_json
+
+    result = correlate_runs(
+        args.runs,
+        collapse_csv=args.collapse_csv,
+        scores_csv=args.scores,
+        paper_table=args.paper_table,
+        stsb=args.stsb,
+        dataset=args.dataset,
+        progress=not args.quiet,
+    )
+    if args.out:
+        atomic_write_json(args.out, result)
+    return print_records(result, None, format_correlation, args.json)

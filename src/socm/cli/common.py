@@ -1,0 +1,175 @@
+"""Shared pieces of the command line: parent parsers for the flags several commands take,
+argument types, and the one translation from parsed flags to a :class:`MeasureConfig`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from socm.core.metrics import NUMERICS
+from socm.measure.config import DEFAULT_MODEL, MeasureConfig
+
+__all__ = [
+    "HELP_FORMAT",
+    "config_from_args",
+    "corpus_parent",
+    "encoder_parent",
+    "output_parent",
+    "pairs_parent",
+    "positive_int",
+    "print_records",
+    "scores_parent",
+]
+
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False, formatter_class=HELP_FORMAT)
+
+
+def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentParser:
+    """Flags of every command that encodes texts (model, token policy, device, cache)."""
+    p = _parent()
+    g = p.add_argument_group("encoder")
+    if model:
+        g.add_argument("--model", default=DEFAULT_MODEL, help="Hugging Face model id or folder")
+    g.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    g.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model's custom code from the hub (explicit opt-in)",
+    )
+    g.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="hidden state: 0 = embedding output, 1..L layers, negative from the end "
+        "(None: last hidden state)",
+    )
+    g.add_argument(
+        "--exclude-special-tokens",
+        action="store_true",
+        help="drop [CLS]/[SEP]-like tokens (the paper keeps every token)",
+    )
+    g.add_argument("--prefix", default="", help='text prepended to every input, e.g. "query: "')
+    g.add_argument(
+        "--max-length",
+        type=positive_int,
+        help="truncation length in tokens (None: the model's maximum)",
+    )
+    g.add_argument("--batch-size", type=positive_int, default=32)
+    g.add_argument("--device", help="cuda, mps or cpu (None: cuda, then mps, then cpu)")
+    if cache:
+        g.add_argument(
+            "--cache-dir", help="token-embedding cache (None: $SOCM_CACHE_DIR or ~/.cache/socm)"
+        )
+        g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    return p
+
+
+def corpus_parent(sampling: bool = True) -> argparse.ArgumentParser:
+    """Flags that choose the texts."""
+    p = _parent()
+    g = p.add_argument_group("corpus")
+    g.add_argument(
+        "--corpus",
+        default="wikipedia",
+        help="wikipedia (packaged lead sections), wiki1m (the paper's corpus, downloaded) or a "
+        ".txt/.jsonl/.csv/.tsv/.parquet file",
+    )
+    g.add_argument(
+        "--unit",
+        choices=["sentence", "paragraph"],
+        default="sentence",
+        help="text unit of the wikipedia corpus",
+    )
+    g.add_argument("--text-column", help="text column of a .csv/.tsv/.parquet corpus (None: text)")
+    g.add_argument("--id-column", help="id column (None: id if present, else the row number)")
+    if sampling:
+        g.add_argument(
+            "--n-texts",
+            type=positive_int,
+            default=1000,
+            help="texts sampled as the paper does: random.seed(S); random.sample(texts, N)",
+        )
+        g.add_argument("--seed", type=int, default=0, help="sampling seed")
+    return p
+
+
+def pairs_parent(listed: bool = True, seed: bool = False) -> argparse.ArgumentParser:
+    """Flags that choose the pairs and the numerics."""
+    p = _parent()
+    g = p.add_argument_group("pairs")
+    if listed:
+        g.add_argument(
+            "--pairs",
+            dest="pairs_file",
+            help="file with two columns of text ids (only these pairs are scored)",
+        )
+        g.add_argument("--max-pairs", type=positive_int, help="score K pairs sampled with the seed")
+    if seed:
+        g.add_argument("--seed", type=int, default=0, help="sampling seed")
+    g.add_argument(
+        "--numerics",
+        choices=NUMERICS,
+        default="exact",
+        help="exact value, or the published code's epsilon-regularised formula",
+    )
+    return p
+
+
+def output_parent(
+    out_help: str, json_help: str = "print JSON instead of a table", out_default: str | None = None
+) -> argparse.ArgumentParser:
+    """``--out``, ``--quiet`` and ``--json``."""
+    p = _parent()
+    g = p.add_argument_group("output")
+    g.add_argument("--out", default=out_default, help=out_help)
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    g.add_argument("--json", action="store_true", help=json_help)
+    return p
+
+
+def scores_parent() -> argparse.ArgumentParser:
+    """Sources of downstream scores for a correlation."""
+    p = _parent()
+    g = p.add_argument_group("downstream scores")
+    g.add_argument("--scores", help="CSV with model, score")
+    g.add_argument(
+        "--paper-table",
+        action="store_true",
+        help="the paper's MTEB(eng, v2) scores (and, without runs, its published average "
+        "SOCM) for its 12 models",
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> MeasureConfig:
+    """The :class:`MeasureConfig` of the flags a command declared (others keep their
+    defaults); ``--quiet`` turns progress off; ``overrides`` replace fields."""
+    flags = dict(vars(args))
+    quiet = flags.pop("quiet", True)  # commands without --quiet show no progress
+    return MeasureConfig.from_dict(flags, **{"progress": not quiet, **overrides})
+
+
+def print_records(records: Any, out: Path | str | None, fmt, as_json: bool) -> int:
+    """Print results as JSON, or as ``fmt(records)`` followed by the output location."""
+    if as_json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    else:
+        print(fmt(records) + (f"\noutput: {out}" if out is not None else ""))
+    return 0

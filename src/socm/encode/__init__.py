@@ -1,0 +1,35 @@
+"""Token embeddings from Hugging Face encoders, cached on disk (the "encode/cache" stage).
+
+``models`` resolves a model and its device, ``encoder`` holds :class:`Encoder` (token policy and
+the public encoding calls), ``batching`` pads and orders texts, ``forward`` runs the model and
+fills the caches, ``cache`` stores one checksummed entry per text.
+"""
+
+from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
+from socm.encode.encoder import Encoder, EncodeResult, LayerProfiles, token_policy
+from socm.encode.models import (
+    PACKAGED_MODELS,
+    ResolvedModel,
+    engine_device,
+    hub_offline,
+    hub_reachable,
+    pick_device,
+    resolve_model,
+)
+
+__all__ = [
+    "PACKAGED_MODELS",
+    "EmbeddingCache",
+    "EncodeResult",
+    "Encoder",
+    "LayerProfiles",
+    "ResolvedModel",
+    "default_cache_dir",
+    "engine_device",
+    "hub_offline",
+    "hub_reachable",
+    "pick_device",
+    "resolve_model",
+    "text_key",
+    "token_policy",
+]

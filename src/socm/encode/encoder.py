@@ -1,0 +1,423 @@
+"""Token embeddings from any Hugging Face encoder (the "encode/cache" stage).
+
+Protocol (Hara et al. 2026, Sec. 4, matched by default): ``AutoTokenizer`` / ``AutoModel`` in
+float32, eval mode, no gradients; the last hidden state (or ``layer`` K: 0 = embedding output,
+negative counts from the end); every token with attention mask 1, special tokens included
+(``exclude_special_tokens`` drops them); no prefix; truncation at the model's maximum length.
+Texts are batched longest first and returned in their original order. Encoded texts are cached
+per text (:mod:`socm.encode.cache`), so reruns with other pairs, numerics or samples do not
+re-encode. Model resolution lives in :mod:`socm.encode.models`, batching in
+:mod:`socm.encode.batching`, the forward loop in :mod:`socm.encode.forward`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from socm.encode.batching import iter_batches
+from socm.encode.cache import EmbeddingCache, text_key
+from socm.encode.forward import Outputs, run_forward
+from socm.encode.models import load_config, pick_device, quiet_transformers, resolve_model
+from socm.errors import SocmError
+
+__all__ = ["EncodeResult", "Encoder", "LayerProfiles", "token_policy"]
+
+
+def token_policy(exclude_special_tokens: bool, prefix: str, max_length: int | None) -> dict:
+    """The token policy as recorded in run summaries and settings files."""
+    return {
+        "special_tokens": "excluded" if exclude_special_tokens else "included",
+        "prefix": prefix,
+        "max_length": max_length,
+    }
+
+
+@dataclass
+class EncodeResult:
+    """Token embeddings of a list of texts, in input order.
+
+    Attributes
+    ----------
+    embeddings : list of numpy.ndarray
+        One float32 ``(n_tokens, D)`` array per text.
+    n_truncated : int
+        Texts longer than the maximum length (cut to it).
+    n_cached, n_encoded : int
+        Texts read from the cache / run through the model.
+    seconds : float
+        Wall time of the whole call (model loading included).
+    load_seconds : float
+        Time spent loading the model (0 when everything came from the cache).
+    truncated : list of bool
+        Per text: whether it was cut to the maximum length.
+    n_tokens : list of int
+        Per text: tokens kept under the policy.
+    """
+
+    embeddings: list[np.ndarray]
+    n_truncated: int = 0
+    n_cached: int = 0
+    n_encoded: int = 0
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    truncated: list[bool] = field(default_factory=list)
+    n_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LayerProfiles:
+    """Per-layer profiles of a list of texts (:meth:`Encoder.layer_profiles`).
+
+    Attributes
+    ----------
+    profiles : numpy.ndarray, shape (n_texts, L + 1, 2)
+        Column 0 the normalised spread, column 1 the average within-text cosine; row ``l``
+        hidden state ``l`` (0 = embedding output).
+    n_cached, n_encoded : int
+    seconds : float
+    """
+
+    profiles: np.ndarray
+    n_cached: int = 0
+    n_encoded: int = 0
+    seconds: float = 0.0
+
+
+class Encoder:
+    """Token-embedding extractor for one model and token policy.
+
+    Parameters
+    ----------
+    model : str
+        Hub id or local folder (see :func:`socm.encode.models.resolve_model`).
+    layer : int, optional
+        Hidden state to return: None = last hidden state, 0 = embedding output, 1..L the
+        transformer layers, negative counts from the end.
+    exclude_special_tokens : bool
+        Drop [CLS]/[SEP] (<s>/</s>, ...) tokens; a text then needs at least one other token.
+    prefix : str
+        Prepended to every text (e.g. ``"query: "``).
+    max_length : int, optional
+        Truncation length; default the model's maximum.
+    batch_size : int
+    device : str, optional
+        Default: CUDA, then MPS, then CPU.
+    trust_remote_code : bool
+        Allow custom model code from the hub (explicit opt-in).
+    revision : str, optional
+        Hub revision (branch, tag or commit).
+    cache_dir : Path, optional
+        Cache root; None disables caching.
+    attn_implementation : str, optional
+        Passed to ``from_pretrained`` (``"eager"`` to get attention matrices).
+
+    Examples
+    --------
+    >>> from socm.encode import Encoder
+    >>> enc = Encoder("sentence-transformers/all-MiniLM-L6-v2", device="cpu")  # doctest: +SKIP
+    >>> enc.encode(["A short text."]).embeddings[0].shape  # doctest: +SKIP
+    (6, 384)
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        layer: int | None = None,
+        exclude_special_tokens: bool = False,
+        prefix: str = "",
+        max_length: int | None = None,
+        batch_size: int = 32,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        cache_dir: Path | None = None,
+        attn_implementation: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise SocmError(f"batch size must be at least 1, got {batch_size}")
+        self.resolved = resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
+        self.layer = layer
+        self.exclude_special_tokens = exclude_special_tokens
+        self.prefix = prefix
+        self.batch_size = batch_size
+        self.device = pick_device(device)
+        self.trust_remote_code = trust_remote_code
+        self.revision = revision
+        self.attn_implementation = attn_implementation
+        from transformers import AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                self.resolved.path, revision=revision, trust_remote_code=trust_remote_code
+            )
+        except Exception as exc:
+            raise SocmError(
+                f"tokenizer of model {model!r} could not be loaded ({exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        self.max_length = max_length or self._model_max_length()
+        self._model: torch.nn.Module | None = None
+        self.n_hidden_states: int | None = None
+        self.cache_root = Path(cache_dir) if cache_dir is not None else None
+        self.cache = self.profile_cache = None
+        if self.cache_root is not None:
+            self.cache = EmbeddingCache(self.cache_root, self.cache_config())
+            profile_key = {**self.cache_config(), "layer": "all", "kind": "layer_profile"}
+            self.profile_cache = EmbeddingCache(self.cache_root, profile_key)
+
+    # ------------------------------------------------------------------ configuration
+    @cached_property
+    def config(self):
+        """The model's ``transformers`` configuration (loaded once)."""
+        return load_config(
+            self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
+        )
+
+    def _model_max_length(self) -> int:
+        ml = getattr(self.tokenizer, "model_max_length", None)
+        if ml and ml < 100_000:
+            return int(ml)
+        return int(getattr(self.config, "max_position_embeddings", 512))
+
+    def cache_config(self) -> dict:
+        """Everything that determines a text's token embeddings (the cache key)."""
+        return {
+            "model": self.resolved.name,
+            "path": self.resolved.path if self.resolved.source == "local" else None,
+            "revision": self.resolved.revision,
+            "layer": self.layer,
+            "exclude_special_tokens": self.exclude_special_tokens,
+            "prefix": self.prefix,
+            "max_length": self.max_length,
+            "dtype": "float32",
+        }
+
+    def token_policy(self) -> dict:
+        """This encoder's token policy (special tokens, prefix, maximum length)."""
+        return token_policy(self.exclude_special_tokens, self.prefix, self.max_length)
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the model has been loaded (a fully cached run never loads it)."""
+        return self._model is not None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The encoder, loaded on first use (a fully cached run never loads it)."""
+        if self._model is None:
+            from transformers import AutoModel
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # our own bar covers the encoding
+            extra = {"attn_implementation": self.attn_implementation}
+            try:
+                model = AutoModel.from_pretrained(
+                    self.resolved.path,
+                    revision=self.revision,
+                    trust_remote_code=self.trust_remote_code,
+                    dtype=torch.float32,
+                    **(extra if self.attn_implementation else {}),
+                )
+            except Exception as exc:
+                raise SocmError(
+                    f"model {self.resolved.name!r} could not be loaded ({exc.__class__.__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''})"
+                ) from None
+            self._model = model.to(self.device).eval()
+        return self._model
+
+    # ------------------------------------------------------------------ tokenisation
+    def tokenize(self, texts: Sequence[str]) -> dict:
+        """Truncated token ids (no padding) with masks, and which texts were truncated."""
+        inputs = [self.prefix + t for t in texts]
+        enc = self.tokenizer(
+            inputs,
+            truncation=True,
+            max_length=self.max_length,
+            return_special_tokens_mask=True,
+            return_attention_mask=True,
+        )
+        # a text was truncated iff its untruncated encoding is longer: only texts that reached
+        # max_length can be, so only those are tokenised again
+        full_len = {k: len(ids) for k, ids in enumerate(enc["input_ids"])}
+        at_limit = [k for k, n in full_len.items() if n >= self.max_length]
+        if at_limit:
+            with quiet_transformers():  # "sequence longer than max length"
+                full = self.tokenizer(
+                    [inputs[k] for k in at_limit], truncation=False, return_attention_mask=False
+                )
+            full_len.update(zip(at_limit, map(len, full["input_ids"]), strict=True))
+        enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
+        return enc
+
+    def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
+        """Tokens that count under the policy: attention mask 1 (and not special, if asked)."""
+        keep = np.asarray(attention, dtype=bool)
+        if self.exclude_special_tokens:
+            keep &= ~np.asarray(special, dtype=bool)
+        return keep
+
+    def token_strings(self, text: str) -> list[str]:
+        """The token strings of ``text`` kept under the policy (for labels in figures)."""
+        enc = self.tokenize([text])
+        ids = np.asarray(enc["input_ids"][0])
+        keep = self.keep_mask(enc["attention_mask"][0], enc["special_tokens_mask"][0])
+        return self.tokenizer.convert_ids_to_tokens(ids[keep].tolist())
+
+    def prepare(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> dict:
+        """Tokenise, apply the token policy (``keep``) and hash (``keys``) every text.
+
+        Raises
+        ------
+        SocmError
+            A text with no tokens under the policy.
+        """
+        ids = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
+        enc = self.tokenize(texts)
+        enc["keep"] = [
+            self.keep_mask(a, s)
+            for a, s in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
+        ]
+        for k, keep in enumerate(enc["keep"]):
+            if not keep.any():
+                raise SocmError(
+                    f"text {ids[k]}: no tokens left under the token policy "
+                    "(special tokens excluded and no other token)"
+                )
+        enc["keys"] = [text_key(t) for t in texts]
+        return enc
+
+    def batches(
+        self, tokens: dict, todo: Sequence[int] | None = None
+    ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """Padded model inputs on this encoder's device, longest texts first
+        (:func:`socm.encode.batching.iter_batches`)."""
+        todo = range(len(tokens["input_ids"])) if todo is None else todo
+        return iter_batches(self.tokenizer, tokens, todo, self.batch_size, self.device)
+
+    # ------------------------------------------------------------------ encoding
+    def forward(self, batch: dict) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(selected hidden state, all hidden states 0..L) for a padded batch."""
+        out = self.model(**batch, output_hidden_states=True)
+        states = out.hidden_states
+        if states is None:  # pragma: no cover - every AutoModel encoder returns them
+            raise SocmError(f"model {self.resolved.name!r} does not return hidden states")
+        self.n_hidden_states = len(states)
+        if self.layer is None:
+            last = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+            return last, states
+        if not -len(states) <= self.layer < len(states):
+            raise SocmError(
+                f"layer {self.layer} does not exist: "
+                f"this model has hidden states 0..{len(states) - 1}"
+            )
+        return states[self.layer], states
+
+    def _load_timed(self, todo: list) -> float:
+        """Load the model if texts must be encoded; the seconds it took."""
+        if not todo or self._model is not None:
+            return 0.0
+        t0 = time.perf_counter()
+        _ = self.model
+        return time.perf_counter() - t0
+
+    def encode(
+        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+    ) -> EncodeResult:
+        """Token embeddings for ``texts``, from the cache where possible.
+
+        Texts that are run through the model also get their per-layer profile cached (see
+        :meth:`layer_profiles`), so a later ``socm layers`` on them does not re-encode.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        ids : sequence of str, optional
+            Names of the texts for error messages (default: positions).
+        progress : bool
+            Show a progress bar over texts.
+
+        Raises
+        ------
+        SocmError
+            A text with no tokens under the policy; model loading failures.
+        """
+        t0 = time.perf_counter()
+        tokens = self.prepare(texts, ids)
+        out = [self.cache.get(k) if self.cache else None for k in tokens["keys"]]
+        todo = [k for k, e in enumerate(out) if e is None]
+        load = self._load_timed(todo)
+        run_forward(self, tokens, todo, Outputs(embeddings=out), progress)
+        return EncodeResult(
+            embeddings=out,  # type: ignore[arg-type]
+            n_truncated=int(sum(tokens["truncated"])),
+            n_cached=len(texts) - len(todo),
+            n_encoded=len(todo),
+            seconds=time.perf_counter() - t0,
+            load_seconds=load,
+            truncated=list(tokens["truncated"]),
+            n_tokens=[int(k.sum()) for k in tokens["keep"]],
+        )
+
+    def layer_profiles(
+        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+    ) -> LayerProfiles:
+        """Per-layer normalised spread and average cosine of every text, cached per text.
+
+        Under the encoder's token policy (:func:`socm.core.stats.spread_and_cosine`); see
+        :class:`LayerProfiles` for the layout.
+        """
+        t0 = time.perf_counter()
+        tokens = self.prepare(texts, ids)
+        cache = self.profile_cache
+        out = [cache.get(k) if cache else None for k in tokens["keys"]]
+        todo = [k for k, e in enumerate(out) if e is None]
+        self._load_timed(todo)
+        run_forward(self, tokens, todo, Outputs(profiles=out), progress)
+        return LayerProfiles(
+            profiles=np.stack(out),
+            n_cached=len(texts) - len(todo),
+            n_encoded=len(todo),
+            seconds=time.perf_counter() - t0,
+        )
+
+    def encode_all_layers(
+        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+    ) -> list[list[np.ndarray]]:
+        """Token embeddings of every hidden state: ``result[l][k]`` for layer ``l``, text ``k``.
+
+        Uses (and fills) the per-layer caches, the same entries an encoder with ``layer=l``
+        reads, so that one forward pass serves every layer.
+        """
+        tokens = self.prepare(texts, ids)
+        caches = [self._layer_cache(layer) for layer in range(self.hidden_state_count())]
+        per_layer = [[c.get(k) if c else None for k in tokens["keys"]] for c in caches]
+        todo = [k for k in range(len(texts)) if any(pl[k] is None for pl in per_layer)]
+        self._load_timed(todo)
+        run_forward(self, tokens, todo, Outputs(layers=per_layer, layer_caches=caches), progress)
+        return per_layer  # type: ignore[return-value]
+
+    def hidden_state_count(self) -> int:
+        """Number of hidden states L + 1 (embedding output and L layers)."""
+        if self.n_hidden_states:
+            return self.n_hidden_states
+        n = getattr(self.config, "num_hidden_layers", None)
+        if n is None:  # count them on a one-token forward pass
+            _, batch = next(self.batches(self.tokenize(["x"])))
+            with torch.inference_mode():
+                self.forward(batch)
+            return int(self.n_hidden_states)
+        return int(n) + 1
+
+    def _layer_cache(self, layer: int) -> EmbeddingCache | None:
+        if self.cache_root is None:
+            return None
+        return EmbeddingCache(self.cache_root, {**self.cache_config(), "layer": layer})

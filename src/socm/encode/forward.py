@@ -1,0 +1,132 @@
+"""The forward loop: run texts through the model, keep what was asked for, fill the caches.
+
+One forward pass with all hidden states gives, per text, the selected layer's token embeddings,
+the per-layer profile (normalised spread and average cosine at every hidden state,
+:func:`socm.core.stats.spread_and_cosine`) and, when asked, every layer's token embeddings.
+Cache writes go to one background thread, one job per batch (few wake-ups: the forward pass
+keeps the cores busy); a batch's entries reach the cache even when a later batch fails.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from socm.core.stats import spread_and_cosine
+from socm.encode.batching import iter_batches, row_mask
+from socm.encode.cache import EmbeddingCache
+from socm.progress import progress_bar
+
+__all__ = ["CacheWriter", "Outputs", "run_forward"]
+
+
+@dataclass
+class Outputs:
+    """Where :func:`run_forward` puts results, by text position (None: not wanted).
+
+    Attributes
+    ----------
+    embeddings : list, optional
+        The selected layer's ``(n_tokens, D)`` float32 token embeddings.
+    profiles : list, optional
+        ``(L + 1, 2)`` float64 per-layer profiles.
+    layers : list of list, optional
+        ``layers[l][k]``: hidden state ``l``'s token embeddings of text ``k``.
+    layer_caches : list, optional
+        One cache per hidden state for ``layers`` (None entries: not cached).
+    """
+
+    embeddings: list | None = None
+    profiles: list | None = None
+    layers: list[list] | None = None
+    layer_caches: list[EmbeddingCache | None] | None = None
+
+
+class CacheWriter:
+    """Writes cache entries on one background thread, one job per :meth:`flush`."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._pool = ThreadPoolExecutor(1) if enabled else None
+        self._queued: list[tuple] = []
+        self._pending: list[Future] = []
+
+    def add(self, cache: EmbeddingCache | None, key: str, arr: np.ndarray, dtype="<f4") -> None:
+        """Queue one entry (ignored when ``cache`` is None or writing is disabled)."""
+        if cache is not None and self._pool is not None:
+            self._queued.append((cache, key, arr, dtype))
+
+    def flush(self) -> None:
+        """Hand the queued entries to the writer thread as one job."""
+        if self._queued and self._pool is not None:
+            jobs, self._queued = self._queued, []
+            self._pending.append(self._pool.submit(lambda: [c.put(*j) for c, *j in jobs]))
+
+    def close(self) -> None:
+        """Wait for every job; finished batches always reach the cache."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def raise_errors(self) -> None:
+        """Surface write errors (disk full, permissions)."""
+        for fut in self._pending:
+            fut.result()
+
+
+def run_forward(encoder, tokens: dict, todo: list[int], outputs: Outputs, progress: bool) -> None:
+    """Run texts ``todo`` through ``encoder``'s model; fill ``outputs`` and the caches.
+
+    Every pass stores the selected layer's embeddings (``encoder.cache``) and the per-layer
+    profile (``encoder.profile_cache``) of each text, whatever ``outputs`` asks for.
+    """
+    if not todo:
+        return
+    writer = CacheWriter(enabled=encoder.cache is not None)
+    bar = progress_bar(len(todo), "encode", "text", enabled=progress)
+    try:
+        with torch.inference_mode():
+            for idx, batch in iter_batches(
+                encoder.tokenizer, tokens, todo, encoder.batch_size, encoder.device
+            ):
+                selected, states = encoder.forward(batch)
+                masks = [
+                    row_mask(batch["attention_mask"][row], tokens["keep"][i])
+                    for row, i in enumerate(idx)
+                ]
+                keep = torch.from_numpy(np.stack(masks)).to(encoder.device)
+                prof = (
+                    torch.stack(
+                        [torch.stack(spread_and_cosine(h, keep), dim=1) for h in states], dim=1
+                    )
+                    .cpu()
+                    .numpy()
+                )  # (B, L + 1, 2)
+                sel = selected.float().cpu().numpy()
+                every = (
+                    [h.float().cpu().numpy() for h in states]
+                    if outputs.layers is not None
+                    else None
+                )
+                for row, i in enumerate(idx):
+                    key = tokens["keys"][i]
+                    arr = np.ascontiguousarray(sel[row][masks[row]])
+                    writer.add(encoder.cache, key, arr)
+                    writer.add(encoder.profile_cache, key, prof[row], "<f8")
+                    if outputs.embeddings is not None:
+                        outputs.embeddings[i] = arr
+                    if outputs.profiles is not None:
+                        outputs.profiles[i] = prof[row]
+                    if every is not None:
+                        caches = outputs.layer_caches or [None] * len(every)
+                        for layer, h in enumerate(every):
+                            a = np.ascontiguousarray(h[row][masks[row]])
+                            outputs.layers[layer][i] = a
+                            writer.add(caches[layer], key, a)
+                writer.flush()
+                bar.update(len(idx))
+    finally:
+        writer.close()
+        bar.close()
+    writer.raise_errors()

@@ -1,0 +1,20 @@
+"""What goes in: corpora, MS MARCO-style files, pair lists and the paper's table."""
+
+from socm.inputs.corpus import BUILTIN_CORPORA, Corpus, load_corpus, sample, split_sentences
+from socm.inputs.msmarco import load_msmarco
+from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
+from socm.inputs.paper_table import load_paper_table, paper_families, paper_rows
+
+__all__ = [
+    "BUILTIN_CORPORA",
+    "Corpus",
+    "load_corpus",
+    "load_msmarco",
+    "load_paper_table",
+    "pairs_from_ids",
+    "paper_families",
+    "paper_rows",
+    "read_pairs_file",
+    "sample",
+    "split_sentences",
+]

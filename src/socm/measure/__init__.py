@@ -1,0 +1,31 @@
+"""``socm measure``: the job and the run infrastructure other commands share.
+
+``config`` (:class:`MeasureConfig`, the encoder it describes), ``select`` (texts and pairs),
+``job`` (:func:`run_measure`), ``summary`` (``summary.json`` and its table), ``rundir`` (run
+folder naming, reading back, versions).
+"""
+
+from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
+from socm.measure.config import DEFAULT_MODEL, MeasureConfig, make_encoder
+from socm.measure.job import STREAM_TEXTS, run_measure
+from socm.measure.rundir import default_out_dir, read_summary, run_file, versions
+from socm.measure.select import pair_index_from_linear, prepare, select_texts
+from socm.measure.summary import format_summary
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "STREAM_TEXTS",
+    "MeasureConfig",
+    "default_out_dir",
+    "format_summary",
+    "make_encoder",
+    "pair_index_from_linear",
+    "pairs_from_ids",
+    "prepare",
+    "read_pairs_file",
+    "read_summary",
+    "run_file",
+    "run_measure",
+    "select_texts",
+    "versions",
+]

@@ -1,0 +1,99 @@
+"""The settings of a measure run (:class:`MeasureConfig`) and the encoder they describe."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from socm.encode.cache import default_cache_dir
+from socm.encode.encoder import Encoder
+
+__all__ = ["DEFAULT_MODEL", "ENCODER_FIELDS", "MeasureConfig", "make_encoder"]
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: The fields that determine the encoder (and so the token embeddings).
+ENCODER_FIELDS = (
+    "model",
+    "layer",
+    "exclude_special_tokens",
+    "prefix",
+    "max_length",
+    "batch_size",
+    "device",
+    "trust_remote_code",
+    "revision",
+    "cache_dir",
+    "no_cache",
+)
+#: Fields that never change a result (where and how it is shown).
+_NOT_RESULT = ("out", "progress", "extra")
+
+
+@dataclass
+class MeasureConfig:
+    """Everything ``socm measure`` needs; the CLI fills it from its flags.
+
+    The fields fall into four parts: the encoder (:data:`ENCODER_FIELDS`), the corpus
+    (``corpus``, ``unit``, ``text_column``, ``id_column``, ``n_texts``, ``seed``), the pairs
+    (``pairs_file``, ``max_pairs``, ``numerics``) and the output (``out``, ``progress``).
+    """
+
+    model: str = DEFAULT_MODEL
+    corpus: str = "wikipedia"
+    unit: str = "sentence"
+    text_column: str | None = None
+    id_column: str | None = None
+    n_texts: int | None = 1000
+    seed: int = 0
+    pairs_file: str | None = None
+    max_pairs: int | None = None
+    numerics: str = "exact"
+    layer: int | None = None
+    exclude_special_tokens: bool = False
+    prefix: str = ""
+    max_length: int | None = None
+    batch_size: int = 32
+    device: str | None = None
+    trust_remote_code: bool = False
+    revision: str | None = None
+    cache_dir: str | None = None
+    no_cache: bool = False
+    out: str | None = None
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings that determine a result (as stored in ``summary.json["config"]``)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("extra", "progress")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> MeasureConfig:
+        """A config from :meth:`to_dict` output (unknown keys, e.g. from newer versions, are
+        ignored); ``overrides`` replace fields."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in {**data, **overrides}.items() if k in names})
+
+    def result_key(self) -> dict[str, Any]:
+        """The settings whose change changes the numbers (output location excluded)."""
+        return {k: v for k, v in asdict(self).items() if k not in _NOT_RESULT}
+
+    def encoder_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~socm.encode.Encoder` (everything but the model)."""
+        return {
+            "layer": self.layer,
+            "exclude_special_tokens": self.exclude_special_tokens,
+            "prefix": self.prefix,
+            "max_length": self.max_length,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "trust_remote_code": self.trust_remote_code,
+            "revision": self.revision,
+            "cache_dir": None if self.no_cache else Path(self.cache_dir or default_cache_dir()),
+        }
+
+
+def make_encoder(cfg: MeasureConfig, **overrides: Any) -> Encoder:
+    """The :class:`~socm.encode.Encoder` a config describes (``overrides`` replace options)."""
+    return Encoder(cfg.model, **{**cfg.encoder_options(), **overrides})

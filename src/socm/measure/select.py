@@ -1,0 +1,74 @@
+"""Which texts and pairs a run scores: sampling texts, listed pairs and sampled pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from socm.encode.encoder import Encoder
+from socm.errors import SocmError
+from socm.inputs.corpus import Corpus, load_corpus, sample
+from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
+from socm.measure.config import MeasureConfig, make_encoder
+
+__all__ = ["pair_index_from_linear", "prepare", "select_texts"]
+
+
+def pair_index_from_linear(p: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) of the ``p``-th pair in ``itertools.combinations(range(n), 2)`` order.
+
+    Rows before ``i`` hold :math:`S(i) = i n - i(i+1)/2` pairs; ``i`` is the largest with
+    :math:`S(i) \\le p` (the quadratic formula, then an integer correction for rounding).
+    """
+    p = np.asarray(p, dtype=np.int64)
+    b = 2 * n - 1
+    i = np.floor((b - np.sqrt(np.maximum(b * b - 8.0 * p, 0.0))) / 2).astype(np.int64)
+    start = i * n - i * (i + 1) // 2
+    i = np.where(start > p, i - 1, i)  # floating-point guard
+    start = i * n - i * (i + 1) // 2
+    nxt = (i + 1) * n - (i + 1) * (i + 2) // 2
+    i = np.where(nxt <= p, i + 1, i)
+    start = i * n - i * (i + 1) // 2
+    return i, p - start + i + 1
+
+
+def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[str | None] | None]:
+    """Load the corpus; the texts to encode, the pairs to score (None = all) and their labels.
+
+    Raises
+    ------
+    SocmError
+        Bad corpus or pairs file, too few texts, a bad ``max_pairs``.
+    """
+    corpus = load_corpus(
+        cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
+    )
+    if cfg.pairs_file:
+        rows = read_pairs_file(cfg.pairs_file, set(corpus.ids))
+        chosen, pairs, labels = pairs_from_ids(corpus, rows)
+        if cfg.max_pairs is not None and cfg.max_pairs < len(pairs):
+            rng = np.random.default_rng(cfg.seed)
+            keep = np.sort(rng.choice(len(pairs), cfg.max_pairs, replace=False))
+            pairs, labels = pairs[keep], [labels[k] for k in keep]
+        return chosen, pairs, labels
+    chosen = sample(corpus, cfg.n_texts, cfg.seed)
+    if len(chosen) < 2:
+        raise SocmError(f"need at least 2 texts to form pairs, got {len(chosen)}")
+    total = len(chosen) * (len(chosen) - 1) // 2
+    if cfg.max_pairs is not None and cfg.max_pairs < total:
+        if cfg.max_pairs < 1:
+            raise SocmError(f"--max-pairs must be at least 1, got {cfg.max_pairs}")
+        rng = np.random.default_rng(cfg.seed)
+        lin = np.sort(rng.choice(total, cfg.max_pairs, replace=False))
+        i, j = pair_index_from_linear(lin, len(chosen))
+        return chosen, np.stack([i, j], axis=1), None
+    return chosen, None, None
+
+
+def prepare(cfg: MeasureConfig, **encoder_overrides) -> tuple[Corpus, np.ndarray | None, Encoder]:
+    """Load and sample the corpus, read or sample the pairs, and set up the encoder.
+
+    Returns (texts, pairs or None for all pairs, encoder). Shared by every command that takes
+    the measure options (``measure``, ``layers``, ``mechanism``, ``compare``).
+    """
+    chosen, pairs, _ = select_texts(cfg)
+    return chosen, pairs, make_encoder(cfg, **encoder_overrides)

