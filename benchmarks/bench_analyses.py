@@ -13,18 +13,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import WIKI_HEAD
+
 from socm.analyses.layers import format_layer_table, run_layers
 from socm.analyses.mechanism import format_mechanism_table, run_mechanism
 from socm.measure import DEFAULT_MODEL, MeasureConfig, run_measure
-
-WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki1m" / "wiki1m_head.txt"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--corpus", default=str(WIKI))
+    ap.add_argument("--corpus", default=str(WIKI_HEAD))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = MeasureConfig(

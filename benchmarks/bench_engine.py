@@ -20,15 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import WIKI_HEAD
 
 import socm
 from socm.core.reference import textbook_d_sigma
-
-WIKI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wiki1m" / "wiki1m_head.txt"
 
 
 def token_counts(n: int, seed: int = 0) -> np.ndarray:
@@ -37,7 +35,7 @@ def token_counts(n: int, seed: int = 0) -> np.ndarray:
 
         from socm.encode import resolve_model
 
-        lines = [s.strip() for s in WIKI.read_text(encoding="utf-8").splitlines() if s.strip()]
+        lines = [s.strip() for s in WIKI_HEAD.read_text(encoding="utf-8").splitlines() if s.strip()]
         random.seed(seed)
         texts = random.sample(lines, n)
         tok = AutoTokenizer.from_pretrained(

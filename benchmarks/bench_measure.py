@@ -14,15 +14,13 @@ import argparse
 import resource
 import tempfile
 import time
-from pathlib import Path
 
 import torch
+from common import WIKI_HEAD
 
 from socm.encode import Encoder
 from socm.inputs.corpus import load_corpus, sample
 from socm.measure import DEFAULT_MODEL, MeasureConfig, run_measure
-
-WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki1m" / "wiki1m_head.txt"
 
 
 def bare_loop(enc: Encoder, texts: list[str], sort: bool) -> float:
@@ -47,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--corpus", default=str(WIKI))
+    ap.add_argument("--corpus", default=str(WIKI_HEAD))
     args = ap.parse_args()
     texts = sample(load_corpus(args.corpus), args.n, 0).texts
     enc = Encoder(DEFAULT_MODEL, cache_dir=None, device="cpu", batch_size=args.batch_size)

@@ -16,7 +16,10 @@ os.environ["SOCM_CACHE_DIR"] = tempfile.mkdtemp(prefix="socm-test-cache-")
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: The shared real-text data beside the checkout (``../shared/data``), or $SOCM_SHARED_DATA.
+SHARED_DATA = Path(
+    os.environ.get("SOCM_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 def run_config(corpus, tmp_path: Path, **kw):

@@ -68,6 +68,7 @@ __all__ = [
     "d_sigma_from_bw2",
     "fidelity_exact",
     "fidelity_paper",
+    "relative_d_sigma_from_bw2",
     "socm",
     "socm_from_parts",
 ]
@@ -114,6 +115,49 @@ def d_sigma_from_bw2(bw2: Any) -> Any:
 def socm_from_parts(dmu: Any, dsigma: Any) -> Any:
     r""":math:`\mathrm{SOCM} = (1 - d_\mu)\, d_\Sigma`."""
     return (1.0 - np.asarray(dmu, dtype=np.float64)) * np.asarray(dsigma, dtype=np.float64)
+
+
+def relative_d_sigma_from_bw2(bw2: Any, trace_a: Any, trace_b: Any) -> Any:
+    r"""Relative second-order distance :math:`\mathrm{BW}^2(A, B) / (\mathrm{tr}A + \mathrm{tr}B)`.
+
+    The share of the two texts' spread that differs in shape: with the fidelity
+    :math:`\mathrm{fid} = \operatorname{tr}((A^{1/2}BA^{1/2})^{1/2}) \ge 0`,
+
+    .. math::
+
+        \frac{\mathrm{BW}^2(A, B)}{\operatorname{tr}A + \operatorname{tr}B}
+        = 1 - \frac{2\,\mathrm{fid}}{\operatorname{tr}A + \operatorname{tr}B} \in [0, 1],
+
+    0 for equal covariances and 1 when their supports are orthogonal (:math:`AB = 0`, zero
+    fidelity). Unlike :math:`d_\Sigma = \mathrm{BW}^2/4` it does not grow with the texts'
+    spread, so it compares pairs of concentrated and of spread-out texts on one scale; since
+    :math:`d_\Sigma = \tfrac14 (\operatorname{tr}A + \operatorname{tr}B) \cdot` (this), it is
+    at least :math:`d_\Sigma` whenever both traces are at most 2. A normalisation defined by
+    this package on top of the :math:`\mathrm{BW}^2` of Hara et al. (2026, Sec. 3); the bound
+    :math:`\mathrm{BW}^2 \le \operatorname{tr}A + \operatorname{tr}B` is the fidelity's
+    non-negativity (Bhatia, Jain & Lim, *On the Bures–Wasserstein distance between positive
+    definite matrices*, Expo. Math. 2019).
+
+    Parameters
+    ----------
+    bw2 : array_like
+        :math:`\mathrm{BW}^2(A, B)` as returned by :func:`bures_wasserstein2` (``4 * d_sigma``).
+    trace_a, trace_b : array_like
+        :math:`\operatorname{tr}A`, :math:`\operatorname{tr}B` (the normalised spreads).
+
+    Returns
+    -------
+    numpy.ndarray or float
+        The ratio, 0 where both traces are 0. No clipping: :func:`bures_wasserstein2` returns
+        :math:`\max(\mathrm{fl}(\operatorname{tr}A + \operatorname{tr}B) - 2\,\mathrm{fid}, 0)`
+        with :math:`\mathrm{fid} \ge 0`, which never exceeds the rounded sum computed here, and
+        correctly rounded division keeps the ratio in :math:`[0, 1]`.
+    """
+    bw2 = np.asarray(bw2, dtype=np.float64)
+    total = np.asarray(trace_a, dtype=np.float64) + np.asarray(trace_b, dtype=np.float64)
+    total, bw2 = np.broadcast_arrays(total, bw2)
+    out = np.divide(bw2, total, out=np.zeros(total.shape), where=total > 0)
+    return out if out.ndim else float(out)
 
 
 # --------------------------------------------------------------------------- batched kernels
@@ -241,6 +285,19 @@ def d_sigma(a: Any, b: Any, numerics: Numerics = "exact") -> float:
         ``"exact"``: the mathematical value (float64, via the nuclear norm of the cross-Gram
         matrix). ``"paper"``: the ε-regularised formula of the published code, root of the
         first text's covariance (not symmetric in ``a``, ``b``).
+
+    Examples
+    --------
+    Two texts with the same mean whose tokens spread along orthogonal directions:
+    :math:`\Sigma_1 = e_2 e_2^\top`, :math:`\Sigma_2 = e_3 e_3^\top`, so
+    :math:`\mathrm{BW}^2 = 1 + 1 - 2 \cdot 0 = 2` and :math:`d_\Sigma = 0.5`.
+
+    >>> import numpy as np
+    >>> from socm import d_mu, d_sigma
+    >>> a = np.array([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]])
+    >>> b = np.array([[1.0, 0.0, 1.0], [1.0, 0.0, -1.0]])
+    >>> round(d_sigma(a, b), 12), d_mu(a, b)
+    (0.5, 0.0)
     """
     check_numerics(numerics)
     sa, sb = _pair(a, b)

@@ -38,6 +38,7 @@ from socm.core.metrics import (
     socm_from_parts,
 )
 from socm.core.stats import TokenStats, token_stats_many
+from socm.progress import progress_bar
 
 __all__ = ["PairResult", "all_pairs_index", "pairwise", "resolve_device"]
 
@@ -278,25 +279,18 @@ def _all_pairs(bank: _Bank, n: int, numerics: str, progress: bool):
 
 def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> None:
     """Apply ``fn`` to every item (in a thread pool when ``workers > 1``), with a progress bar."""
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), desc=desc, unit="batch")
+    bar = progress_bar(len(items), desc, "batch", enabled=progress)
     if workers <= 1:
         for it in items:
             fn(it)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as ex:
             for _ in ex.map(fn, items):
-                if bar is not None:
-                    bar.update(1)
-    if bar is not None:
-        bar.close()
+                bar.update(1)
+    bar.close()
 
 
 def _listed_pairs(
@@ -383,6 +377,19 @@ def pairwise(
     ValueError
         On invalid token lists (naming the text's index), mismatched dimensions, pairs out of
         range or an unknown ``numerics``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from socm import pairwise
+    >>> a = np.array([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]])
+    >>> b = np.array([[1.0, 0.0, 1.0], [1.0, 0.0, -1.0]])
+    >>> r = pairwise([a, b, a])
+    >>> r.i.tolist(), r.j.tolist(), np.round(r.socm, 12).tolist()
+    ([0, 0, 1], [1, 2, 2], [0.5, 0.0, 0.5])
+    >>> r = pairwise([a, b, a], pairs=[[2, 1]])
+    >>> np.round(r.d_sigma, 12).tolist()
+    [0.5]
     """
     check_numerics(numerics)
     stats = token_stats_many(token_lists)

@@ -150,6 +150,14 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
     :math:`SV^\top` from the thin SVD of :math:`Z` with singular values below
     ``max(n, D) * eps * s_max`` dropped (the rule of ``numpy.linalg.matrix_rank``), which
     changes no trace or nuclear norm beyond rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from socm import token_stats
+    >>> st = token_stats(np.array([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]]))
+    >>> st.mean.tolist(), round(st.trace, 12), st.rank
+    ([1.0, 0.0, 0.0], 1.0, 1)
     """
     arr = as_token_matrix(x, where=where)
     n, dim = arr.shape

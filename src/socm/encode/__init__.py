@@ -6,7 +6,7 @@ fills the caches, ``cache`` stores one checksummed entry per text.
 """
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
-from socm.encode.encoder import Encoder, EncodeResult, LayerProfiles, token_policy
+from socm.encode.encoder import Encoder, EncodeResult, LayerProfiles
 from socm.encode.models import (
     PACKAGED_MODELS,
     ResolvedModel,
@@ -16,6 +16,7 @@ from socm.encode.models import (
     pick_device,
     resolve_model,
 )
+from socm.encode.tokens import TokenPolicy, token_policy
 
 __all__ = [
     "PACKAGED_MODELS",
@@ -24,6 +25,7 @@ __all__ = [
     "Encoder",
     "LayerProfiles",
     "ResolvedModel",
+    "TokenPolicy",
     "default_cache_dir",
     "engine_device",
     "hub_offline",

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,6 @@ class EmbeddingCache:
         self.dir = Path(root) / "embeddings" / self.key
         self.config = config
         self.n_corrupt = 0
-        self._made: set[Path] = set()
         meta = self.dir / "config.json"
         if not meta.exists():
             atomic_write_bytes(meta, json.dumps(config, indent=2, sort_keys=True).encode())
@@ -97,16 +95,4 @@ class EmbeddingCache:
         if arr.ndim != 2:
             raise ValueError(f"cache entries are 2-D, got shape {arr.shape}")
         body = _HEADER.pack(_MAGIC, dtype.encode().ljust(4), *arr.shape) + arr.tobytes()
-        path = self._path(key)
-        if path.parent not in self._made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(body)
-                f.write(hashlib.sha256(body).digest())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(self._path(key), body + hashlib.sha256(body).digest())

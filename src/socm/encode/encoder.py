@@ -22,21 +22,13 @@ import numpy as np
 import torch
 
 from socm.encode.batching import iter_batches
-from socm.encode.cache import EmbeddingCache, text_key
-from socm.encode.forward import Outputs, run_forward
-from socm.encode.models import load_config, pick_device, quiet_transformers, resolve_model
+from socm.encode.cache import EmbeddingCache
+from socm.encode.forward import Outputs, run_forward, select_hidden_state
+from socm.encode.models import load_config, load_model, pick_device, resolve_model
+from socm.encode.tokens import TokenPolicy
 from socm.errors import SocmError
 
-__all__ = ["EncodeResult", "Encoder", "LayerProfiles", "token_policy"]
-
-
-def token_policy(exclude_special_tokens: bool, prefix: str, max_length: int | None) -> dict:
-    """The token policy as recorded in run summaries and settings files."""
-    return {
-        "special_tokens": "excluded" if exclude_special_tokens else "included",
-        "prefix": prefix,
-        "max_length": max_length,
-    }
+__all__ = ["EncodeResult", "Encoder", "LayerProfiles"]
 
 
 @dataclass
@@ -118,12 +110,6 @@ class Encoder:
     attn_implementation : str, optional
         Passed to ``from_pretrained`` (``"eager"`` to get attention matrices).
 
-    Examples
-    --------
-    >>> from socm.encode import Encoder
-    >>> enc = Encoder("sentence-transformers/all-MiniLM-L6-v2", device="cpu")  # doctest: +SKIP
-    >>> enc.encode(["A short text."]).embeddings[0].shape  # doctest: +SKIP
-    (6, 384)
     """
 
     def __init__(
@@ -164,6 +150,7 @@ class Encoder:
                 f"{str(exc).splitlines()[0] if str(exc) else ''})"
             ) from None
         self.max_length = max_length or self._model_max_length()
+        self.policy = TokenPolicy(self.tokenizer, exclude_special_tokens, prefix, self.max_length)
         self._model: torch.nn.Module | None = None
         self.n_hidden_states: int | None = None
         self.cache_root = Path(cache_dir) if cache_dir is not None else None
@@ -202,7 +189,7 @@ class Encoder:
 
     def token_policy(self) -> dict:
         """This encoder's token policy (special tokens, prefix, maximum length)."""
-        return token_policy(self.exclude_special_tokens, self.prefix, self.max_length)
+        return self.policy.as_dict()
 
     @property
     def model_loaded(self) -> bool:
@@ -213,87 +200,27 @@ class Encoder:
     def model(self) -> torch.nn.Module:
         """The encoder, loaded on first use (a fully cached run never loads it)."""
         if self._model is None:
-            from transformers import AutoModel
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # our own bar covers the encoding
-            extra = {"attn_implementation": self.attn_implementation}
-            try:
-                model = AutoModel.from_pretrained(
-                    self.resolved.path,
-                    revision=self.revision,
-                    trust_remote_code=self.trust_remote_code,
-                    dtype=torch.float32,
-                    **(extra if self.attn_implementation else {}),
-                )
-            except Exception as exc:
-                raise SocmError(
-                    f"model {self.resolved.name!r} could not be loaded ({exc.__class__.__name__}: "
-                    f"{str(exc).splitlines()[0] if str(exc) else ''})"
-                ) from None
-            self._model = model.to(self.device).eval()
+            self._model = load_model(
+                self.resolved,
+                revision=self.revision,
+                trust_remote_code=self.trust_remote_code,
+                attn_implementation=self.attn_implementation,
+                device=self.device,
+            )
         return self._model
 
     # ------------------------------------------------------------------ tokenisation
     def tokenize(self, texts: Sequence[str]) -> dict:
-        """Truncated token ids (no padding) with masks, and which texts were truncated."""
-        inputs = [self.prefix + t for t in texts]
-        enc = self.tokenizer(
-            inputs,
-            truncation=True,
-            max_length=self.max_length,
-            return_special_tokens_mask=True,
-            return_attention_mask=True,
-        )
-        # a text was truncated iff its untruncated encoding is longer: only texts that reached
-        # max_length can be, so only those are tokenised again
-        full_len = {k: len(ids) for k, ids in enumerate(enc["input_ids"])}
-        at_limit = [k for k, n in full_len.items() if n >= self.max_length]
-        if at_limit:
-            with quiet_transformers():  # "sequence longer than max length"
-                full = self.tokenizer(
-                    [inputs[k] for k in at_limit], truncation=False, return_attention_mask=False
-                )
-            full_len.update(zip(at_limit, map(len, full["input_ids"]), strict=True))
-        enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
-        return enc
-
-    def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
-        """Tokens that count under the policy: attention mask 1 (and not special, if asked)."""
-        keep = np.asarray(attention, dtype=bool)
-        if self.exclude_special_tokens:
-            keep &= ~np.asarray(special, dtype=bool)
-        return keep
+        """:meth:`TokenPolicy.tokenize <socm.encode.tokens.TokenPolicy.tokenize>`."""
+        return self.policy.tokenize(texts)
 
     def token_strings(self, text: str) -> list[str]:
         """The token strings of ``text`` kept under the policy (for labels in figures)."""
-        enc = self.tokenize([text])
-        ids = np.asarray(enc["input_ids"][0])
-        keep = self.keep_mask(enc["attention_mask"][0], enc["special_tokens_mask"][0])
-        return self.tokenizer.convert_ids_to_tokens(ids[keep].tolist())
+        return self.policy.token_strings(text)
 
     def prepare(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> dict:
-        """Tokenise, apply the token policy (``keep``) and hash (``keys``) every text.
-
-        Raises
-        ------
-        SocmError
-            A text with no tokens under the policy.
-        """
-        ids = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
-        enc = self.tokenize(texts)
-        enc["keep"] = [
-            self.keep_mask(a, s)
-            for a, s in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
-        ]
-        for k, keep in enumerate(enc["keep"]):
-            if not keep.any():
-                raise SocmError(
-                    f"text {ids[k]}: no tokens left under the token policy "
-                    "(special tokens excluded and no other token)"
-                )
-        enc["keys"] = [text_key(t) for t in texts]
-        return enc
+        """:meth:`TokenPolicy.prepare <socm.encode.tokens.TokenPolicy.prepare>`."""
+        return self.policy.prepare(texts, ids)
 
     def batches(
         self, tokens: dict, todo: Sequence[int] | None = None
@@ -306,20 +233,9 @@ class Encoder:
     # ------------------------------------------------------------------ encoding
     def forward(self, batch: dict) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """(selected hidden state, all hidden states 0..L) for a padded batch."""
-        out = self.model(**batch, output_hidden_states=True)
-        states = out.hidden_states
-        if states is None:  # pragma: no cover - every AutoModel encoder returns them
-            raise SocmError(f"model {self.resolved.name!r} does not return hidden states")
+        selected, states = select_hidden_state(self.model, batch, self.layer)
         self.n_hidden_states = len(states)
-        if self.layer is None:
-            last = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-            return last, states
-        if not -len(states) <= self.layer < len(states):
-            raise SocmError(
-                f"layer {self.layer} does not exist: "
-                f"this model has hidden states 0..{len(states) - 1}"
-            )
-        return states[self.layer], states
+        return selected, states
 
     def _load_timed(self, todo: list) -> float:
         """Load the model if texts must be encoded; the seconds it took."""
@@ -349,6 +265,16 @@ class Encoder:
         ------
         SocmError
             A text with no tokens under the policy; model loading failures.
+
+        Examples
+        --------
+        >>> from socm.encode import Encoder
+        >>> enc = Encoder("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+        >>> res = enc.encode(["Mean pooling averages tokens."])
+        >>> res.embeddings[0].shape, res.embeddings[0].dtype.name
+        ((9, 384), 'float32')
+        >>> enc.token_strings("Mean pooling averages tokens.")[:4]
+        ['[CLS]', 'mean', 'pool', '##ing']
         """
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)

@@ -18,9 +18,10 @@ import torch
 from socm.core.stats import spread_and_cosine
 from socm.encode.batching import iter_batches, row_mask
 from socm.encode.cache import EmbeddingCache
+from socm.errors import SocmError
 from socm.progress import progress_bar
 
-__all__ = ["CacheWriter", "Outputs", "run_forward"]
+__all__ = ["CacheWriter", "Outputs", "run_forward", "select_hidden_state"]
 
 
 @dataclass
@@ -73,6 +74,31 @@ class CacheWriter:
         """Surface write errors (disk full, permissions)."""
         for fut in self._pending:
             fut.result()
+
+
+def select_hidden_state(
+    model: torch.nn.Module, batch: dict, layer: int | None
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """(hidden state ``layer``, all hidden states 0..L) of a padded batch; ``layer=None`` is
+    the last hidden state, negative layers count from the end.
+
+    Raises
+    ------
+    SocmError
+        A layer the model does not have.
+    """
+    out = model(**batch, output_hidden_states=True)
+    states = out.hidden_states
+    if states is None:  # pragma: no cover - every AutoModel encoder returns them
+        raise SocmError(f"{type(model).__name__} does not return hidden states")
+    if layer is None:
+        last = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        return last, states
+    if not -len(states) <= layer < len(states):
+        raise SocmError(
+            f"layer {layer} does not exist: this model has hidden states 0..{len(states) - 1}"
+        )
+    return states[layer], states
 
 
 def run_forward(encoder, tokens: dict, todo: list[int], outputs: Outputs, progress: bool) -> None:

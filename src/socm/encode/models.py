@@ -31,6 +31,7 @@ __all__ = [
     "hub_offline",
     "hub_reachable",
     "load_config",
+    "load_model",
     "local_fingerprint",
     "mirrored_model",
     "packaged_model",
@@ -142,6 +143,42 @@ def load_config(name_or_path: str, *, revision: str | None = None, trust_remote_
         return AutoConfig.from_pretrained(
             name_or_path, revision=revision, trust_remote_code=trust_remote_code
         )
+
+
+def load_model(
+    resolved: ResolvedModel,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.nn.Module:
+    """``AutoModel.from_pretrained`` in float32, in eval mode, on ``device``.
+
+    Raises
+    ------
+    SocmError
+        One line naming the model and the loader's complaint.
+    """
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bar covers the encoding
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        model = AutoModel.from_pretrained(
+            resolved.path,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            dtype=torch.float32,
+            **extra,
+        )
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise SocmError(
+            f"model {resolved.name!r} could not be loaded ({exc.__class__.__name__}: {first})"
+        ) from None
+    return model.to(device).eval()
 
 
 def resolve_model(

@@ -1,0 +1,113 @@
+"""The token policy: which tokens of a text count, and how texts are tokenised.
+
+Default (Hara et al. 2026, Sec. 4): every token with attention mask 1, special tokens included;
+no prefix; truncation at the model's maximum length. ``exclude_special_tokens`` drops [CLS]/[SEP]
+(<s>/</s>, ...); ``prefix`` is prepended to every text (e.g. ``"query: "``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from socm.encode.cache import text_key
+from socm.encode.models import quiet_transformers
+from socm.errors import SocmError
+
+__all__ = ["TokenPolicy", "token_policy"]
+
+
+def token_policy(exclude_special_tokens: bool, prefix: str, max_length: int | None) -> dict:
+    """The token policy as recorded in run summaries and settings files."""
+    return {
+        "special_tokens": "excluded" if exclude_special_tokens else "included",
+        "prefix": prefix,
+        "max_length": max_length,
+    }
+
+
+class TokenPolicy:
+    """Tokenises texts under one policy.
+
+    Parameters
+    ----------
+    tokenizer
+        A Hugging Face tokenizer.
+    exclude_special_tokens : bool
+    prefix : str
+    max_length : int
+        Truncation length in tokens (special tokens included).
+    """
+
+    def __init__(
+        self, tokenizer, exclude_special_tokens: bool, prefix: str, max_length: int
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.exclude_special_tokens = exclude_special_tokens
+        self.prefix = prefix
+        self.max_length = max_length
+
+    def as_dict(self) -> dict:
+        """:func:`token_policy` of these settings."""
+        return token_policy(self.exclude_special_tokens, self.prefix, self.max_length)
+
+    def tokenize(self, texts: Sequence[str]) -> dict:
+        """Truncated token ids (no padding) with masks, and which texts were truncated."""
+        inputs = [self.prefix + t for t in texts]
+        enc = self.tokenizer(
+            inputs,
+            truncation=True,
+            max_length=self.max_length,
+            return_special_tokens_mask=True,
+            return_attention_mask=True,
+        )
+        # a text was truncated iff its untruncated encoding is longer: only texts that reached
+        # max_length can be, so only those are tokenised again
+        full_len = {k: len(ids) for k, ids in enumerate(enc["input_ids"])}
+        at_limit = [k for k, n in full_len.items() if n >= self.max_length]
+        if at_limit:
+            with quiet_transformers():  # "sequence longer than max length"
+                full = self.tokenizer(
+                    [inputs[k] for k in at_limit], truncation=False, return_attention_mask=False
+                )
+            full_len.update(zip(at_limit, map(len, full["input_ids"]), strict=True))
+        enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
+        return enc
+
+    def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
+        """Tokens that count under the policy: attention mask 1 (and not special, if asked)."""
+        keep = np.asarray(attention, dtype=bool)
+        if self.exclude_special_tokens:
+            keep &= ~np.asarray(special, dtype=bool)
+        return keep
+
+    def token_strings(self, text: str) -> list[str]:
+        """The token strings of ``text`` kept under the policy (for labels in figures)."""
+        enc = self.tokenize([text])
+        ids = np.asarray(enc["input_ids"][0])
+        keep = self.keep_mask(enc["attention_mask"][0], enc["special_tokens_mask"][0])
+        return self.tokenizer.convert_ids_to_tokens(ids[keep].tolist())
+
+    def prepare(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> dict:
+        """Tokenise, apply the policy (``keep``) and hash (``keys``, the cache keys) every text.
+
+        Raises
+        ------
+        SocmError
+            A text with no tokens under the policy.
+        """
+        ids = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
+        enc = self.tokenize(texts)
+        enc["keep"] = [
+            self.keep_mask(a, s)
+            for a, s in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
+        ]
+        for k, keep in enumerate(enc["keep"]):
+            if not keep.any():
+                raise SocmError(
+                    f"text {ids[k]}: no tokens left under the token policy "
+                    "(special tokens excluded and no other token)"
+                )
+        enc["keys"] = [text_key(t) for t in texts]
+        return enc
