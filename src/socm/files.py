@@ -1,4 +1,5 @@
-"""Atomic file writes, used by every stage that writes (cache entries, run folders, figures).
+"""Atomic file writes, used by every stage that writes (cache entries, run folders, figures),
+and the up-front check that a folder can be written.
 
 Every output is written to a temporary file in the same folder and moved into place with
 ``os.replace``, so a crash never leaves a half-written file behind.
@@ -13,11 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from socm.errors import SocmError
+
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_jsonl",
     "atomic_write_parquet",
+    "check_writable_dir",
 ]
 
 
@@ -64,3 +68,25 @@ def atomic_write_parquet(path: str | Path, table: Any) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """Refuse, in one line, a folder that cannot be created or written.
+
+    Raises
+    ------
+    SocmError
+        ``path`` is a file, lies under a file, or its first existing ancestor is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SocmError(f"{what} {path} is a file, not a folder: choose another path")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise SocmError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SocmError(f"{what} {path}: no permission to write in {probe}")

@@ -1,4 +1,4 @@
-"""socm compare, socm reproduce (offline) and the MS MARCO loader."""
+"""socm compare and the MS MARCO loader (socm reproduce: test_reproduce.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from conftest import MODEL, run_config
 
 from socm.analyses.compare import run_compare
-from socm.analyses.reproduce import run_reproduce
 from socm.cli import main
 from socm.errors import SocmError
 from socm.inputs.msmarco import load_msmarco
@@ -54,40 +53,34 @@ def test_compare_writes_tables_and_reuses_runs(wiki_head, tmp_path, capsys):
             "--json",
         ]
     )
+    # other texts (8 instead of the base's) into the same folders: refused, not mixed
+    assert code == 1 and "--overwrite" in capsys.readouterr().err
+    code = main(
+        [
+            "compare",
+            "--model",
+            MODEL,
+            "--family",
+            f"{MODEL}={other}",
+            "--corpus",
+            str(wiki_head),
+            "--n-texts",
+            "8",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(out),
+            "--overwrite",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and printed[1]["backbone"] == MODEL
     assert main(["compare", "--family", "nonsense", "--out", str(out)]) == 1
     assert "BACKBONE=FT1,FT2" in capsys.readouterr().err
-
-
-def test_reproduce_offline_skips_and_reports(wiki_head, tmp_path, capsys):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "wiki1m_for_simcse.txt").symlink_to(wiki_head)
-    res = run_reproduce(base(wiki_head, tmp_path), tmp_path / "rep", data_dir=data)
-    assert res["rows"] == [] and res["hub_reachable"] is False
-    skipped = {s["what"] for s in res["skipped"]}
-    assert len([s for s in skipped if s.startswith("model ")]) == 12
-    assert "dataset msmarco" in skipped and "dataset hard_negatives" in skipped
-    assert "dataset wikipedia" not in skipped  # the local copy was found
-    assert (
-        main(
-            [
-                "reproduce",
-                "--models",
-                "gte-base",
-                "--datasets",
-                "wikipedia",
-                "--out",
-                str(tmp_path / "rep"),
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert "model thenlper/gte-base:" in out and "dataset wikipedia: needs" in out
-    with pytest.raises(SocmError, match="not in the paper's table: nope"):
-        run_reproduce(base(wiki_head, tmp_path), tmp_path / "rep", models=["nope"])
 
 
 def test_msmarco_loader_and_scoring(shared_data, tmp_path):

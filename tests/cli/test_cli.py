@@ -35,7 +35,9 @@ def test_measure_prints_table_and_json(wiki_head, tmp_path, capsys):
     ]
     code, out, _err = run(args, capsys)
     assert code == 0 and "avg SOCM" in out and "15 all pairs" in out
-    code, out, _ = run([*args, "--json", "--numerics", "paper"], capsys)
+    code, _, err = run([*args, "--json", "--numerics", "paper"], capsys)
+    assert code == 1 and "holds a measure run with other settings" in err  # never mixed
+    code, out, _ = run([*args, "--json", "--numerics", "paper", "--overwrite"], capsys)
     summary = json.loads(out)
     assert code == 0 and summary["numerics"] == "paper" and summary["n_pairs"] == 15
     assert (tmp_path / "r" / "pairs.parquet").exists()

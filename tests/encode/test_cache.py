@@ -26,7 +26,7 @@ def test_corrupt_entries_are_detected_and_removed(tmp_path):
     cache = EmbeddingCache(tmp_path, {"model": "m"})
     key = text_key("t")
     cache.put(key, np.ones((2, 3), dtype=np.float32))
-    path = cache._path(key)
+    path = cache.entry_path(key)
     data = bytearray(path.read_bytes())
     data[-40] ^= 0xFF  # flip a payload byte
     path.write_bytes(bytes(data))
@@ -63,3 +63,13 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     os.umask(mask)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~mask
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_an_entry_copied_over_another_texts_entry_is_refused(tmp_path):
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    a, b = text_key("text a"), text_key("text b")
+    cache.put(a, np.full((2, 3), 1.0, dtype=np.float32))
+    cache.put(b, np.full((4, 3), 2.0, dtype=np.float32))
+    cache.entry_path(b).write_bytes(cache.entry_path(a).read_bytes())  # valid bytes, wrong text
+    assert cache.get(b) is None and cache.n_corrupt == 1
+    np.testing.assert_array_equal(cache.get(a), np.full((2, 3), 1.0))

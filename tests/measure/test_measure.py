@@ -17,7 +17,8 @@ from socm.measure import MeasureConfig, pair_index_from_linear, read_pairs_file,
 
 
 def config(wiki_head, tmp_path, **kw) -> MeasureConfig:
-    return run_config(wiki_head, tmp_path, **{"n_texts": 12, "seed": 0, **kw})
+    n_texts = None if kw.get("pairs_file") else 12  # listed pairs choose their texts
+    return run_config(wiki_head, tmp_path, **{"n_texts": n_texts, "seed": 0, **kw})
 
 
 def test_all_pairs_run_writes_consistent_outputs(wiki_head, tmp_path):
@@ -83,7 +84,9 @@ def test_listed_and_sampled_pairs(wiki_head, tmp_path):
     pf.write_text("0,5\n99999,3\nabc,0\n")
     with pytest.raises(SocmError, match=r"2 text ids are not in the corpus, e\.g\. 99999, abc"):
         run_measure(config(wiki_head, tmp_path, pairs_file=str(pf)))
-    summary, out = run_measure(config(wiki_head, tmp_path, n_texts=30, max_pairs=50))
+    summary, out = run_measure(
+        config(wiki_head, tmp_path, n_texts=30, max_pairs=50, out=str(tmp_path / "sampled"))
+    )
     table = pq.read_table(out / "pairs.parquet").to_pydict()
     got = list(zip(table["text1_id"], table["text2_id"], strict=True))
     assert summary["n_pairs"] == 50 and len(set(got)) == 50

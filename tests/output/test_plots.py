@@ -173,3 +173,23 @@ def test_missing_or_incomplete_runs(tmp_path, runs):
     with pytest.raises(SocmError, match="missing layers.parquet"):
         plots.layers_figure([tmp_path / "half"])
     assert np.isfinite(plots.ELLIPSE_K) and plots.ELLIPSE_K == pytest.approx(1.6651, abs=1e-4)
+
+
+def test_report_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    """--out a folder, under a file, or in an unwritable folder: one line, before reading runs."""
+    missing_run = str(tmp_path / "no-such-run")  # never read: the --out check comes first
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for out, message in [
+        (tmp_path, f"--out {tmp_path} is a folder: give a file name such as "),
+        (a_file / "report.html", f"{a_file} is a file, not a folder"),
+        (a_file / "sub" / "report.html", f"{a_file} is a file, not a folder"),
+    ]:
+        code = main(["report", missing_run, "--out", str(out)])
+        captured = capsys.readouterr()
+        assert code == 1 and captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith("socm: error: --out ") and message in captured.err
+    monkeypatch.setattr("socm.output.report.os.access", lambda path, mode: False)
+    with pytest.raises(SocmError, match="cannot write in .*permission denied"):
+        build_report([missing_run], tmp_path / "new" / "report.html")
+    assert not (tmp_path / "new").exists()

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from socm.errors import SocmError
-from socm.files import atomic_write_bytes, atomic_write_json
+from socm.files import atomic_write_bytes, atomic_write_json, check_writable_dir
 from socm.measure.config import MeasureConfig
 from socm.measure.job import run_measure
 from socm.measure.rundir import slug, summary_row
@@ -61,6 +61,7 @@ def run_compare(
     its fine-tuned models (several backbones in one call). Run folders go to
     ``out_dir/<model-slug>`` and are reused when their settings match.
     """
+    check_writable_dir(Path(out_dir), "--out")
     families = dict(families or {})
     if backbone:
         families.setdefault(backbone, [])

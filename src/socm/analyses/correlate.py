@@ -18,6 +18,8 @@ and reports Spearman's ρ and its p-value (``scipy.stats.spearmanr``).
 from __future__ import annotations
 
 import csv
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,48 +42,193 @@ __all__ = [
 ]
 
 
+def _norm(model: str) -> str:
+    """A model id as compared: stripped, no trailing ``/``, lower case."""
+    return model.strip().rstrip("/").lower()
+
+
 def _key(model: str) -> str:
-    return model.rstrip("/").split("/")[-1].lower()
+    """The last path component of a model id, lower case (``Org/Name`` -> ``name``)."""
+    return _norm(model).split("/")[-1]
+
+
+def _hub_org(model: str) -> str | None:
+    """The organisation of a hub-style id ``org/name`` (lower case), None for anything else."""
+    m = re.fullmatch(r"([A-Za-z0-9][\w.-]*)/[\w.-]+", model.strip().rstrip("/"))
+    return m.group(1).lower() if m else None
+
+
+def _finite(value: object, what: str, where: str) -> float:
+    """``value`` as a finite float, or a :class:`SocmError` naming ``where`` and ``what``."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SocmError(f"{where}: {what} is {value!r}, not a number") from None
+    if not math.isfinite(x):
+        raise SocmError(f"{where}: {what} is {value!r}, not a finite number")
+    return x
+
+
+def _where(row: dict) -> str:
+    """Where a collapse row came from, for messages."""
+    return str(row.get("source") or row.get("run") or "the collapse rows")
+
+
+def _refuse_duplicates(rows: list[dict]) -> None:
+    """Refuse a model listed more than once (same id, case-insensitive) among ``rows``."""
+    seen: dict[str, list[dict]] = {}
+    for r in rows:
+        seen.setdefault(_norm(r["model"]), []).append(r)
+    dupes = [group for group in seen.values() if len(group) > 1]
+    if dupes:
+        listed = "; ".join(
+            f"{group[0]['model']} ({', '.join(_where(r) for r in group)})" for group in dupes
+        )
+        raise SocmError(
+            f"model listed more than once: {listed}; correlate needs one collapse figure per model"
+        )
 
 
 def read_run_summaries(paths: list[str | Path]) -> list[dict]:
     """The summary fields (:data:`socm.measure.rundir.SUMMARY_FIELDS`), run folder and settings
-    of measure runs."""
+    of measure runs.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Run folders of ``socm measure``.
+
+    Returns
+    -------
+    list of dict
+        One row per run: the summary fields, ``run``, ``config`` and ``source`` (the
+        ``summary.json`` path).
+
+    Raises
+    ------
+    SocmError
+        A missing or corrupt summary, or an average SOCM or normalized spread that is not a
+        finite number (the message names the file and the model).
+    """
     rows = []
     for p in paths:
         s = read_summary(p)
-        rows.append({**summary_row(s, p), "config": s.get("config", {})})
+        source = str(Path(p) / "summary.json")
+        row = {**summary_row(s, p), "config": s.get("config", {}), "source": source}
+        where = f"{source} (model {row['model']})"
+        row["avg_socm"] = _finite(row["avg_socm"], "avg_socm", where)
+        if row["avg_normalized_spread"] is not None:
+            row["avg_normalized_spread"] = _finite(
+                row["avg_normalized_spread"], "avg_normalized_spread", where
+            )
+        rows.append(row)
     return rows
 
 
-def _read_csv(path: str | Path, needed: tuple[str, ...]) -> list[dict]:
+def _read_csv(
+    path: str | Path, needed: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[dict]:
+    """Rows of a CSV file with a ``model`` column and numeric columns ``needed`` + ``optional``.
+
+    Other columns are ignored; an Excel byte-order mark is accepted; rows with every read
+    column blank are skipped; a blank optional value reads as None. Each row gets a ``source``
+    (``"<path> line <n>"``).
+    """
     path = Path(path)
     if not path.is_file():
         raise SocmError(f"file not found: {path}")
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in needed if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SocmError(
-                f"{path}: missing column(s) {', '.join(missing)} "
-                f"(columns: {', '.join(reader.fieldnames or [])})"
-            )
-        rows = []
-        for k, row in enumerate(reader):
-            try:
-                rows.append({c: (row[c] if c == "model" else float(row[c])) for c in row if c})
-            except (TypeError, ValueError):
-                raise SocmError(f"{path}: line {k + 2} has a non-numeric value") from None
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            records = [(reader.line_num, rec) for rec in reader]  # line_num: where a row ends
+    except UnicodeDecodeError:
+        raise SocmError(f"{path}: not valid UTF-8 (save it as 'CSV UTF-8')") from None
+    except csv.Error as exc:
+        raise SocmError(f"{path}: not a readable CSV file ({exc})") from None
+    header = [c.strip() for c in records[0][1]] if records else []
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise SocmError(
+            f"{path}: missing column(s) {', '.join(missing)} (columns: {', '.join(header)})"
+        )
+    wanted = [c for c in (*needed, *optional) if c in header]
+    twice = [c for c in wanted if header.count(c) > 1]
+    if twice:
+        raise SocmError(f"{path}: column(s) {', '.join(twice)} appear more than once")
+    col = {c: header.index(c) for c in wanted}
+    rows: list[dict] = []
+    lines: dict[str, tuple[str, list[int]]] = {}  # model as compared -> (as written, lines)
+    for n, rec in records[1:]:
+        values = {c: (rec[k].strip() if k < len(rec) else "") for c, k in col.items()}
+        if not any(values.values()):
+            continue
+        model = values["model"]
+        if not model:
+            raise SocmError(f"{path}: line {n}: the model is blank")
+        where = f"{path}: line {n} (model {model})"
+        row: dict = {"model": model}
+        for c in wanted:
+            if c == "model":
+                continue
+            if not values[c] and c in optional:
+                row[c] = None
+                continue
+            row[c] = _finite(values[c], c, where)
+        row["source"] = f"{path} line {n}"
+        rows.append(row)
+        lines.setdefault(_norm(model), (model, []))[1].append(n)
+    dupes = [(model, ns) for model, ns in lines.values() if len(ns) > 1]
+    if dupes:
+        listed = "; ".join(f"{m} (lines {', '.join(map(str, ns))})" for m, ns in dupes)
+        raise SocmError(f"{path}: model listed more than once: {listed}")
+    if not rows:
+        raise SocmError(f"{path}: no rows")
     return rows
 
 
 def read_collapse_csv(path: str | Path) -> list[dict]:
-    """Rows ``model, avg_socm[, avg_normalized_spread]`` from a CSV file."""
-    return _read_csv(path, ("model", "avg_socm"))
+    """Rows ``model, avg_socm[, avg_normalized_spread]`` from a CSV file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV file with a header; other columns are ignored.
+
+    Returns
+    -------
+    list of dict
+        ``{"model", "avg_socm", "avg_normalized_spread" (None when absent or blank),
+        "source"}`` per row.
+
+    Raises
+    ------
+    SocmError
+        A missing file or column, a value that is not a finite number, a model listed twice.
+    """
+    rows = _read_csv(path, ("model", "avg_socm"), ("avg_normalized_spread",))
+    for r in rows:
+        r.setdefault("avg_normalized_spread", None)
+    return rows
 
 
 def read_scores_csv(path: str | Path) -> dict[str, float]:
-    """``model -> score`` from a CSV file with columns ``model, score``."""
+    """``model -> score`` from a CSV file with columns ``model, score``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV file with a header; other columns are ignored.
+
+    Returns
+    -------
+    dict of str to float
+        One finite score per model.
+
+    Raises
+    ------
+    SocmError
+        A missing file or column, a value that is not a finite number, a model listed twice.
+    """
     return {r["model"]: r["score"] for r in _read_csv(path, ("model", "score"))}
 
 
@@ -132,53 +279,114 @@ def sts_spearman(encoder, path: str | Path, progress: bool = False) -> float:
     return float(spearmanr(cos, gold).statistic)
 
 
+def _match(model: str, scores: dict[str, float]) -> str | None:
+    """The key of ``scores`` that names ``model``, None when none does.
+
+    A model matches a score by its full id, else by its last path component (both
+    case-insensitive). Several candidates, or hub ids of different organisations sharing a
+    name (``org1/m`` vs ``org2/m``), are refused as ambiguous.
+    """
+    exact = [m for m in scores if _norm(m) == _norm(model)]
+    if exact:
+        return exact[0]
+    found = [m for m in scores if _key(m) == _key(model)]
+    if len(found) > 1:
+        raise SocmError(
+            f"model {model} is ambiguous: the scores name {', '.join(found)}; "
+            "use the same full ids in both"
+        )
+    if found:
+        org, other = _hub_org(model), _hub_org(found[0])
+        if org and other and org != other:
+            raise SocmError(
+                f"model {model} is ambiguous: the scores name {found[0]}, a different model "
+                "with the same name; use the same full ids in both"
+            )
+        return found[0]
+    return None
+
+
 def correlate(rows: list[dict], scores: dict[str, float], source: str) -> dict:
     """Join collapse rows with scores by model and compute Spearman correlations.
 
-    Models match by full id or by their last path component (case-insensitive).
+    Models match by full id or by their last path component (case-insensitive); a match that
+    could name two different models is refused, never guessed.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``{"model", "avg_socm"[, "avg_normalized_spread"]}`` per model (optionally ``source``
+        or ``run``, named in messages).
+    scores : dict of str to float
+        Downstream score per model.
+    source : str
+        What the scores are, for the output.
 
     Returns
     -------
     dict
         ``{"score_source", "n_models", "socm": {"spearman_rho", "p_value"},
-        "normalized_spread": {...} or None, "table": [...], "unmatched": [...]}``.
+        "normalized_spread": {...} or None, "table": [...], "unmatched": [...], "notes": [...]}``.
 
     Raises
     ------
     SocmError
-        When fewer than 3 models have both a collapse figure and a score.
+        A model listed twice, an ambiguous match, a value that is not a finite number, fewer
+        than 3 models with both a collapse figure and a score, or every model with the same
+        average SOCM or the same score (Spearman's ρ is undefined then).
     """
     from scipy.stats import spearmanr
 
-    by_key = {_key(m): v for m, v in scores.items()}
-    table, unmatched = [], []
+    _refuse_duplicates(rows)
+    _refuse_duplicates([{"model": m, "source": "the scores"} for m in scores])
+    table, unmatched, used = [], [], {}
     for r in rows:
-        score = scores.get(r["model"], by_key.get(_key(r["model"])))
-        if score is None:
+        key = _match(r["model"], scores)
+        if key is None:
             unmatched.append(r["model"])
             continue
+        used.setdefault(key, []).append(r["model"])
+        where = f"{_where(r)} (model {r['model']})"
+        spread = r.get("avg_normalized_spread")
         table.append(
             {
                 "model": r["model"],
-                "avg_socm": float(r["avg_socm"]),
+                "avg_socm": _finite(r["avg_socm"], "avg_socm", where),
                 "avg_normalized_spread": (
-                    None
-                    if r.get("avg_normalized_spread") is None
-                    else float(r["avg_normalized_spread"])
+                    None if spread is None else _finite(spread, "avg_normalized_spread", where)
                 ),
-                "score": float(score),
+                "score": _finite(scores[key], "score", f"{source} (model {key})"),
             }
         )
+    shared = {k: ms for k, ms in used.items() if len(ms) > 1}
+    if shared:
+        listed = "; ".join(
+            f"{' and '.join(ms)} would each take the score of {k}" for k, ms in shared.items()
+        )
+        raise SocmError(f"ambiguous models: {listed}; use the same full ids in both")
     if len(table) < 3:
         raise SocmError(
             f"need at least 3 models with both collapse figures and scores, got {len(table)}"
             + (f" (no score for: {', '.join(unmatched)})" if unmatched else "")
         )
+    for key, name in (("avg_socm", "average SOCM"), ("score", "score")):
+        if len({t[key] for t in table}) == 1:
+            raise SocmError(
+                f"all {len(table)} models have the same {name} ({table[0][key]:g}): "
+                "Spearman's rho is undefined"
+            )
+    notes = []
 
     def rho(key: str) -> dict | None:
-        if any(t[key] is None for t in table):
+        values = [t[key] for t in table]
+        if any(v is None for v in values):
             return None
-        res = spearmanr([t[key] for t in table], [t["score"] for t in table])
+        if len(set(values)) == 1:
+            notes.append(
+                f"all models have the same {key} ({values[0]:g}): its Spearman's rho is undefined"
+            )
+            return None
+        res = spearmanr(values, [t["score"] for t in table])
         return {"spearman_rho": float(res.statistic), "p_value": float(res.pvalue)}
 
     return {
@@ -188,6 +396,7 @@ def correlate(rows: list[dict], scores: dict[str, float], source: str) -> dict:
         "normalized_spread": rho("avg_normalized_spread"),
         "table": table,
         "unmatched": unmatched,
+        "notes": notes,
     }
 
 
@@ -216,16 +425,40 @@ def correlate_runs(
     Exactly one of ``scores_csv``, ``paper_table`` and ``stsb``. With ``paper_table`` and no
     runs, the paper's own published average SOCM (column ``dataset``) is used.
 
+    Parameters
+    ----------
+    runs : list of str or Path
+        ``socm measure`` run folders.
+    collapse_csv : str or Path, optional
+        More collapse rows (:func:`read_collapse_csv`).
+    scores_csv : str or Path, optional
+        Downstream scores (:func:`read_scores_csv`).
+    paper_table : bool
+        Use the paper's MTEB(eng, v2) scores.
+    stsb : str or Path, optional
+        STS-B file: score each model offline (:func:`stsb_scores`).
+    dataset : str
+        Column of the paper's published average SOCM used with ``paper_table`` and no rows.
+    progress : bool
+        Show progress bars while encoding STS-B.
+
+    Returns
+    -------
+    dict
+        The :func:`correlate` result.
+
     Raises
     ------
     SocmError
-        No or several score sources, too few matched models.
+        No or several score sources, a model listed twice, an ambiguous match, a value that is
+        not a finite number, too few matched models, constant values.
     """
     if sum(bool(x) for x in (scores_csv, paper_table, stsb)) != 1:
         raise SocmError("give exactly one score source: --scores CSV, --paper-table or --stsb PATH")
     rows = read_run_summaries(runs)
     if collapse_csv:
         rows += read_collapse_csv(collapse_csv)
+    _refuse_duplicates(rows)  # before any scoring work
     if paper_table:
         paper, scores = paper_rows(dataset)
         return correlate(rows or paper, scores, "MTEB(eng, v2) (paper table)")
@@ -237,7 +470,18 @@ def correlate_runs(
 
 
 def format_correlation(result: dict) -> str:
-    """The joined table and the correlations, as text."""
+    """The joined table and the correlations, as text.
+
+    Parameters
+    ----------
+    result : dict
+        A :func:`correlate` result.
+
+    Returns
+    -------
+    str
+        One line per model, then the correlations, unmatched models and notes.
+    """
     lines = [f"{'model':<46} {'avg SOCM':>9} {'spread':>8} {'score':>7}"]
     for t in result["table"]:
         spread = "" if t["avg_normalized_spread"] is None else f"{t['avg_normalized_spread']:.4f}"
@@ -255,4 +499,5 @@ def format_correlation(result: dict) -> str:
         )
     if result["unmatched"]:
         lines.append(f"no score for: {', '.join(result['unmatched'])}")
+    lines += result.get("notes", [])
     return "\n".join(lines)

@@ -26,8 +26,9 @@ from socm.core.pairs import pairwise
 from socm.core.stats import SPREAD_BOUND, token_stats_many
 from socm.encode.models import engine_device
 from socm.measure.config import MeasureConfig
-from socm.measure.rundir import out_dir, per_layer_table, versions, write_per_layer
+from socm.measure.rundir import per_layer_table, versions
 from socm.measure.select import prepare
+from socm.measure.writer import write_per_layer
 
 __all__ = ["format_layer_table", "run_layers", "summarize_layers"]
 
@@ -59,7 +60,8 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
     Returns (summary records, folder).
     """
     t0 = time.perf_counter()
-    chosen, pairs, enc = prepare(cfg, layer=None)
+    job = prepare(cfg, "layers", layer=None)
+    chosen, pairs, enc = job.texts, job.pairs, job.encoder
     prof = enc.layer_profiles(chosen.texts, chosen.ids, progress=cfg.progress)
     values = prof.profiles  # (n_texts, L + 1, 2)
     records = summarize_layers(values)
@@ -86,9 +88,8 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
         np.arange(values.shape[1]),
         {"normalized_spread": values[:, :, 0], "avg_cos": values[:, :, 1]},
     )
-    out = out_dir(cfg.out, cfg.model, chosen.name, len(chosen))
     write_per_layer(
-        out,
+        job.writer,
         "layers",
         table,
         records,
@@ -111,7 +112,7 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
             "versions": versions(),
         },
     )
-    return records, out
+    return records, job.out
 
 
 def format_layer_table(records: list[dict]) -> str:

@@ -44,8 +44,9 @@ import torch
 
 from socm.errors import SocmError
 from socm.measure.config import MeasureConfig
-from socm.measure.rundir import out_dir, per_layer_table, versions, write_per_layer
+from socm.measure.rundir import per_layer_table, versions
 from socm.measure.select import prepare
+from socm.measure.writer import write_per_layer
 from socm.progress import progress_bar
 
 __all__ = [
@@ -260,7 +261,8 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
     """λ, r, C for every text and layer; writes ``mechanism.parquet``,
     ``mechanism_summary.json`` and ``mechanism_info.json``. Returns (records, folder)."""
     t0 = time.perf_counter()
-    chosen, _, enc = prepare(cfg, layer=None, attn_implementation="eager")
+    job = prepare(cfg, "mechanism", layer=None, attn_implementation="eager")
+    chosen, enc = job.texts, job.encoder
     model = enc.model
     specs = layer_specs(model)
     op_norms = [head_operator_norms(s) for s in specs]
@@ -313,9 +315,8 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
         np.arange(1, n_layers + 1),
         {"lambda": lam_mean, "r": rr, "C": cc, "lambda_heads": lam},
     )
-    folder = out_dir(cfg.out, cfg.model, chosen.name, len(chosen))
     write_per_layer(
-        folder,
+        job.writer,
         "mechanism",
         table,
         records,
@@ -332,7 +333,7 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
             "versions": versions(),
         },
     )
-    return records, folder
+    return records, job.out
 
 
 def format_mechanism_table(records: list[dict]) -> str:

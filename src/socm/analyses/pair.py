@@ -21,7 +21,8 @@ __all__ = ["explain_pair", "pair_numbers", "pair_panel"]
 
 def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exact") -> dict:
     """Everything :func:`socm.output.plots.pair_figure` draws for one model, and the numbers."""
-    emb = encoder.encode([text_a, text_b]).embeddings
+    encoded = encoder.encode([text_a, text_b])
+    emb = encoded.embeddings
     stats = [token_stats(e) for e in emb]
     unit = [
         np.asarray(e, dtype=np.float64) / st.mean_norm for e, st in zip(emb, stats, strict=True)
@@ -35,6 +36,8 @@ def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exac
         "d_sigma": d_sigma(*stats, numerics=numerics),
         "socm": socm(*stats, numerics=numerics),
         "normalized_spread": [st.trace for st in stats],
+        "truncated": list(encoded.truncated),
+        "max_length": encoder.max_length,
     }
 
 
@@ -71,4 +74,5 @@ def pair_numbers(panel: dict) -> dict:
         "socm": panel["socm"],
         "normalized_spread": panel["normalized_spread"],
         "n_tokens": [len(t) for t in panel["tokens"]],
+        "truncated": panel["truncated"],
     }

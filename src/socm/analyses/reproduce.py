@@ -83,7 +83,34 @@ def run_reproduce(
     datasets: list[str] | None = None,
     data_dir: Path | None = None,
 ) -> dict:
-    """Run the paper's table on the reachable subset; returns {"rows", "skipped"}."""
+    """Run the paper's table on the reachable subset of models and datasets.
+
+    Parameters
+    ----------
+    base : MeasureConfig
+        Settings shared by every run (batch size, device, cache); model, numerics and output
+        folder are set per run.
+    out_dir : Path
+        Folder for the run folders and ``reproduce.json``.
+    models : list of str, optional
+        Models of the paper's table to run (full ids or last path components); None: all.
+    datasets : list of str, optional
+        Datasets of the paper's table to run; None: all.
+    data_dir : Path, optional
+        Folder with local copies of the datasets.
+
+    Returns
+    -------
+    dict
+        ``{"rows", "skipped", "hub_reachable"}``: one row per (model, dataset) run, and what
+        could not be reached (``{"what", "why"}``).
+
+    Raises
+    ------
+    SocmError
+        A model not in the paper's table, or nothing could be run (no reachable model or no
+        reachable dataset): the message lists what was missing.
+    """
     table = load_paper_table()
     entries = [
         m
@@ -96,6 +123,7 @@ def run_reproduce(
         - {m["model"] for m in entries}
         - {m["model"].split("/")[-1] for m in entries}
     )
+    unknown += sorted(set(datasets or []) - set(table["datasets"]))
     if unknown:
         raise SocmError(f"not in the paper's table: {', '.join(unknown)}")
     online = hub_reachable()
@@ -119,6 +147,8 @@ def run_reproduce(
             reachable.append(m)
         except SocmError as exc:
             skipped.append({"what": f"model {m['model']}", "why": str(exc)})
+    if not reachable or not data:
+        raise SocmError(f"nothing to run: {_missing(skipped, bool(reachable), bool(data))}")
     rows = []
     for m in reachable:
         for name, (corpus, pairs) in data.items():
@@ -139,6 +169,29 @@ def run_reproduce(
     result = {"rows": rows, "skipped": skipped, "hub_reachable": online}
     atomic_write_json(Path(out_dir) / "reproduce.json", result)
     return result
+
+
+def _missing(skipped: list[dict], have_models: bool, have_data: bool) -> str:
+    """What blocked every run, shortened to one line."""
+    lacking = [
+        s
+        for s in skipped
+        if (s["what"].startswith("model ") and not have_models)
+        or (s["what"].startswith("dataset ") and not have_data)
+    ]
+    if not lacking:  # nothing was asked for (e.g. an empty selection)
+        return "no model or dataset selected"
+    reasons = [f"{s['what']}: {' '.join(s['why'].split())}" for s in lacking]
+    line = "; ".join(reasons)
+    if len(line) > 400:
+        by_why: dict[str, list[str]] = {}
+        for s in lacking:
+            by_why.setdefault(" ".join(s["why"].split()), []).append(s["what"])
+        line = "; ".join(
+            f"{whats[0]}{f' and {len(whats) - 1} more' if len(whats) > 1 else ''}: {why}"
+            for why, whats in by_why.items()
+        )
+    return line[:600] + ("..." if len(line) > 600 else "")
 
 
 def _local_only(model: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from socm.cli import analyses, figures, measure
@@ -20,7 +21,7 @@ from socm.cli.analyses import cmd_correlate, cmd_layers, cmd_mechanism
 from socm.cli.common import config_from_args
 from socm.cli.figures import cmd_pair, cmd_plot, cmd_report
 from socm.cli.measure import cmd_compare, cmd_measure, cmd_msmarco, cmd_reproduce
-from socm.errors import SocmError
+from socm.errors import SocmError, SocmWarning
 
 __all__ = [
     "build_parser",
@@ -39,11 +40,19 @@ __all__ = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``socm: error: <what>`` (exit code 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        where = self.prog.removeprefix("socm").strip()
+        self.exit(2, f"socm: error: {where + ': ' if where else ''}{message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``socm`` parser with all subcommands."""
     from socm import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="socm",
         description="Measure how much information mean pooling destroys in text embeddings "
         "(second-order collapse, Hara et al., ACL 2026).",
@@ -57,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each: ``socm: warning: ...`` for ours, the usual form otherwise."""
+    if issubclass(category, SocmWarning):
+        print(f"socm: warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``socm`` console script."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -66,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("socm: interrupted (finished batches are cached: rerun to resume)", file=sys.stderr)
         return 130

@@ -29,8 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             pairs_parent(),
             output_parent(
                 "run folder for layers.parquet and layers_summary.json "
-                "(None: socm-runs/<model>-<corpus>-<n>)",
+                "(None: socm-runs/<model>-<corpus>-<n>-<hash>)",
                 "print the per-layer summary as JSON",
+                overwrite=True,
             ),
         ],
         formatter_class=HELP_FORMAT,
@@ -49,8 +50,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             corpus_parent(),
             output_parent(
                 "run folder for mechanism.parquet and mechanism_summary.json "
-                "(None: socm-runs/<model>-<corpus>-<n>)",
+                "(None: socm-runs/<model>-<corpus>-<n>-<hash>)",
                 "print the per-layer summary as JSON",
+                overwrite=True,
             ),
         ],
         formatter_class=HELP_FORMAT,

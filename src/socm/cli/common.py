@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from socm.core.metrics import NUMERICS
-from socm.measure.config import DEFAULT_MODEL, MeasureConfig
+from socm.measure.config import DEFAULT_MODEL, DEFAULT_N_TEXTS, MeasureConfig
 
 __all__ = [
     "HELP_FORMAT",
+    "Given",
     "config_from_args",
     "corpus_parent",
     "encoder_parent",
+    "n_texts_arg",
+    "non_negative_int",
     "output_parent",
     "pairs_parent",
     "positive_int",
@@ -35,6 +38,31 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def n_texts_arg(text: str) -> int | str:
+    """An argparse type: a whole number >= 1, or ``all``."""
+    return "all" if text.strip().lower() == "all" else positive_int(text)
+
+
+class Given(argparse.Action):
+    """Store the value and remember that the flag was given (``namespace.given``), so that a
+    flag whose default is meaningful can still be refused where it does not apply."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", set()), self.dest}
 
 
 def _parent() -> argparse.ArgumentParser:
@@ -94,19 +122,21 @@ def corpus_parent(sampling: bool = True) -> argparse.ArgumentParser:
     g.add_argument(
         "--unit",
         choices=["sentence", "paragraph"],
-        default="sentence",
-        help="text unit of the wikipedia corpus",
+        default=None,
+        help="text unit of the wikipedia corpus (None: sentence)",
     )
     g.add_argument("--text-column", help="text column of a .csv/.tsv/.parquet corpus (None: text)")
     g.add_argument("--id-column", help="id column (None: id if present, else the row number)")
     if sampling:
         g.add_argument(
             "--n-texts",
-            type=positive_int,
-            default=1000,
-            help="texts sampled as the paper does: random.seed(S); random.sample(texts, N)",
+            type=n_texts_arg,
+            action=Given,
+            default=DEFAULT_N_TEXTS,
+            help="texts sampled as the paper does: random.seed(S); random.sample(texts, N); "
+            "'all' for every text (not with --pairs, whose ids choose the texts)",
         )
-        g.add_argument("--seed", type=int, default=0, help="sampling seed")
+        g.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed")
     return p
 
 
@@ -122,7 +152,7 @@ def pairs_parent(listed: bool = True, seed: bool = False) -> argparse.ArgumentPa
         )
         g.add_argument("--max-pairs", type=positive_int, help="score K pairs sampled with the seed")
     if seed:
-        g.add_argument("--seed", type=int, default=0, help="sampling seed")
+        g.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed")
     g.add_argument(
         "--numerics",
         choices=NUMERICS,
@@ -133,12 +163,21 @@ def pairs_parent(listed: bool = True, seed: bool = False) -> argparse.ArgumentPa
 
 
 def output_parent(
-    out_help: str, json_help: str = "print JSON instead of a table", out_default: str | None = None
+    out_help: str,
+    json_help: str = "print JSON instead of a table",
+    out_default: str | None = None,
+    overwrite: bool = False,
 ) -> argparse.ArgumentParser:
-    """``--out``, ``--quiet`` and ``--json``."""
+    """``--out``, ``--quiet`` and ``--json`` (and ``--overwrite`` for run folders)."""
     p = _parent()
     g = p.add_argument_group("output")
     g.add_argument("--out", default=out_default, help=out_help)
+    if overwrite:
+        g.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace a run folder that holds another run (its old files are removed)",
+        )
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     g.add_argument("--json", action="store_true", help=json_help)
     return p
@@ -163,6 +202,8 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> MeasureConfi
     defaults); ``--quiet`` turns progress off; ``overrides`` replace fields."""
     flags = dict(vars(args))
     quiet = flags.pop("quiet", True)  # commands without --quiet show no progress
+    if "n_texts" in flags and "n_texts" not in flags.pop("given", set()):
+        flags["n_texts"] = None  # not given: the default sample, or the texts --pairs names
     return MeasureConfig.from_dict(flags, **{"progress": not quiet, **overrides})
 
 

@@ -14,7 +14,7 @@ from socm.cli.common import (
     positive_int,
     scores_parent,
 )
-from socm.errors import SocmError
+from socm.errors import SocmError, warn
 
 __all__ = ["add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
 
@@ -125,6 +125,14 @@ def cmd_pair(args: argparse.Namespace) -> int:
     panels = explain_pair(args.text_a, args.text_b, args.model, base)
     path = plots.save(plots.pair_figure(panels), args.out)
     numbers = [pair_numbers(p) for p in panels]
+    for p in panels:
+        cut = [name for name, t in zip("AB", p["truncated"], strict=True) if t]
+        if cut:
+            which = "texts A and B were" if len(cut) == 2 else f"text {cut[0]} was"
+            warn(
+                f"{p['model']}: {which} truncated to {p['max_length']} tokens: only the first "
+                f"{p['max_length']} tokens were measured"
+            )
     if args.json:
         print(json.dumps({"figure": str(path), "results": numbers}, indent=2))
         return 0

@@ -20,7 +20,7 @@ from socm.errors import SocmError
 
 __all__ = ["add_parsers", "cmd_compare", "cmd_measure", "cmd_msmarco", "cmd_reproduce"]
 
-RUN_OUT = "run folder (None: socm-runs/<model>-<corpus>-<n>)"
+RUN_OUT = "run folder (None: socm-runs/<model>-<corpus>-<n>-<settings hash>)"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             encoder_parent(),
             corpus_parent(),
             pairs_parent(),
-            output_parent(RUN_OUT, "print summary.json instead of a table"),
+            output_parent(RUN_OUT, "print summary.json instead of a table", overwrite=True),
         ],
         formatter_class=HELP_FORMAT,
         help="score pairs of texts for second-order collapse",
@@ -45,7 +45,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         parents=[
             encoder_parent(),
             pairs_parent(listed=False, seed=True),
-            output_parent("run folder (None: socm-runs/<model>-<folder>-<n>)"),
+            output_parent(
+                "run folder (None: socm-runs/<model>-<folder>-<n>-<hash>)", overwrite=True
+            ),
         ],
         formatter_class=HELP_FORMAT,
         help="score MS MARCO-style query-passage pairs (relevant vs non-relevant)",
@@ -68,6 +70,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                 "folder for the runs and compare.{md,csv,json}",
                 "print compare.json",
                 out_default="socm-runs/compare",
+                overwrite=True,
             ),
         ],
         formatter_class=HELP_FORMAT,

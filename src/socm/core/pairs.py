@@ -135,9 +135,14 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} ({exc})") from None
     if dev.type == "mps":
         raise ValueError("the pair engine needs float64, which the MPS device does not support")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
     return dev
 
 

@@ -161,6 +161,11 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
     """
     arr = as_token_matrix(x, where=where)
     n, dim = arr.shape
+    # scale by a power of two near max |x| first: exact (bit-identical results), and any finite
+    # input works (1e200 would overflow in the squared norm, 1e-200 underflow)
+    top = float(np.abs(arr).max())
+    pow2 = float(np.ldexp(1.0, int(np.frexp(top)[1]))) if top > 0 else 1.0
+    arr = arr / pow2
     mu = arr.mean(axis=0)
     norm = float(np.linalg.norm(mu))
     scale = float(np.abs(arr).max())
@@ -181,7 +186,7 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
         _, s, vt = np.linalg.svd(z, full_matrices=False)
         keep = s > s[0] * max(n, dim) * np.finfo(np.float64).eps
         factor = s[keep, None] * vt[keep]
-    return TokenStats(n_tokens=n, mean_norm=norm, mean=mean, factor=factor, trace=trace)
+    return TokenStats(n_tokens=n, mean_norm=norm * pow2, mean=mean, factor=factor, trace=trace)
 
 
 def _helmert(z: np.ndarray) -> np.ndarray:

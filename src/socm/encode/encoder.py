@@ -24,9 +24,10 @@ import torch
 from socm.encode.batching import iter_batches
 from socm.encode.cache import EmbeddingCache
 from socm.encode.forward import Outputs, run_forward, select_hidden_state
-from socm.encode.models import load_config, load_model, pick_device, resolve_model
+from socm.encode.models import load_config, load_model, one_line, pick_device, resolve_model
 from socm.encode.tokens import TokenPolicy
-from socm.errors import SocmError
+from socm.errors import SocmError, warn
+from socm.files import check_writable_dir
 
 __all__ = ["EncodeResult", "Encoder", "LayerProfiles"]
 
@@ -129,6 +130,8 @@ class Encoder:
     ) -> None:
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
+        if cache_dir is not None:
+            check_writable_dir(Path(cache_dir), "--cache-dir")
         self.resolved = resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
         self.layer = layer
         self.exclude_special_tokens = exclude_special_tokens
@@ -146,10 +149,10 @@ class Encoder:
             )
         except Exception as exc:
             raise SocmError(
-                f"tokenizer of model {model!r} could not be loaded ({exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+                f"tokenizer of model {model!r} could not be loaded ({one_line(exc)}); a model "
+                "folder needs its tokenizer files (tokenizer.json, or vocab.txt / merges.txt)"
             ) from None
-        self.max_length = max_length or self._model_max_length()
+        self.max_length = self._check_max_length(max_length)
         self.policy = TokenPolicy(self.tokenizer, exclude_special_tokens, prefix, self.max_length)
         self._model: torch.nn.Module | None = None
         self.n_hidden_states: int | None = None
@@ -167,6 +170,23 @@ class Encoder:
         return load_config(
             self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
         )
+
+    def _check_max_length(self, max_length: int | None) -> int:
+        """The truncation length: the model's limit by default; a longer request is clamped to
+        it (with a warning), one that leaves no room for a text token is refused."""
+        limit = self._model_max_length()
+        if max_length is None:
+            return limit
+        if max_length > limit:
+            warn(f"--max-length {max_length} exceeds the model's limit; using {limit} tokens")
+            return limit
+        n_special = self.tokenizer.num_special_tokens_to_add(pair=False)
+        if max_length <= n_special:
+            raise SocmError(
+                f"--max-length {max_length} leaves no room for text: the model adds {n_special} "
+                f"special tokens to every text; use at least {n_special + 1}"
+            )
+        return max_length
 
     def _model_max_length(self) -> int:
         ml = getattr(self.tokenizer, "model_max_length", None)
@@ -276,6 +296,8 @@ class Encoder:
         >>> enc.token_strings("Mean pooling averages tokens.")[:4]
         ['[CLS]', 'mean', 'pool', '##ing']
         """
+        if len(texts) == 0:
+            return EncodeResult(embeddings=[])
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)
         out = [self.cache.get(k) if self.cache else None for k in tokens["keys"]]
@@ -301,6 +323,8 @@ class Encoder:
         Under the encoder's token policy (:func:`socm.core.stats.spread_and_cosine`); see
         :class:`LayerProfiles` for the layout.
         """
+        if len(texts) == 0:
+            return LayerProfiles(profiles=np.empty((0, self.hidden_state_count(), 2)))
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)
         cache = self.profile_cache

@@ -27,6 +27,7 @@ from socm.errors import SocmError
 __all__ = [
     "PACKAGED_MODELS",
     "ResolvedModel",
+    "check_model_folder",
     "engine_device",
     "hub_offline",
     "hub_reachable",
@@ -34,6 +35,7 @@ __all__ = [
     "load_model",
     "local_fingerprint",
     "mirrored_model",
+    "one_line",
     "packaged_model",
     "pick_device",
     "quiet_transformers",
@@ -107,6 +109,38 @@ class ResolvedModel:
     source: str
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: its type and its whole message, white space collapsed."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def check_model_folder(path: Path) -> None:
+    """Refuse a local model folder whose ``config.json`` is missing or unreadable.
+
+    Raises
+    ------
+    SocmError
+        One line saying what is wrong with the folder.
+    """
+    import json
+
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise SocmError(f"model folder {path} has no config.json (not a transformers model)")
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SocmError(f"model folder {path}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "model_type" not in data:
+        raise SocmError(
+            f"model folder {path}: config.json has no model_type, so transformers cannot tell "
+            "the architecture"
+        )
+
+
 def local_fingerprint(path: Path) -> str:
     """Names, sizes and modification times of a model folder's weight and config files."""
     files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
@@ -174,10 +208,7 @@ def load_model(
             **extra,
         )
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise SocmError(
-            f"model {resolved.name!r} could not be loaded ({exc.__class__.__name__}: {first})"
-        ) from None
+        raise SocmError(f"model {resolved.name!r} could not be loaded ({one_line(exc)})") from None
     return model.to(device).eval()
 
 
@@ -199,17 +230,20 @@ def resolve_model(
     """
     local = Path(name).expanduser()
     if local.is_dir():
-        if not (local / "config.json").exists():
-            raise SocmError(f"model folder {local} has no config.json (not a transformers model)")
+        check_model_folder(local)
+        if revision:
+            raise SocmError(
+                f"--revision {revision} cannot be honoured for a local model folder ({name})"
+            )
         return ResolvedModel(name, str(local.resolve()), local_fingerprint(local), "local")
     fallback = packaged_model(name) or mirrored_model(name)
     if fallback is not None and hub_offline():
-        return fallback
+        return _fallback(fallback, revision)
     try:
         config = load_config(name, revision=revision, trust_remote_code=trust_remote_code)
     except Exception as exc:
         if fallback is not None:
-            return fallback
+            return _fallback(fallback, revision)
         hint = (
             "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local Hugging Face cache"
             if hub_offline()
@@ -222,6 +256,16 @@ def resolve_model(
             f"({exc.__class__.__name__})"
         ) from None
     return ResolvedModel(name, name, getattr(config, "_commit_hash", None) or revision, "hub")
+
+
+def _fallback(resolved: ResolvedModel, revision: str | None) -> ResolvedModel:
+    """The packaged or mirrored copy, unless a revision it cannot honour was asked for."""
+    if revision:
+        raise SocmError(
+            f"--revision {revision} cannot be honoured: the hub is unreachable (or offline "
+            f"mode is on) and the local copy of {resolved.name} is {resolved.revision}"
+        )
+    return resolved
 
 
 def pick_device(device: str | None = None) -> torch.device:

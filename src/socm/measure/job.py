@@ -19,10 +19,10 @@ from socm.encode.encoder import Encoder, EncodeResult
 from socm.encode.models import engine_device
 from socm.files import atomic_write_json, atomic_write_jsonl, atomic_write_parquet
 from socm.inputs.corpus import Corpus
-from socm.measure.config import MeasureConfig, make_encoder
-from socm.measure.rundir import out_dir
-from socm.measure.select import select_texts
+from socm.measure.config import MeasureConfig
+from socm.measure.select import prepare
 from socm.measure.summary import build_summary, by_label
+from socm.measure.writer import RunWriter
 
 __all__ = ["STREAM_TEXTS", "run_measure"]
 
@@ -57,13 +57,10 @@ def run_measure(
     """
     t_start = time.perf_counter()
     check_numerics(cfg.numerics)
-    if corpus is None:
-        chosen, pairs, labels = select_texts(cfg)
-    else:
-        chosen = corpus
-    enc = make_encoder(cfg)
+    listed = cfg.pairs_file is not None or (corpus is not None and pairs is not None)
+    job = prepare(cfg, "measure", corpus, pairs, labels)  # refuses bad input before any work
+    chosen, pairs, labels, enc, writer = job.texts, job.pairs, job.labels, job.encoder, job.writer
     device = engine_device(enc.device)
-    out = out_dir(cfg.out, cfg.model, chosen.name, len(chosen))
     if pairs is not None and len(chosen) > STREAM_TEXTS and enc.cache is not None:
         encoded, spreads, res, pair_seconds = _stream_listed(enc, chosen, pairs, cfg, device)
     else:
@@ -79,7 +76,6 @@ def run_measure(
         )
         pair_seconds = time.perf_counter() - t_pairs
         spreads = np.array([st.trace for st in stats])
-    _write_run(out, chosen, encoded, spreads, res, labels)
     timings = {
         "encode_s": round(encoded.seconds, 3),
         "model_load_s": round(encoded.load_seconds, 3),
@@ -88,7 +84,7 @@ def run_measure(
         "n_encoded": encoded.n_encoded,
         "n_cached": encoded.n_cached,
     }
-    if cfg.pairs_file or (corpus is not None and pairs is not None):
+    if listed:
         mode = "listed"
     else:
         mode = "sampled" if pairs is not None else "all"
@@ -96,8 +92,10 @@ def run_measure(
     if labels is not None and any(lab is not None for lab in labels):
         summary["by_label"] = by_label(res, labels)
     summary["config"] = cfg.to_dict()
-    atomic_write_json(out / "summary.json", summary)
-    return summary, out
+    with writer:
+        _write_run(writer, chosen, encoded, spreads, res, labels)
+        atomic_write_json(writer.path("summary.json"), summary)
+    return summary, job.out
 
 
 def _stream_listed(
@@ -141,7 +139,7 @@ def _stream_listed(
 
 
 def _write_run(
-    out: Path,
+    writer: RunWriter,
     chosen: Corpus,
     encoded: EncodeResult,
     spreads: np.ndarray,
@@ -160,9 +158,9 @@ def _write_run(
     }
     if labels is not None and any(lab is not None for lab in labels):
         columns["label"] = pa.array(labels, type=pa.string())
-    atomic_write_parquet(out / "pairs.parquet", pa.table(columns))
+    atomic_write_parquet(writer.path("pairs.parquet"), pa.table(columns))
     atomic_write_jsonl(
-        out / "texts.jsonl",
+        writer.path("texts.jsonl"),
         (
             {
                 "id": ident,

@@ -16,19 +16,15 @@ from typing import Any
 import numpy as np
 
 from socm.errors import SocmError
-from socm.files import atomic_write_json, atomic_write_parquet
 
 __all__ = [
     "SUMMARY_FIELDS",
-    "default_out_dir",
-    "out_dir",
     "per_layer_table",
     "read_summary",
     "run_file",
     "slug",
     "summary_row",
     "versions",
-    "write_per_layer",
 ]
 
 #: The per-run figures tables show (``summary_row``); optional ones may be missing.
@@ -56,17 +52,6 @@ def slug(name: str, keep_org: bool = False) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
-def default_out_dir(model: str, corpus: str, n: int | str) -> Path:
-    """``socm-runs/<model-slug>-<corpus>-<n>``."""
-    corpus_slug = slug(Path(corpus).stem if Path(corpus).suffix else corpus)
-    return Path("socm-runs") / f"{slug(model)}-{corpus_slug}-{n}"
-
-
-def out_dir(out: str | Path | None, model: str, corpus: str, n: int | str) -> Path:
-    """The run folder: ``out`` when given, else :func:`default_out_dir`."""
-    return Path(out) if out else default_out_dir(model, corpus, n)
-
-
 def versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers."""
     import importlib.metadata as md
@@ -90,9 +75,76 @@ def run_file(run: str | Path, name: str) -> Path:
     return path
 
 
+# Keys every summary.json written by socm measure has (checked by read_summary).
+_REQUIRED_SUMMARY_KEYS = (
+    "model",
+    "corpus",
+    "n_texts",
+    "n_pairs",
+    "numerics",
+    "avg_socm",
+    "avg_d_mu",
+    "avg_d_sigma",
+)
+_TEXT_KEYS = ("model", "corpus", "numerics")
+
+
+def _summary_problem(data: Any) -> str | None:
+    """Why ``data`` is not a measure summary, or None when it has the required keys and types."""
+    if not isinstance(data, dict):
+        return f"not a socm summary (a JSON {type(data).__name__}, not an object)"
+    missing = [k for k in _REQUIRED_SUMMARY_KEYS if k not in data]
+    if missing:
+        return f"not a socm summary (missing {', '.join(missing)})"
+    wrong = [
+        k
+        for k in _REQUIRED_SUMMARY_KEYS
+        if (
+            not isinstance(data[k], str)
+            if k in _TEXT_KEYS
+            else isinstance(data[k], bool) or not isinstance(data[k], int | float)
+        )
+    ]
+    if wrong:
+        return f"not a socm summary (wrong type of {', '.join(wrong)})"
+    return None
+
+
 def read_summary(run: str | Path) -> dict:
-    """A measure run's ``summary.json``."""
-    return json.loads(run_file(run, "summary.json").read_text(encoding="utf-8"))
+    """A measure run's ``summary.json``, checked.
+
+    Parameters
+    ----------
+    run : str or Path
+        The run folder.
+
+    Returns
+    -------
+    dict
+        The summary. It has at least ``model``, ``corpus`` and ``numerics`` (text) and
+        ``n_texts``, ``n_pairs``, ``avg_socm``, ``avg_d_mu`` and ``avg_d_sigma`` (numbers;
+        non-finite ones are kept, for the caller to judge).
+
+    Raises
+    ------
+    SocmError
+        The folder or file is missing, the file is not valid UTF-8 JSON, not a JSON object, or
+        lacks a required key; the message names the file.
+    """
+    path = run_file(run, "summary.json")
+    hint = "rerun socm measure"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SocmError(f"{path}: not valid UTF-8; {hint}") from None
+    except json.JSONDecodeError as exc:
+        raise SocmError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {hint}"
+        ) from None
+    problem = _summary_problem(data)
+    if problem:
+        raise SocmError(f"{path}: {problem}; {hint}")
+    return data
 
 
 def summary_row(summary: dict[str, Any], run: str | Path | None = None) -> dict[str, Any]:
@@ -123,11 +175,3 @@ def per_layer_table(ids: list[str], layers: np.ndarray, columns: dict[str, Any])
         else:
             data[name] = values.reshape(n * n_layers)
     return pa.table(data)
-
-
-def write_per_layer(out: Path, name: str, table: Any, records: list[dict], info: dict) -> None:
-    """``<name>.parquet`` (long table, :func:`per_layer_table`), ``<name>_summary.json``
-    (per-layer records) and ``<name>_info.json`` (settings) in run folder ``out``, atomically."""
-    atomic_write_parquet(Path(out) / f"{name}.parquet", table)
-    atomic_write_json(Path(out) / f"{name}_summary.json", records)
-    atomic_write_json(Path(out) / f"{name}_info.json", info)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from socm.encode.encoder import Encoder
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus, load_corpus, sample
 from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
-from socm.measure.config import MeasureConfig, make_encoder
+from socm.measure.config import DEFAULT_N_TEXTS, MeasureConfig, make_encoder
+from socm.measure.writer import RunWriter, default_run_dir
 
-__all__ = ["pair_index_from_linear", "prepare", "select_texts"]
+__all__ = ["Prepared", "pair_index_from_linear", "prepare", "select_texts"]
 
 
 def pair_index_from_linear(p: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,10 +43,18 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
     SocmError
         Bad corpus or pairs file, too few texts, a bad ``max_pairs``.
     """
+    if not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise SocmError(f"--seed must be a non-negative whole number, got {cfg.seed!r}")
     corpus = load_corpus(
         cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
     )
     if cfg.pairs_file:
+        if not Path(cfg.pairs_file).is_file():
+            raise SocmError(f"pairs file not found: {cfg.pairs_file}")
+        if cfg.n_texts is not None:
+            raise SocmError(
+                "--n-texts cannot be combined with --pairs: the pairs file chooses the texts"
+            )
         rows = read_pairs_file(cfg.pairs_file, set(corpus.ids))
         chosen, pairs, labels = pairs_from_ids(corpus, rows)
         if cfg.max_pairs is not None and cfg.max_pairs < len(pairs):
@@ -50,7 +62,12 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
             keep = np.sort(rng.choice(len(pairs), cfg.max_pairs, replace=False))
             pairs, labels = pairs[keep], [labels[k] for k in keep]
         return chosen, pairs, labels
-    chosen = sample(corpus, cfg.n_texts, cfg.seed)
+    if cfg.n_texts == "all":
+        chosen = corpus
+    elif cfg.n_texts is None or isinstance(cfg.n_texts, int):
+        chosen = sample(corpus, DEFAULT_N_TEXTS if cfg.n_texts is None else cfg.n_texts, cfg.seed)
+    else:
+        raise SocmError(f"n_texts must be a whole number or 'all', got {cfg.n_texts!r}")
     if len(chosen) < 2:
         raise SocmError(f"need at least 2 texts to form pairs, got {len(chosen)}")
     total = len(chosen) * (len(chosen) - 1) // 2
@@ -64,11 +81,41 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
     return chosen, None, None
 
 
-def prepare(cfg: MeasureConfig, **encoder_overrides) -> tuple[Corpus, np.ndarray | None, Encoder]:
-    """Load and sample the corpus, read or sample the pairs, and set up the encoder.
+@dataclass
+class Prepared:
+    """What a command works on: texts, pairs (None = all), their labels, the encoder and the
+    writer of its run folder (already checked)."""
 
-    Returns (texts, pairs or None for all pairs, encoder). Shared by every command that takes
-    the measure options (``measure``, ``layers``, ``mechanism``, ``compare``).
+    texts: Corpus
+    pairs: np.ndarray | None
+    labels: list[str | None] | None
+    encoder: Encoder
+    writer: RunWriter
+
+    @property
+    def out(self) -> Path:
+        """The run folder."""
+        return self.writer.out
+
+
+def prepare(
+    cfg: MeasureConfig,
+    command: str,
+    corpus: Corpus | None = None,
+    pairs: np.ndarray | None = None,
+    labels: list[str | None] | None = None,
+    **encoder_overrides,
+) -> Prepared:
+    """Select the texts and pairs, check the run folder, then set up the encoder.
+
+    In that order, so that a bad corpus, pairs file or output folder is refused before any
+    model is loaded. ``corpus``/``pairs``/``labels`` replace the selection from ``cfg`` (e.g.
+    MS MARCO pairs). Shared by ``measure``, ``layers`` and ``mechanism``.
     """
-    chosen, pairs, _ = select_texts(cfg)
-    return chosen, pairs, make_encoder(cfg, **encoder_overrides)
+    if corpus is None:
+        corpus, pairs, labels = select_texts(cfg)
+    if pairs is not None and len(pairs) == 0:
+        raise SocmError(f"{corpus.name}: no pairs to score")
+    out = Path(cfg.out) if cfg.out else default_run_dir(cfg, corpus.name, len(corpus))
+    writer = RunWriter(out, command, cfg)
+    return Prepared(corpus, pairs, labels, make_encoder(cfg, **encoder_overrides), writer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -87,6 +88,23 @@ def _fmt(x, spec: str = ".5f") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an output path the report cannot be written to, before any work.
+
+    Refused: an existing folder, a path under an existing file, a folder (the nearest existing
+    one above ``out``) that cannot be written to.
+    """
+    if out.is_dir():
+        raise SocmError(f"--out {out} is a folder: give a file name such as {out / 'report.html'}")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SocmError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SocmError(f"--out {out}: cannot write in {parent} (permission denied)")
+
+
 def build_report(
     runs: list[Path],
     out: Path,
@@ -100,9 +118,13 @@ def build_report(
     scatter plot, per-layer curves when runs have ``socm layers``/``mechanism`` results, the
     correlation figure when ``correlation`` (a :func:`socm.analyses.correlate.correlate` result) is
     given, the 10 worst-collapsing pairs of each run with both texts, settings and versions.
+
+    An ``out`` that is an existing folder, lies under a file or in a folder that cannot be
+    written to is refused (:class:`SocmError`) before any work.
     """
     from socm.output import plots
 
+    _check_out(Path(out))
     runs = [Path(r) for r in runs]
     if not runs:
         raise SocmError("socm report needs at least one run folder")
