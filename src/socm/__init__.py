@@ -11,6 +11,7 @@ True
 """
 
 from socm.core.metrics import NUMERICS, PAPER_EPS, d_mu, d_sigma, socm
+from socm.core.mine import MineResult, mine
 from socm.core.pairs import PairResult, pairwise
 from socm.core.stats import TokenStats, normalized_spread, token_stats
 
@@ -19,11 +20,13 @@ __version__ = "0.1.0"
 __all__ = [
     "NUMERICS",
     "PAPER_EPS",
+    "MineResult",
     "PairResult",
     "TokenStats",
     "__version__",
     "d_mu",
     "d_sigma",
+    "mine",
     "normalized_spread",
     "pairwise",
     "socm",

@@ -140,3 +140,29 @@ def test_correlate_errors(tmp_path, capsys):
     assert "exactly one score source" in capsys.readouterr().err
     assert main(["correlate", str(tmp_path), "--paper-table"]) == 1
     assert "missing summary.json" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- awkward inputs (issue 10)
+def test_flag_errors_are_one_line_naming_the_flag(wiki_head, tmp_path, capsys):
+    code, _, err = run(["measure", "--seed", "-3", "--max-pairs", "10"], capsys)
+    assert (
+        code == 2
+        and err == "socm: error: measure: argument --seed: expected a number >= 0, got -3\n"
+    )
+    pf = tmp_path / "p.tsv"
+    pf.write_text("0\t1\n")
+    code, _, err = run(
+        ["measure", "--corpus", str(wiki_head), "--pairs", str(pf), "--n-texts", "5"], capsys
+    )
+    assert code == 1 and "--n-texts cannot be combined with --pairs" in err
+    code, _, err = run(["measure", "--corpus", str(wiki_head), "--unit", "paragraph"], capsys)
+    assert code == 1 and "--unit applies to the wikipedia corpus only" in err
+
+
+def test_pair_says_when_texts_were_truncated(tmp_path, capsys):
+    long = "word " * 600
+    code, out, err = run(
+        ["pair", long + "A", long + "B", "--out", str(tmp_path / "p.png"), "--json"], capsys
+    )
+    assert code == 0 and json.loads(out)["results"][0]["truncated"] == [True, True]
+    assert "socm: warning:" in err and "texts A and B were truncated to 512 tokens" in err

@@ -120,3 +120,14 @@ def test_bad_input(texts):
         socm.pairwise([texts[0], np.stack([np.ones(32), -np.ones(32)])])
     with pytest.raises(ValueError, match="MPS"):
         resolve_device("mps")
+
+
+def test_unavailable_devices_are_refused_in_one_line(rng):
+    import torch
+
+    toks = [random_tokens(rng, 5, 8) for _ in range(3)]
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            socm.pairwise(toks, device="cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        socm.pairwise(toks, device="gpu7")

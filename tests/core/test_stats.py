@@ -94,3 +94,13 @@ def test_batched_spread_and_cosine_match_definitions(rng):
         assert float(cos[b]) == pytest.approx((u @ u.T).mean(), abs=1e-12)
         assert avg_cosine(x) == pytest.approx((u @ u.T).mean(), abs=1e-12)
     assert avg_cosine(np.ones((3, 2))) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e-200, 2.0**600])
+def test_any_finite_scale_works(rng, factor):
+    """SOCM is scale-invariant; huge or tiny token values must neither overflow nor underflow."""
+    a, b = random_tokens(rng, 12, 16), random_tokens(rng, 20, 16)
+    ref = socm.socm(a, b)
+    assert 0 < ref and socm.socm(a * factor, b * factor) == pytest.approx(ref, rel=1e-12)
+    st = socm.token_stats(a * factor)
+    assert st.trace == pytest.approx(socm.token_stats(a).trace, rel=1e-12)

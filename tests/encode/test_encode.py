@@ -7,7 +7,7 @@ import pytest
 from conftest import MODEL
 
 from socm.encode import Encoder, pick_device, resolve_model
-from socm.errors import SocmError
+from socm.errors import SocmError, SocmWarning
 
 TEXTS = [
     "Mean pooling averages token embeddings.",
@@ -109,3 +109,54 @@ def test_device_choice():
     assert pick_device(None).type in ("cpu", "cuda", "mps")
     with pytest.raises(SocmError, match="unknown device"):
         pick_device("gpu7")
+
+
+# ---------------------------------------------------------------- awkward inputs (issue 10)
+def test_max_length_is_honoured_clamped_or_refused(encoder):
+    with pytest.raises(SocmError, match="--max-length 2 leaves no room for text"):
+        Encoder(MODEL, cache_dir=None, device="cpu", max_length=2)
+    three = Encoder(MODEL, cache_dir=None, device="cpu", max_length=3)
+    assert [e.shape[0] for e in three.encode(TEXTS).embeddings] == [3] * len(TEXTS)
+    with pytest.warns(SocmWarning, match="exceeds the model's limit; using 512"):
+        big = Encoder(MODEL, cache_dir=None, device="cpu", max_length=100_000)
+    res = big.encode(["word " * 2000])
+    assert big.max_length == 512 and res.embeddings[0].shape[0] == 512 and res.truncated == [True]
+
+
+def test_revision_cannot_be_silently_ignored(tmp_path):
+    with pytest.raises(SocmError, match="--revision v9 cannot be honoured"):
+        Encoder(MODEL, cache_dir=None, device="cpu", revision="v9")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"')
+    with pytest.raises(SocmError, match="config.json is not valid JSON"):
+        Encoder(str(folder), cache_dir=None, device="cpu")
+    (folder / "config.json").write_text('{"hidden_size": 4}')
+    with pytest.raises(SocmError, match="config.json has no model_type"):
+        Encoder(str(folder), cache_dir=None, device="cpu")
+
+
+def test_empty_input_and_bad_cache_dir(encoder, tmp_path):
+    res = encoder.encode([])
+    assert res.embeddings == [] and res.n_encoded == 0
+    assert encoder.layer_profiles([]).profiles.shape == (0, 7, 2)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SocmError, match="--cache-dir .* is a file"):
+        Encoder(MODEL, cache_dir=blocker, device="cpu")
+
+
+def test_batch_composition_moves_embeddings_by_less_than_1e6(tmp_path):
+    """Batch size and batch neighbours change float32 results slightly (README: < 1e-6 per
+    pair); the cache makes a rerun reproduce them exactly."""
+    import socm
+
+    texts = TEXTS * 3 + ["A much longer sentence that pads every other text in its batch."]
+    alone = [
+        Encoder(MODEL, cache_dir=None, device="cpu", batch_size=1).encode([t]).embeddings[0]
+        for t in texts
+    ]
+    batched = Encoder(MODEL, cache_dir=None, device="cpu", batch_size=16).encode(texts).embeddings
+    a, b = socm.pairwise(alone), socm.pairwise(batched)
+    for k in ("d_mu", "d_sigma", "socm"):
+        assert abs(getattr(a, k) - getattr(b, k)).max() < 1e-6

@@ -109,3 +109,80 @@ def test_split_sentences():
         "They sold.",
     ]
     assert split_sentences("One.\nTwo? Three!") == ["One.", "Two?", "Three!"]
+
+
+# ---------------------------------------------------------------- awkward inputs (issue 10)
+def test_tsv_quotes_are_data(wiki_head, tmp_path):
+    lines = [s for s in wiki_head.read_text(encoding="utf-8").splitlines() if s.strip()]
+    f = tmp_path / "wiki.tsv"
+    f.write_text("id\ttext\n" + "".join(f"{k}\t{t}\n" for k, t in enumerate(lines)))
+    c = load_corpus(f)
+    assert len(c) == len(lines) == 11913
+    assert c.texts == [t.strip() for t in lines]
+    quoted = tmp_path / "q.tsv"
+    quoted.write_text('text\n"quoted start\nnext row\n')
+    assert load_corpus(quoted).texts == ['"quoted start', "next row"]
+
+
+def test_csv_rows_with_extra_fields_name_the_line(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text('id,text\n1,"fine, quoted"\n2,unquoted, comma\n')
+    with pytest.raises(SocmError, match=r"line 3 has 3 fields but the header has 2.*quoted"):
+        load_corpus(f)
+    f.write_text('id,text\n1,"fine, quoted"\n')
+    assert load_corpus(f).texts == ["fine, quoted"]
+
+
+def test_json_and_ndjson(tmp_path):
+    nd = tmp_path / "c.ndjson"
+    nd.write_text('{"id": "a", "text": "first"}\n{"id": "b", "text": "second"}\n')
+    assert load_corpus(nd).texts == ["first", "second"]
+    js = tmp_path / "c.json"
+    js.write_text('[{"id": "a", "text": "first"}, {"text": "second"}]')
+    c = load_corpus(js)
+    assert c.ids == ["a", "1"] and c.texts == ["first", "second"]
+    js.write_text('{"text": "not an array"}')
+    with pytest.raises(SocmError, match="array of objects"):
+        load_corpus(js)
+
+
+@pytest.mark.parametrize(
+    ("record", "kind"),
+    [
+        ('{"text": ["a", "b"]}', "list"),
+        ('{"text": 3}', "int"),
+        ('{"text": true}', "bool"),
+        ('{"text": null}', "null"),
+        ('{"id": [1], "text": "x"}', "id is list"),
+    ],
+)
+def test_non_string_values_are_refused(tmp_path, record, kind):
+    f = tmp_path / "c.jsonl"
+    f.write_text('{"text": "fine"}\n' + record + "\n")
+    with pytest.raises(
+        SocmError, match=rf"line 2: the {kind if 'id' in kind else 'text is ' + kind}"
+    ):
+        load_corpus(f)
+
+
+def test_parquet_binary_text_is_decoded_or_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": pa.array([b"hello", b"w\xc3\xb6rld"], pa.binary())}), p)
+    assert load_corpus(p).texts == ["hello", "wörld"]
+    pq.write_table(pa.table({"text": pa.array([b"ok", b"\xff\xfe"], pa.binary())}), p)
+    with pytest.raises(SocmError, match="row 1: .*not UTF-8"):
+        load_corpus(p)
+    pq.write_table(pa.table({"text": pa.array([1.5, 2.5])}), p)
+    with pytest.raises(SocmError, match="row 0: the text is float"):
+        load_corpus(p)
+
+
+def test_unit_applies_to_wikipedia_only(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("a\nb\n")
+    with pytest.raises(SocmError, match="--unit applies to the wikipedia corpus only"):
+        load_corpus(f, unit="paragraph")
+    assert len(load_corpus(f)) == 2

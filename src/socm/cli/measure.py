@@ -146,7 +146,9 @@ def cmd_msmarco(args: argparse.Namespace) -> int:
         max_queries=args.max_queries,
         seed=args.seed,
     )
-    cfg = config_from_args(args, corpus=args.folder, n_texts=None)
+    options = {"qrels": args.qrels, "negatives_per_query": args.negatives_per_query}
+    options["max_queries"] = args.max_queries  # recorded: they choose the pairs
+    cfg = config_from_args(args, corpus=args.folder, n_texts=None, extra={"msmarco": options})
     summary, out = run_measure(cfg, corpus=corpus, pairs=pairs, labels=labels)
     _print_run(summary, out, args.json)
     if not args.json:

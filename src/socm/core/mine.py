@@ -1,0 +1,383 @@
+r"""Mine the pairs of texts that mean pooling confuses (the core of ``socm mine``).
+
+Mean pooling maps a text to :math:`\tilde\mu`; two texts whose means nearly coincide but whose
+token distributions differ in shape are what it confuses (Hara et al., *Why Mean Pooling
+Works: Quantifying Second-Order Collapse in Text Embeddings*, arXiv 2604.27398, ACL 2026,
+Sec. 3). Searching all :math:`\binom N2` pairs is infeasible for large corpora, so:
+
+1. **Statistics** once per text (:func:`socm.core.stats.token_stats_many`).
+2. **Candidates**: every unordered pair :math:`\{i, j\}`, :math:`i \ne j`, where :math:`j` is
+   among the ``neighbors`` texts with the highest cosine :math:`\tilde\mu_i^\top\tilde\mu_j` of
+   text :math:`i` (ties by lower index), or :math:`i` among :math:`j`'s; each pair once, with
+   :math:`i < j` (:func:`socm.core.neighbors.nearest_neighbors`, exact by default).
+3. **Scores** of the candidates by the listed-pairs path of
+   :func:`socm.core.pairs.pairwise`: :math:`d_\mu = (1 - \cos)/2`,
+   :math:`d_\Sigma = \mathrm{BW}^2/4`, :math:`\mathrm{SOCM} = (1 - d_\mu)\,d_\Sigma`, and
+   :math:`\mathrm{BW}^2/(\operatorname{tr}\Sigma_i + \operatorname{tr}\Sigma_j)`
+   (:func:`socm.core.metrics.relative_d_sigma_from_bw2`).
+4. **Ranking** by ``rank_by`` (descending, ties by :math:`(i, j)`), at most ``max_per_text``
+   pairs per text (walking the ranking, a pair is skipped when either text already appears
+   that often among the kept pairs), then the first ``top_k``.
+
+Memory is :math:`O(N k)` beyond the statistics: the candidates are scored in chunks whose
+texts' covariance factors fit ``score_chunk_bytes``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from socm.core.metrics import Numerics, check_numerics, relative_d_sigma_from_bw2
+from socm.core.neighbors import METHODS, nearest_neighbors
+from socm.core.pairs import pairwise
+from socm.core.stats import TokenStats, token_stats_many
+
+__all__ = ["RANK_BY", "MineResult", "candidate_pairs", "mine"]
+
+RANK_BY: tuple[str, ...] = ("socm", "d_sigma", "relative_d_sigma")
+
+
+@dataclass
+class MineResult:
+    r"""Mined pairs, best first, and per-text summaries of the candidate pairs.
+
+    Attributes
+    ----------
+    i, j : numpy.ndarray of int64, shape (P,)
+        Text indices of each kept pair, ``i < j``.
+    cosine : numpy.ndarray of float64, shape (P,)
+        :math:`\tilde\mu_i^\top\tilde\mu_j` (:func:`socm.core.neighbors.pair_cosines`, the
+        kernel ``pairwise`` uses on the CPU: there ``d_mu == clip((1 - cosine) / 2, 0, 1)``).
+    d_mu, d_sigma, socm : numpy.ndarray of float64, shape (P,)
+        As :func:`socm.core.pairs.pairwise` returns them for these pairs.
+    relative_d_sigma : numpy.ndarray of float64, shape (P,)
+        :math:`\mathrm{BW}^2/(\operatorname{tr}\Sigma_i + \operatorname{tr}\Sigma_j) \in [0, 1]`.
+    rank_by : str
+        The column the pairs are ordered by (descending, ties by ``(i, j)``).
+    n_texts : int
+        :math:`N`.
+    n_candidates : int
+        Number of candidate pairs scored (before ``max_per_text`` and ``top_k``).
+    neighbor_info : dict
+        What :func:`socm.core.neighbors.nearest_neighbors` reports: ``method``, ``exact``,
+        ``recall`` (approximate search only) ...
+    text_n_candidates : numpy.ndarray of int64, shape (N,)
+        Candidate pairs each text is in (at least ``neighbors``).
+    text_mean_cosine, text_mean_relative_d_sigma : numpy.ndarray of float64, shape (N,)
+        Mean cosine and mean relative :math:`d_\Sigma` over each text's candidate pairs.
+    timings : dict
+        Wall seconds per stage: ``stats``, ``neighbors``, ``scoring``, ``ranking``.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    cosine: np.ndarray
+    d_mu: np.ndarray
+    d_sigma: np.ndarray
+    socm: np.ndarray
+    relative_d_sigma: np.ndarray
+    rank_by: str
+    n_texts: int
+    n_candidates: int
+    neighbor_info: dict[str, Any] = field(default_factory=dict)
+    text_n_candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    text_mean_cosine: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    text_mean_relative_d_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.i.shape[0])
+
+    def pairs(self) -> dict[str, np.ndarray]:
+        """The kept pairs as columns (``i``, ``j``, ``cosine``, ..., ``relative_d_sigma``)."""
+        return {
+            "i": self.i,
+            "j": self.j,
+            "cosine": self.cosine,
+            "d_mu": self.d_mu,
+            "d_sigma": self.d_sigma,
+            "socm": self.socm,
+            "relative_d_sigma": self.relative_d_sigma,
+        }
+
+    def per_text(self) -> dict[str, np.ndarray]:
+        """One row per text: its candidate-pair summaries and how often it was kept.
+
+        Returns
+        -------
+        dict of numpy.ndarray, each of shape (N,)
+            ``text`` (index), ``n_candidates``, ``mean_cosine`` and ``mean_relative_d_sigma``
+            (over the text's candidate pairs, i.e. its neighbours and the texts it is a
+            neighbour of), and ``n_mined`` (kept pairs that contain it).
+        """
+        n_mined = np.bincount(self.i, minlength=self.n_texts) + np.bincount(
+            self.j, minlength=self.n_texts
+        )
+        return {
+            "text": np.arange(self.n_texts, dtype=np.int64),
+            "n_candidates": self.text_n_candidates,
+            "mean_cosine": self.text_mean_cosine,
+            "mean_relative_d_sigma": self.text_mean_relative_d_sigma,
+            "n_mined": n_mined.astype(np.int64),
+        }
+
+
+def candidate_pairs(indices: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Unordered candidate pairs from a neighbour table, each once with ``i < j``.
+
+    Parameters
+    ----------
+    indices : numpy.ndarray of int, shape (N, k)
+        Neighbours of each text (self excluded).
+    cosines : numpy.ndarray of float64, shape (N, k)
+        Their cosines (symmetric, so either direction of a pair gives the same value).
+
+    Returns
+    -------
+    (i, j, cosine)
+        int64, int64 and float64 arrays of shape (P,), sorted by ``(i, j)``.
+    """
+    n, k = indices.shape
+    q = np.repeat(np.arange(n, dtype=np.int64), k)
+    c = indices.reshape(-1).astype(np.int64)
+    key = np.minimum(q, c) * n + np.maximum(q, c)
+    key, first = np.unique(key, return_index=True)
+    return key // n, key % n, cosines.reshape(-1)[first]
+
+
+def _locality_order(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """Pair order in which consecutive pairs share texts: reverse Cuthill–McKee of the graph.
+
+    Texts are renumbered by RCM of the candidate graph (which keeps linked texts close;
+    neighbourhoods of clustered corpora end up in narrow bands), and pairs sorted by their
+    later text in that order.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    g = csr_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    perm = reverse_cuthill_mckee((g + g.T).tocsr(), symmetric_mode=True)
+    pos = np.empty(n, dtype=np.int64)
+    pos[perm] = np.arange(n)
+    pi, pj = pos[i], pos[j]
+    return np.lexsort((np.minimum(pi, pj), np.maximum(pi, pj)))
+
+
+def _chunks(
+    order: np.ndarray, i: np.ndarray, j: np.ndarray, text_bytes: np.ndarray, budget: int
+) -> list[np.ndarray]:
+    """Cut ``order`` where the distinct texts of a chunk would pass ``budget`` bytes."""
+    cuts = [0]
+    last = [-1] * len(text_bytes)
+    nbytes = text_bytes.tolist()
+    used = 0
+    for p, a, b in zip(range(len(order)), i[order].tolist(), j[order].tolist(), strict=True):
+        chunk = len(cuts)
+        add = (nbytes[a] if last[a] != chunk else 0) + (nbytes[b] if last[b] != chunk else 0)
+        if used and used + add > budget:
+            cuts.append(p)
+            chunk += 1
+            add = nbytes[a] + nbytes[b]
+            used = 0
+        last[a] = last[b] = chunk
+        used += add
+    return np.split(order, cuts[1:])
+
+
+def _score(
+    stats: Sequence[TokenStats],
+    i: np.ndarray,
+    j: np.ndarray,
+    numerics: str,
+    device: str | torch.device | None,
+    progress: bool,
+    chunk_bytes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pairwise`` on the listed pairs, in chunks so that only a chunk's factors are copied.
+
+    ``pairwise`` stacks the factors of every text it is given; here it is given only the
+    distinct texts of one chunk, at most ``chunk_bytes`` of factors (a single text pair may
+    exceed it). Pairs follow :func:`_locality_order`, so that a text's pairs mostly fall in one
+    chunk and few texts are copied more than once.
+    """
+    p = len(i)
+    dmu, dsig, soc = np.empty(p), np.empty(p), np.empty(p)
+    dim = stats[0].dim
+    text_bytes = np.array([8 * dim * (s.rank + 1) for s in stats], dtype=np.int64)
+    order = _locality_order(i, j, len(stats))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=p, desc="scoring", unit="pair")
+    for sel in _chunks(order, i, j, text_bytes, chunk_bytes):
+        texts, inv = np.unique(np.concatenate([i[sel], j[sel]]), return_inverse=True)
+        local = inv.reshape(2, -1).T
+        res = pairwise([stats[t] for t in texts], pairs=local, numerics=numerics, device=device)
+        dmu[sel], dsig[sel], soc[sel] = res.d_mu, res.d_sigma, res.socm
+        if bar is not None:
+            bar.update(len(sel))
+    if bar is not None:
+        bar.close()
+    return dmu, dsig, soc
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        what = "a positive integer" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _keep(
+    order: np.ndarray, i: np.ndarray, j: np.ndarray, n: int, cap: int, top_k: int | None
+) -> np.ndarray:
+    """Walk the ranking; skip a pair once either text is already in ``cap`` kept pairs."""
+    count = [0] * n
+    kept: list[int] = []
+    limit = len(order) if top_k is None else top_k
+    for p, a, b in zip(order.tolist(), i[order].tolist(), j[order].tolist(), strict=True):
+        if count[a] < cap and count[b] < cap:
+            count[a] += 1
+            count[b] += 1
+            kept.append(p)
+            if len(kept) >= limit:
+                break
+    return np.array(kept, dtype=np.int64)
+
+
+def mine(
+    token_lists: Sequence[Any],
+    neighbors: int = 10,
+    top_k: int | None = None,
+    rank_by: str = "socm",
+    max_per_text: int | None = None,
+    numerics: Numerics = "exact",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    search: str = "auto",
+    *,
+    score_chunk_bytes: int = 512 << 20,
+    **search_options: Any,
+) -> MineResult:
+    r"""Find the pairs of texts whose mean embeddings are close but whose tokens differ in shape.
+
+    Parameters
+    ----------
+    token_lists : sequence of array_like, torch.Tensor or TokenStats
+        One ``(n_i, D)`` token-embedding matrix (or its
+        :class:`~socm.core.stats.TokenStats`) per text, as for
+        :func:`socm.core.pairs.pairwise`.
+    neighbors : int
+        :math:`k`: each text's ``k`` nearest texts by cosine of the unit means make its
+        candidate pairs (``1 <= k < N``). The union over texts is scored, each pair once.
+    top_k : int, optional
+        Keep the first ``top_k`` pairs of the ranking (after ``max_per_text``); ``None``: all.
+    rank_by : {"socm", "d_sigma", "relative_d_sigma"}
+        Ranking column, descending; ties by ``(i, j)``.
+    max_per_text : int, optional
+        At most this many kept pairs per text (greedy along the ranking).
+    numerics : {"exact", "paper"}
+        See :func:`socm.core.metrics.d_sigma` (``i`` is the first text of each pair).
+    device : str or torch.device, optional
+        Where the float64 linear algebra runs (default: CUDA if available, else CPU).
+    progress : bool
+        Show progress bars.
+    search : {"auto", "exact", "faiss", "hnsw"}
+        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`). ``"auto"``, ``"exact"``
+        and ``"faiss"`` give identical candidates; ``"hnsw"`` is approximate and reports its
+        measured recall in ``neighbor_info``.
+    score_chunk_bytes : int
+        Covariance-factor bytes copied per scoring call (bounds the extra memory).
+    **search_options
+        Passed on to :func:`~socm.core.neighbors.nearest_neighbors` (``margin``,
+        ``ef_search``, ``recall_sample``, ...).
+
+    Returns
+    -------
+    MineResult
+        The kept pairs, ordered by ``rank_by`` descending, with per-text summaries.
+
+    Raises
+    ------
+    ValueError
+        On invalid token lists (naming the text), mismatched dimensions, fewer than 2 texts,
+        ``neighbors`` outside ``[1, N)``, an unknown ``rank_by``, ``search`` or ``numerics``, or
+        ``top_k`` / ``max_per_text`` below 1.
+    ImportError
+        When ``search`` needs faiss and it is not installed.
+    """
+    check_numerics(numerics)
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
+    if search not in METHODS:
+        raise ValueError(f"search must be one of {METHODS}, got {search!r}")
+    top_k = _positive_int("top_k", top_k)
+    max_per_text = _positive_int("max_per_text", max_per_text)
+    k = _positive_int("neighbors", neighbors, allow_none=False)
+    n = len(token_lists)
+    if n < 2:
+        raise ValueError(f"mining needs at least 2 texts, got {n}")
+    if k >= n:
+        raise ValueError(f"neighbors must be smaller than the number of texts ({n}), got {k}")
+
+    t0 = time.perf_counter()
+    stats = token_stats_many(token_lists)
+    dim = stats[0].dim
+    bad = next((t for t, s in enumerate(stats) if s.dim != dim), None)
+    if bad is not None:
+        raise ValueError(
+            f"dimension mismatch: text {bad} has D={stats[bad].dim} but text 0 has D={dim}"
+        )
+    means = np.stack([s.mean for s in stats])
+    t1 = time.perf_counter()
+    idx, cos, info = nearest_neighbors(means, k, search, device, progress, **search_options)
+    del means
+    i, j, cosine = candidate_pairs(idx, cos)
+    del idx, cos
+    t2 = time.perf_counter()
+    dmu, dsig, soc = _score(stats, i, j, numerics, device, progress, score_chunk_bytes)
+    trace = np.array([s.trace for s in stats], dtype=np.float64)
+    rel = relative_d_sigma_from_bw2(4.0 * dsig, trace[i], trace[j])
+    t3 = time.perf_counter()
+
+    n_cand = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
+    mean_cos = (np.bincount(i, cosine, n) + np.bincount(j, cosine, n)) / n_cand
+    mean_rel = (np.bincount(i, rel, n) + np.bincount(j, rel, n)) / n_cand
+
+    score = {"socm": soc, "d_sigma": dsig, "relative_d_sigma": rel}[rank_by]
+    order = np.lexsort((j, i, -score))
+    if max_per_text is not None:
+        order = _keep(order, i, j, n, max_per_text, top_k)
+    elif top_k is not None:
+        order = order[:top_k]
+    return MineResult(
+        i=i[order],
+        j=j[order],
+        cosine=cosine[order],
+        d_mu=dmu[order],
+        d_sigma=dsig[order],
+        socm=soc[order],
+        relative_d_sigma=rel[order],
+        rank_by=rank_by,
+        n_texts=n,
+        n_candidates=len(i),
+        neighbor_info=info,
+        text_n_candidates=n_cand.astype(np.int64),
+        text_mean_cosine=mean_cos,
+        text_mean_relative_d_sigma=mean_rel,
+        timings={
+            "stats": t1 - t0,
+            "neighbors": t2 - t1,
+            "scoring": t3 - t2,
+            "ranking": time.perf_counter() - t3,
+        },
+    )

@@ -1,0 +1,284 @@
+"""Mining confused pairs: candidates against brute force, values against ``pairwise``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_tokens
+
+from socm.core.metrics import relative_d_sigma_from_bw2
+from socm.core.mine import mine
+from socm.core.neighbors import nearest_neighbors
+from socm.core.pairs import pairwise
+from socm.core.stats import token_stats_many
+
+DIM = 16
+
+
+@pytest.fixture
+def texts(rng) -> list[np.ndarray]:
+    """50 texts of 1..40 tokens, with exact duplicates (ties in the neighbour search)."""
+    out = [
+        random_tokens(rng, int(rng.integers(1, 40)), DIM, rank=int(rng.integers(2, 8)))
+        for _ in range(50)
+    ]
+    for dup, src in [(12, 5), (20, 5), (33, 5), (41, 7)]:
+        out[dup] = out[src].copy()
+    return out
+
+
+def unit_means(texts) -> np.ndarray:
+    return np.stack([s.mean for s in token_stats_many(texts)])
+
+
+def brute_neighbors(means: np.ndarray, k: int) -> np.ndarray:
+    """Top k per row of the full cosine matrix, self excluded, ties by lower index."""
+    cos = means @ means.T
+    np.fill_diagonal(cos, -np.inf)
+    n = len(means)
+    return np.stack([np.lexsort((np.arange(n), -cos[r]))[:k] for r in range(n)])
+
+
+def brute_candidates(means: np.ndarray, k: int) -> set[tuple[int, int]]:
+    nb = brute_neighbors(means, k)
+    return {(min(a, int(b)), max(a, int(b))) for a in range(len(means)) for b in nb[a]}
+
+
+def faiss_or_skip() -> None:
+    pytest.importorskip("faiss", reason="faiss-cpu not installed")
+
+
+# ------------------------------------------------------------------------------ candidates
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_neighbors_equal_brute_force_with_ties(texts, k):
+    means = unit_means(texts)
+    ref = brute_neighbors(means, k)
+    # a few rows per block, so several blocks are searched
+    idx, cos, info = nearest_neighbors(means, k, "exact", block_bytes=8 * len(means) * 7)
+    assert info["method"] == "exact" and info["exact"] is True
+    assert idx.dtype == np.int64 and cos.dtype == np.float64 and idx.shape == (len(means), k)
+    np.testing.assert_array_equal(idx, ref)
+    np.testing.assert_allclose(cos, np.take_along_axis(means @ means.T, idx, 1), atol=1e-15)
+    # the duplicates of text 5 are each other's nearest texts, lowest index first
+    assert idx[5, 0] == 12 and idx[12, 0] == 5 and idx[20, 0] == 5 and idx[41, 0] == 7
+
+
+@pytest.mark.parametrize("margin", [0, 3, None])
+def test_float32_blocks_equal_float64(texts, rng, margin):
+    # float32 shortlists are re-ranked in float64: the same arrays, near-ties included
+    base = rng.normal(size=24)
+    near = base + 1e-6 * rng.normal(size=(60, 24))
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    for name, means in (("texts", unit_means(texts)), ("near", near)):
+        for k in (1, 6):
+            ref = nearest_neighbors(means, k, "exact", block_dtype="float64", margin=margin)
+            got = nearest_neighbors(
+                means, k, "exact", block_dtype="float32", margin=margin, block_bytes=4 * 60 * 9
+            )
+            assert got[2]["block_dtype"] == "float32" and got[2]["tolerance"] > 1e-6
+            if margin == 0 and name == "near":
+                assert got[2]["n_full_rows"] > 0  # float32 near-ties: full-row scans
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_array_equal(got[1], ref[1])
+            np.testing.assert_array_equal(ref[0], brute_neighbors(means, k))
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_candidate_set_equals_brute_force(texts, k):
+    res = mine(texts, neighbors=k, search="exact")
+    pairs = list(zip(res.i.tolist(), res.j.tolist(), strict=True))
+    assert len(set(pairs)) == len(pairs) == res.n_candidates
+    assert all(a < b for a, b in pairs)
+    assert set(pairs) == brute_candidates(unit_means(texts), k)
+    assert res.text_n_candidates.min() >= k
+
+
+def test_faiss_flat_equals_exact(texts, rng):
+    faiss_or_skip()
+    means = unit_means(texts)
+    for k in (1, 5):
+        e_idx, e_cos, _ = nearest_neighbors(means, k, "exact")
+        # margin 0: the duplicates force deeper searches
+        f_idx, f_cos, info = nearest_neighbors(means, k, "faiss", margin=0)
+        assert info["method"] == "faiss" and info["exact"] is True
+        assert info["n_deeper_searches"] > 0
+        np.testing.assert_array_equal(f_idx, e_idx)
+        np.testing.assert_array_equal(f_cos, e_cos)
+    # cosines that float32 cannot tell apart (all round to 1): 1 - c ~ 1e-12 here, and
+    # ~1e-18 (below float64 resolution too: then only the reference kernel decides) there
+    base = rng.normal(size=24)
+    for spread in (1e-6, 1e-9):
+        pts = base + spread * rng.normal(size=(60, 24))
+        pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+        e_idx, e_cos, _ = nearest_neighbors(pts, 6, "exact")
+        f_idx, f_cos, info = nearest_neighbors(pts, 6, "faiss", margin=1, batch=7)
+        assert info["n_deeper_searches"] > 0
+        np.testing.assert_array_equal(f_idx, e_idx)
+        np.testing.assert_array_equal(f_cos, e_cos)
+        if spread == 1e-6:
+            np.testing.assert_array_equal(e_idx, brute_neighbors(pts, 6))
+    a = mine(texts, neighbors=3, search="exact")
+    b = mine(texts, neighbors=3, search="faiss")
+    for name, col in a.pairs().items():
+        np.testing.assert_array_equal(b.pairs()[name], col)
+
+
+def test_hnsw_reports_recall(rng):
+    faiss_or_skip()
+    centers = rng.normal(size=(20, 32))
+    pts = np.repeat(centers, 50, axis=0) + 0.3 * rng.normal(size=(1000, 32))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    idx, cos, info = nearest_neighbors(pts, 10, "hnsw", recall_sample=200)
+    assert info["method"] == "hnsw" and info["exact"] is False
+    assert info["recall_queries"] == 200 and info["recall"] >= 0.9
+    assert idx.shape == (1000, 10) and not (idx == np.arange(1000)[:, None]).any()
+    assert (np.diff(cos, axis=1) <= 0).all()
+    res = mine([random_tokens(rng, 6, 8) for _ in range(30)], neighbors=3, search="hnsw")
+    assert 0.0 <= res.neighbor_info["recall"] <= 1.0
+
+
+def test_auto_is_exact_for_small_corpora(texts):
+    res = mine(texts, neighbors=2)
+    assert res.neighbor_info["method"] == "exact"
+    assert res.neighbor_info["block_dtype"] == "float64"
+    assert set(res.timings) == {"stats", "neighbors", "scoring", "ranking"}
+
+
+# ------------------------------------------------------------------------------ values
+@pytest.mark.parametrize("numerics", ["exact", "paper"])
+def test_values_equal_pairwise(texts, numerics):
+    res = mine(texts, neighbors=4, numerics=numerics, score_chunk_bytes=50_000)
+    ref = pairwise(texts, pairs=np.stack([res.i, res.j], axis=1), numerics=numerics)
+    for name in ("d_mu", "d_sigma", "socm"):
+        np.testing.assert_allclose(getattr(res, name), getattr(ref, name), rtol=0, atol=1e-12)
+    means = unit_means(texts)
+    np.testing.assert_allclose(res.cosine, (means[res.i] * means[res.j]).sum(1), atol=1e-15)
+    stats = token_stats_many(texts)
+    tr = np.array([s.trace for s in stats])
+    expect = 4 * ref.d_sigma / (tr[res.i] + tr[res.j])
+    np.testing.assert_allclose(res.relative_d_sigma, expect, rtol=1e-12, atol=1e-15)
+    assert ((res.relative_d_sigma >= 0) & (res.relative_d_sigma <= 1)).all()
+
+
+def test_relative_d_sigma_analytic():
+    # tokens e0 ± s e1: unit mean e0 and Σ = s² e1 e1ᵀ; e0 ± u e2 lives on an orthogonal axis
+    def two_tokens(axis: int, s: float) -> np.ndarray:
+        x = np.zeros((2, 4))
+        x[:, 0] = 1.0
+        x[:, axis] = [s, -s]
+        return x
+
+    texts = [two_tokens(1, 1.0), two_tokens(1, 2.0), two_tokens(2, 0.5)]
+    res = mine(texts, neighbors=2, rank_by="relative_d_sigma")
+    got = {(a, b): r for a, b, r in zip(res.i, res.j, res.relative_d_sigma, strict=True)}
+    # same axis: BW² = (s - t)², traces s², t² → (1 - 2)² / (1 + 4)
+    assert got[(0, 1)] == pytest.approx(0.2, abs=1e-12)
+    # orthogonal supports: fidelity 0, BW² = tr A + tr B → exactly 1
+    assert got[(0, 2)] == 1.0 and got[(1, 2)] == 1.0
+    # ties (exactly 1.0) are ordered by (i, j)
+    assert list(zip(res.i.tolist(), res.j.tolist(), strict=True)) == [(0, 2), (1, 2), (0, 1)]
+    np.testing.assert_allclose(res.d_mu, 0.0, atol=1e-15)
+    assert relative_d_sigma_from_bw2(0.0, 0.0, 0.0) == 0.0
+    np.testing.assert_allclose(
+        relative_d_sigma_from_bw2([1.0, 0.0, 2.0], [1.0, 0.0, 1.0], [4.0, 0.0, 1.0]),
+        [0.2, 0.0, 1.0],
+    )
+
+
+# ------------------------------------------------------------------------------ ranking
+@pytest.mark.parametrize("rank_by", ["socm", "d_sigma", "relative_d_sigma"])
+def test_ranking(texts, rank_by):
+    res = mine(texts, neighbors=3, rank_by=rank_by)
+    assert res.rank_by == rank_by
+    score = getattr(res, rank_by)
+    expect = sorted(zip((-score).tolist(), res.i.tolist(), res.j.tolist(), strict=True))
+    got = list(zip((-score).tolist(), res.i.tolist(), res.j.tolist(), strict=True))
+    assert got == expect
+
+
+def greedy_cap(i, j, cap):
+    count: dict[int, int] = {}
+    keep = []
+    for p, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
+        if count.get(a, 0) < cap and count.get(b, 0) < cap:
+            count[a] = count.get(a, 0) + 1
+            count[b] = count.get(b, 0) + 1
+            keep.append(p)
+    return np.array(keep, dtype=np.int64)
+
+
+def test_max_per_text_and_top_k(texts):
+    full = mine(texts, neighbors=5)
+    assert len(full) == full.n_candidates
+    for cap in (1, 2):
+        capped = mine(texts, neighbors=5, max_per_text=cap)
+        keep = greedy_cap(full.i, full.j, cap)
+        np.testing.assert_array_equal(capped.i, full.i[keep])
+        np.testing.assert_array_equal(capped.j, full.j[keep])
+        np.testing.assert_array_equal(capped.socm, full.socm[keep])
+        per = capped.per_text()["n_mined"]
+        assert per.max() <= cap
+        top = mine(texts, neighbors=5, max_per_text=cap, top_k=7)
+        np.testing.assert_array_equal(top.i, capped.i[:7])
+        np.testing.assert_array_equal(top.j, capped.j[:7])
+        assert top.n_candidates == full.n_candidates
+    top = mine(texts, neighbors=5, top_k=10)
+    assert len(top) == 10
+    np.testing.assert_array_equal(top.socm, full.socm[:10])
+    assert len(mine(texts, neighbors=5, top_k=10**6)) == full.n_candidates
+
+
+def test_per_text(texts):
+    res = mine(texts, neighbors=3, top_k=5)
+    full = mine(texts, neighbors=3)
+    table = res.per_text()
+    n = len(texts)
+    assert all(v.shape == (n,) for v in table.values())
+    for t in (0, 5, 41):
+        mask = (full.i == t) | (full.j == t)
+        assert table["n_candidates"][t] == mask.sum()
+        assert table["mean_cosine"][t] == pytest.approx(full.cosine[mask].mean(), abs=1e-14)
+        assert table["mean_relative_d_sigma"][t] == pytest.approx(
+            full.relative_d_sigma[mask].mean(), abs=1e-14
+        )
+    assert table["n_mined"].sum() == 2 * len(res)
+
+
+# ------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"neighbors": 0}, "neighbors must be a positive integer"),
+        ({"neighbors": 5}, "smaller than the number of texts"),
+        ({"neighbors": 1.5}, "neighbors must be a positive integer"),
+        ({"rank_by": "cosine"}, "rank_by must be one of"),
+        ({"top_k": 0}, "top_k must be a positive integer or None"),
+        ({"max_per_text": -1}, "max_per_text must be a positive integer or None"),
+        ({"search": "annoy"}, "search must be one of"),
+        ({"numerics": "fast"}, "numerics must be one of"),
+    ],
+)
+def test_input_errors(rng, kwargs, match):
+    texts = [random_tokens(rng, 4, 8) for _ in range(5)]
+    with pytest.raises(ValueError, match=match):
+        mine(texts, **kwargs)
+
+
+def test_more_input_errors(rng):
+    with pytest.raises(ValueError, match="at least 2 texts"):
+        mine([random_tokens(rng, 3, 8)], neighbors=1)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        mine([random_tokens(rng, 3, 8), random_tokens(rng, 3, 6)], neighbors=1)
+    with pytest.raises(ValueError, match="text 1"):
+        mine([random_tokens(rng, 3, 8), np.zeros((0, 8))], neighbors=1)
+    means = unit_means([random_tokens(rng, 3, 8) for _ in range(4)])
+    with pytest.raises(ValueError, match="1 <= k < N"):
+        nearest_neighbors(means, 4)
+    with pytest.raises(ValueError, match="method must be one of"):
+        nearest_neighbors(means, 1, method="ivf")
+    with pytest.raises(ValueError, match="2-D"):
+        nearest_neighbors(means[0], 1)
+    with pytest.raises(ValueError, match="margin must be"):
+        nearest_neighbors(means, 1, margin=-1)
+    with pytest.raises(ValueError, match="block_dtype must be"):
+        nearest_neighbors(means, 1, block_dtype="float16")
