@@ -28,7 +28,11 @@ def test_compare_writes_tables_and_reuses_runs(wiki_head, tmp_path, capsys):
     assert records[1]["delta_vs_backbone"] == pytest.approx(0.0, abs=1e-12)
     data = json.loads((out / "compare.json").read_text())
     assert {"model", "avg_socm", "delta_vs_backbone"} <= set(data[0])
-    assert (out / "compare.md").read_text().startswith("| model | avg SOCM | Δ vs backbone")
+    assert (
+        (out / "compare.md").read_text().startswith("| model | avg SOCM (95% CI) | Δ vs backbone")
+    )
+    # the same weights under two names: a paired Δ of exactly 0, inside the noise
+    assert records[1]["delta_ci95"] == [0.0, 0.0] and records[1]["delta_outside_noise"] is False
     assert (out / "compare.csv").read_text().splitlines()[0].startswith("model,backbone,avg_socm")
     again = run_compare([MODEL, other], base(wiki_head, tmp_path), out, backbone=MODEL)
     assert all(r["reused"] for r in again)
@@ -102,3 +106,18 @@ def test_msmarco_loader_and_scoring(shared_data, tmp_path):
     (bad / "qrels.txt").write_text("7 0 2 1\n")
     with pytest.raises(SocmError, match="passage 2 is not in the files"):
         load_msmarco(bad)
+
+
+def test_paired_delta_is_tighter_than_independent_intervals(wiki_head, tmp_path):
+    from socm.analyses.compare import paired_delta
+
+    a, run_a = run_measure(run_config(wiki_head, tmp_path, n_texts=40, out=str(tmp_path / "a")))
+    b, run_b = run_measure(
+        run_config(wiki_head, tmp_path, n_texts=40, layer=3, out=str(tmp_path / "b"))
+    )
+    d = paired_delta(run_a, run_b)
+    assert d["delta"] == pytest.approx(b["avg_socm"] - a["avg_socm"], abs=1e-12)
+    paired = d["ci"][1] - d["ci"][0]
+    independent = 2 * 1.96 * (a["avg_socm_se"] ** 2 + b["avg_socm_se"] ** 2) ** 0.5
+    assert 0 < paired < independent
+    assert d["outside_noise"] == (not d["ci"][0] <= 0 <= d["ci"][1])

@@ -1,10 +1,17 @@
-"""The token-embedding cache: round trip, keys, corruption detection, atomic writes."""
+"""The token-embedding cache: round trip, keys, corruption detection, atomic writes, shards.
+
+Tests that reach into the file layout (corrupting an entry's bytes) locate an entry inside its
+shard with ``EmbeddingCache.locate`` (format 4) instead of the per-text ``entry_path`` of
+format 3.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
+from socm.errors import SocmWarning
 
 
 def test_round_trip_and_keys(tmp_path):
@@ -22,17 +29,23 @@ def test_round_trip_and_keys(tmp_path):
     assert not list(cache.dir.rglob("*.tmp"))
 
 
+def flip_byte(path, position: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def test_corrupt_entries_are_detected_and_removed(tmp_path):
     cache = EmbeddingCache(tmp_path, {"model": "m"})
     key = text_key("t")
     cache.put(key, np.ones((2, 3), dtype=np.float32))
-    path = cache.entry_path(key)
-    data = bytearray(path.read_bytes())
-    data[-40] ^= 0xFF  # flip a payload byte
-    path.write_bytes(bytes(data))
-    assert cache.get(key) is None and cache.n_corrupt == 1 and not path.exists()
-    cache.put(key, np.ones((2, 3), dtype=np.float32))
-    path.write_bytes(path.read_bytes()[:50])  # truncated
+    loc = cache.locate(key)
+    flip_byte(loc.path, loc.offset + loc.length - 40)  # a payload byte
+    assert cache.get(key) is None and cache.n_corrupt == 1 and cache.locate(key) is None
+    cache.put(key, np.ones((2, 3), dtype=np.float32))  # recomputed: appended, supersedes
+    loc = cache.locate(key)
+    with open(loc.path, "r+b") as f:
+        f.truncate(loc.offset + 50)  # truncated
     assert cache.get(key) is None and cache.n_corrupt == 2
 
 
@@ -70,6 +83,137 @@ def test_an_entry_copied_over_another_texts_entry_is_refused(tmp_path):
     a, b = text_key("text a"), text_key("text b")
     cache.put(a, np.full((2, 3), 1.0, dtype=np.float32))
     cache.put(b, np.full((4, 3), 2.0, dtype=np.float32))
-    cache.entry_path(b).write_bytes(cache.entry_path(a).read_bytes())  # valid bytes, wrong text
+    la, lb = cache.locate(a), cache.locate(b)
+    entry_a = la.path.read_bytes()[la.offset : la.offset + la.length]
+    with open(lb.path, "r+b") as f:  # valid bytes of text a in place of text b's entry
+        f.seek(lb.offset)
+        f.write(entry_a + b"\0" * (lb.length - la.length))
     assert cache.get(b) is None and cache.n_corrupt == 1
     np.testing.assert_array_equal(cache.get(a), np.full((2, 3), 1.0))
+
+
+# ---------------------------------------------------------------- shards (format 4, issue 12)
+def entries(n: int, rows: int = 3, cols: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        (text_key(f"text {t}"), rng.normal(size=(rows + t % 4, cols)).astype(np.float32))
+        for t in range(n)
+    ]
+
+
+def test_many_entries_share_few_files_and_survive_reopening(tmp_path):
+    items = entries(500)
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    for s in range(0, 500, 32):  # one put_many per encoded batch
+        cache.put_many(items[s : s + 32])
+    usage = cache.usage()
+    assert usage.n_entries == 500 and usage.n_files == 3  # config.json, index.bin, one shard
+    cache.close()
+    again = EmbeddingCache(tmp_path, {"model": "m"})
+    got = again.get_many([k for k, _ in items] + [text_key("absent")])
+    assert got[-1] is None
+    for (_, arr), back in zip(items, got, strict=False):
+        np.testing.assert_array_equal(back, arr)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_shards_roll_over_and_writers_do_not_share_a_shard(tmp_path):
+    items = entries(40)
+    small = EmbeddingCache(tmp_path, {"model": "m"})
+    small.shard_bytes = 2000  # a few entries per shard
+    for s in range(0, 40, 4):
+        small.put_many(items[s : s + 4])
+    assert len(small._shard_numbers()) > 3
+    first = EmbeddingCache(tmp_path, {"model": "x"})
+    second = EmbeddingCache(tmp_path, {"model": "x"})
+    first.put(text_key("a"), np.ones((2, 2)))
+    second.put(text_key("b"), np.zeros((2, 2)))  # the first holds its shard's lock
+    assert first.locate(text_key("a")).path != second.locate(text_key("b")).path
+    reader = EmbeddingCache(tmp_path, {"model": "x"})
+    np.testing.assert_array_equal(reader.get(text_key("a")), np.ones((2, 2)))
+    np.testing.assert_array_equal(reader.get(text_key("b")), np.zeros((2, 2)))
+    first.put(text_key("c"), np.full((1, 2), 3.0))  # written after the reader loaded the index
+    np.testing.assert_array_equal(reader.get(text_key("c")), np.full((1, 2), 3.0))
+    for c in (small, first, second, reader):
+        c.close()
+    reuse = EmbeddingCache(tmp_path, {"model": "x"})
+    reuse.put(text_key("d"), np.ones((1, 2)))  # the lock is free again: no new shard
+    assert len(reuse._shard_numbers()) == 2
+
+
+def test_a_flipped_byte_in_a_shard_loses_that_entry_only(tmp_path):
+    items = entries(20)
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    cache.put_many(items)
+    victim = cache.locate(items[7][0])
+    flip_byte(victim.path, victim.offset + 100)
+    fresh = EmbeddingCache(tmp_path, {"model": "m"})
+    got = fresh.get_many([k for k, _ in items])
+    assert got[7] is None and fresh.n_corrupt == 1
+    for t, ((_, arr), back) in enumerate(zip(items, got, strict=True)):
+        if t != 7:
+            np.testing.assert_array_equal(back, arr)
+    fresh.put(*items[7])  # recomputed
+    np.testing.assert_array_equal(
+        EmbeddingCache(tmp_path, {"model": "m"}).get(items[7][0]), items[7][1]
+    )
+
+
+def test_torn_writes_are_ignored(tmp_path):
+    items = entries(10)
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    cache.put_many(items[:5])
+    cache.close()
+    with open(cache.index_path, "ab") as f:  # an interrupted index append: half a record
+        f.write(b"\x01" * 30)
+    shard = cache.locate(items[0][0]).path
+    with open(shard, "ab") as f:  # an interrupted shard append: bytes no record points to
+        f.write(b"\x02" * 1000)
+    again = EmbeddingCache(tmp_path, {"model": "m"})
+    assert len(again) == 5
+    again.put_many(items[5:])  # cuts the torn record, appends after the garbage
+    final = EmbeddingCache(tmp_path, {"model": "m"})
+    assert len(final) == 10 and final.n_corrupt == 0
+    for key, arr in items:
+        np.testing.assert_array_equal(final.get(key), arr)
+    assert (cache.index_path.stat().st_size - 16) % 68 == 0
+
+
+def test_damaged_index_record_is_skipped(tmp_path):
+    items = entries(6)
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    cache.put_many(items)
+    flip_byte(cache.index_path, 16 + 68 * 2 + 5)  # inside the third record
+    again = EmbeddingCache(tmp_path, {"model": "m"})
+    got = again.get_many([k for k, _ in items])
+    assert got[2] is None and all(g is not None for t, g in enumerate(got) if t != 2)
+
+
+def test_float16_entries_round_trip(tmp_path):
+    cache = EmbeddingCache(tmp_path, {"model": "m", "dtype": "float16"})
+    arr = np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
+    cache.put("k" * 64, arr, dtype="<f2")
+    got = cache.get("k" * 64)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, arr.astype(np.float16))
+    assert np.abs(got.astype(np.float32) - arr).max() <= np.abs(arr).max() * 2.0**-11
+    with pytest.raises(ValueError, match="float16 range"):
+        cache.put("j" * 64, np.array([[1e6, 0.0]]), dtype="<f2")
+    with pytest.raises(ValueError, match="2-D"):
+        cache.put("j" * 64, np.ones(3))
+
+
+def test_old_one_file_per_text_folders_are_named_once(tmp_path, recwarn):
+    import socm.encode.cache as cache_module
+
+    old = tmp_path / "embeddings" / "0123456789abcdef01234567"
+    (old / "ab").mkdir(parents=True)
+    (old / "ab" / ("ab" + "0" * 62 + ".emb")).write_bytes(b"x")
+    (old / "config.json").write_text('{"model": "m"}')
+    cache_module._LEGACY_WARNED.discard(tmp_path / "embeddings")
+    with pytest.warns(SocmWarning, match="1 cache folder.*old one-file-per-text format.*0123"):
+        cache = EmbeddingCache(tmp_path, {"model": "m"})
+    assert cache.dir != old and cache.get(text_key("x")) is None
+    EmbeddingCache(tmp_path, {"model": "n"})  # once per process
+    assert not [w for w in recwarn if issubclass(w.category, SocmWarning)]
+    assert (old / "ab").is_dir()  # left alone

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import MODEL
 
-from socm.encode import Encoder, pick_device, resolve_model
+from socm.encode import Encoder, pick_device, resolve_model, text_key
 from socm.errors import SocmError, SocmWarning
 
 TEXTS = [
@@ -96,8 +96,10 @@ def test_cache_reuse_resume_and_corruption(tmp_path):
     assert res2.n_cached == 4 and not fresh.model_loaded  # fully cached: model never loaded
     for a, b in zip(res2.embeddings, res.embeddings, strict=True):
         np.testing.assert_array_equal(a, b)
-    victim = next(fresh.cache.dir.rglob("*.emb"))
-    victim.write_bytes(victim.read_bytes()[:-5] + b"xxxxx")
+    victim = fresh.cache.locate(text_key(TEXTS[1]))  # one entry inside its shard
+    with open(victim.path, "r+b") as f:  # its checksum's last bytes overwritten
+        f.seek(victim.offset + victim.length - 5)
+        f.write(b"xxxxx")
     res3 = Encoder(MODEL, cache_dir=tmp_path, device="cpu").encode(TEXTS)
     assert res3.n_encoded == 1 and res3.n_cached == 3
     other = Encoder(MODEL, cache_dir=tmp_path, device="cpu", exclude_special_tokens=True)
@@ -160,3 +162,51 @@ def test_batch_composition_moves_embeddings_by_less_than_1e6(tmp_path):
     a, b = socm.pairwise(alone), socm.pairwise(batched)
     for k in ("d_mu", "d_sigma", "socm"):
         assert abs(getattr(a, k) - getattr(b, k)).max() < 1e-6
+
+
+# ---------------------------------------------------------------- sharded cache (issue 12)
+def test_an_interrupted_run_resumes_from_its_finished_batches(tmp_path, monkeypatch):
+    enc = Encoder(MODEL, cache_dir=tmp_path, device="cpu", batch_size=2)
+    calls = []
+    real = Encoder.forward
+
+    def failing(self, batch):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second batch
+        return real(self, batch)
+
+    monkeypatch.setattr(Encoder, "forward", failing)
+    with pytest.raises(KeyboardInterrupt):
+        enc.encode(TEXTS)
+    monkeypatch.setattr(Encoder, "forward", real)
+    res = Encoder(MODEL, cache_dir=tmp_path, device="cpu").encode(TEXTS)
+    assert res.n_cached == 2 and res.n_encoded == 2
+    usage = enc.cache.usage()
+    assert usage.n_entries == 4 and usage.n_files <= 4  # config, index, at most two shards
+    assert not list(tmp_path.rglob("*.emb"))
+
+
+def test_float16_storage(tmp_path):
+    """float16 storage: results the same with or without the cache, half the bytes, and token
+    embeddings within float16 rounding (2^-11 relative) of float32's."""
+    full = Encoder(MODEL, cache_dir=tmp_path, device="cpu")
+    half = Encoder(MODEL, cache_dir=tmp_path, device="cpu", cache_dtype="float16")
+    assert half.cache.dir != full.cache.dir
+    assert half.profile_cache.dir == full.profile_cache.dir  # profiles do not depend on it
+    ref = full.encode(TEXTS).embeddings
+    first = half.encode(TEXTS)
+    again = Encoder(MODEL, cache_dir=tmp_path, device="cpu", cache_dtype="float16").encode(TEXTS)
+    nocache = Encoder(MODEL, cache_dir=None, device="cpu", cache_dtype="float16").encode(TEXTS)
+    assert first.n_encoded == 4 and again.n_cached == 4
+    for a, b, c, r in zip(first.embeddings, again.embeddings, nocache.embeddings, ref, strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(c, a, atol=2e-3)  # batch effects, rounded to float16
+        np.testing.assert_array_equal(a, r.astype(np.float16).astype(np.float32))
+    u32, u16 = full.cache.usage(), half.cache.usage()
+    assert u16.n_entries == u32.n_entries == 4
+    data32 = sum(e.nbytes for e in ref)
+    assert abs((u32.n_bytes - u16.n_bytes) - data32 / 2) < 1000  # half the payload saved
+    with pytest.raises(SocmError, match="cache dtype must be float32 or float16"):
+        Encoder(MODEL, cache_dir=None, device="cpu", cache_dtype="bfloat16")

@@ -1,7 +1,7 @@
 """The ``socm`` command line: a thin layer over the Python API.
 
 One module per command group (``measure``: measure, msmarco, compare, reproduce; ``analyses``:
-layers, mechanism, correlate; ``figures``: plot, pair, report), shared flags as argparse parent
+layers, mechanism, correlate; ``mine``: mine; ``figures``: plot, pair, report), shared flags as argparse parent
 parsers in ``common``. Each command has a ``cmd_<name>`` handler that takes the parsed namespace,
 builds a config, calls one library function, prints and returns an exit code; tests call
 ``main([...])`` or the handlers directly. User errors end with one line on stderr
@@ -16,11 +16,12 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from socm.cli import analyses, figures, measure
+from socm.cli import analyses, figures, measure, mine
 from socm.cli.analyses import cmd_correlate, cmd_layers, cmd_mechanism
 from socm.cli.common import config_from_args
 from socm.cli.figures import cmd_pair, cmd_plot, cmd_report
 from socm.cli.measure import cmd_compare, cmd_measure, cmd_msmarco, cmd_reproduce
+from socm.cli.mine import cmd_mine
 from socm.errors import SocmError, SocmWarning
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "cmd_layers",
     "cmd_measure",
     "cmd_mechanism",
+    "cmd_mine",
     "cmd_msmarco",
     "cmd_pair",
     "cmd_plot",
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     measure.add_parsers(sub)
     analyses.add_parsers(sub)
+    mine.add_parsers(sub)
     figures.add_parsers(sub)
     return parser
 

@@ -38,6 +38,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Encode a corpus with a Hugging Face encoder and score pairs of texts: "
         "d_mu, d_sigma and SOCM = (1 - d_mu) * d_sigma (Hara et al., ACL 2026).",
     )
+    p.add_argument(
+        "--no-pairs-file",
+        action="store_true",
+        help="write no pairs.parquet (only the summary and per-text means matter)",
+    )
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser(

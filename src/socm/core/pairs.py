@@ -20,7 +20,7 @@ without changing any result.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from socm.core.metrics import (
 from socm.core.stats import TokenStats, token_stats_many
 from socm.progress import progress_bar
 
-__all__ = ["PairResult", "all_pairs_index", "pairwise", "resolve_device"]
+__all__ = ["PairResult", "all_pairs_index", "iter_pairwise", "pairwise", "resolve_device"]
 
 #: Padded sizes used to bucket factor ranks (about 12% padding at most above 8).
 _LADDER = [
@@ -107,25 +107,55 @@ class PairResult:
     d_sigma: np.ndarray
     socm: np.ndarray
 
+    FIELDS = ("i", "j", "d_mu", "d_sigma", "socm")
+
     def __len__(self) -> int:
         return int(self.i.shape[0])
 
-    def summary(self) -> dict[str, float]:
-        """Averages and SOCM quantiles (0.1, 0.5, 0.9, 0.99) over the pairs."""
+    def summary(
+        self,
+        n_texts: int | None = None,
+        n_population: int | None = None,
+        pairs_possible: int | None = None,
+        n_listed: int | None = None,
+        level: float = 0.95,
+    ) -> dict[str, Any]:
+        r"""Averages with confidence intervals, SOCM quantiles (0.1, 0.5, 0.9, 0.99) and the
+        count of pairs with :math:`d_\Sigma > 1` (:class:`socm.core.uncertainty.PairAccumulator`).
+
+        Parameters
+        ----------
+        n_texts : int, optional
+            Texts the pairs index (default: the largest index + 1).
+        n_population : int, optional
+            Corpus size the texts were sampled from (None: an infinite corpus; equal to
+            ``n_texts`` with all pairs scored: a zero-width interval).
+        pairs_possible : int, optional
+            Pairs that could have been scored (default all pairs of the texts).
+        n_listed : int, optional
+            The pairs are (a sample of) a fixed list of this many pairs: the interval is for
+            the mean over that list.
+        level : float
+            Confidence level (keys ``avg_socm_ci95`` etc. for 0.95).
+
+        Examples
+        --------
+        >>> import numpy as np, socm
+        >>> rng = np.random.default_rng(0)
+        >>> r = socm.pairwise([rng.normal(1, 1, (8, 4)) for _ in range(6)])
+        >>> s = r.summary(n_population=6)  # the whole corpus, all pairs: no uncertainty left
+        >>> s["avg_socm_ci95"][1] - s["avg_socm_ci95"][0]
+        0.0
+        """
         if len(self) == 0:
             return {"n_pairs": 0}
-        q = np.quantile(self.socm, [0.1, 0.5, 0.9, 0.99])
-        return {
-            "n_pairs": len(self),
-            "avg_socm": float(self.socm.mean()),
-            "avg_d_mu": float(self.d_mu.mean()),
-            "avg_d_sigma": float(self.d_sigma.mean()),
-            "socm_q10": float(q[0]),
-            "socm_q50": float(q[1]),
-            "socm_q90": float(q[2]),
-            "socm_q99": float(q[3]),
-            "n_d_sigma_over_1": int((self.d_sigma > 1).sum()),
-        }
+        from socm.core.uncertainty import PairAccumulator
+
+        n = n_texts if n_texts is not None else int(max(self.i.max(), self.j.max())) + 1
+        acc = PairAccumulator(n)
+        acc.update(self.i, self.j, self.d_mu, self.d_sigma, self.socm)
+        out = acc.result(n_population, pairs_possible, level, n_listed=n_listed)
+        return {k: v for k, v in out.items() if not k.startswith("text_")}
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -158,19 +188,46 @@ def _pad(k: int) -> int:
 
 
 class _Bank:
-    """All texts' factors stacked in one float64 tensor, with offsets and ranks."""
+    """Every text's factor on the engine's device, in the layout its pair mode needs.
 
-    def __init__(self, stats: Sequence[TokenStats], device: torch.device) -> None:
+    ``mode="listed"``: one flat ``(sum of ranks + 1, D)`` tensor with offsets (a zero row last,
+    for padding), gathered per chunk. ``mode="all"``: texts sorted by rank and cut into groups
+    whose zero-padded factors are stacked ``(texts, k, D)`` once. With ``consume=True`` each
+    text's statistics are dropped from the given list as soon as its factor is copied, so the
+    peak memory is about one copy of the factors, not two.
+    """
+
+    def __init__(
+        self, stats: list, device: torch.device, mode: str = "listed", consume: bool = False
+    ) -> None:
         self.dim = stats[0].dim
+        self.n = len(stats)
         self.rank = np.array([s.rank for s in stats], dtype=np.int64)
-        self.offset = np.concatenate([[0], np.cumsum(self.rank)[:-1]]).astype(np.int64)
-        rows = [s.factor for s in stats if s.rank] or [np.zeros((0, self.dim))]
-        flat = np.concatenate([*rows, np.zeros((1, self.dim))])  # one zero row for padding
-        self.flat = torch.from_numpy(flat).to(device)
-        self.zero_row = flat.shape[0] - 1
         self.means = torch.from_numpy(np.stack([s.mean for s in stats])).to(device)
         self.trace = np.array([s.trace for s in stats], dtype=np.float64)
         self.device = device
+        self.flat = None
+        self.groups: list[tuple[np.ndarray, int, torch.Tensor]] = []
+        if mode == "all":
+            order = np.argsort(self.rank, kind="stable")
+            for g in _groups(order, self.rank, target_rows=1024, max_texts=64):
+                k = max(int(self.rank[g].max()), 1)
+                block = np.zeros((len(g), k, self.dim))
+                for row, t in enumerate(g):
+                    block[row, : self.rank[t]] = stats[t].factor
+                    if consume:
+                        stats[t] = None
+                self.groups.append((g, k, torch.from_numpy(block).to(device)))
+            return
+        self.offset = np.concatenate([[0], np.cumsum(self.rank)[:-1]]).astype(np.int64)
+        flat = np.zeros((int(self.rank.sum()) + 1, self.dim))  # one zero row for padding
+        for t in range(self.n):
+            if self.rank[t]:
+                flat[self.offset[t] : self.offset[t] + self.rank[t]] = stats[t].factor
+            if consume:
+                stats[t] = None
+        self.flat = torch.from_numpy(flat).to(device)
+        self.zero_row = flat.shape[0] - 1
 
     def padded(self, idx: np.ndarray, k: int) -> torch.Tensor:
         """Factors of texts ``idx`` zero-padded to ``k`` rows: shape (len(idx), k, D)."""
@@ -228,79 +285,76 @@ def _workers(device: torch.device) -> int:
     return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
-def _all_pairs(bank: _Bank, n: int, numerics: str, progress: bool):
-    n_pairs = n * (n - 1) // 2
-    fid = np.empty(n_pairs)
-    cos = np.empty(n_pairs)
-    order = np.argsort(bank.rank, kind="stable")
-    groups = _groups(order, bank.rank, target_rows=1024, max_texts=64)
-    padded = []
-    for g in groups:
-        k = max(int(bank.rank[g].max()), 1)
-        padded.append((g, k, bank.padded(g, k)))
-    means = [bank.means[torch.from_numpy(g).to(bank.device)] for g in groups]
-    bank.flat = None  # the padded groups hold every factor now: free the flat copy
+def _all_pair_tiles(bank: _Bank, numerics: str, progress: bool) -> Iterator[tuple]:
+    """(i, j, fidelity, cosine) per tile of group pairs, ``i < j``, in tile order."""
+    groups = bank.groups
+    means = [bank.means[torch.from_numpy(g).to(bank.device)] for g, _, _ in groups]
     tiles = [(a, b) for a in range(len(groups)) for b in range(a, len(groups))]
 
-    def run(tile: tuple[int, int]) -> None:
+    def run(tile: tuple[int, int]) -> tuple | None:
         a, b = tile
-        ga, ka, fa = padded[a]
-        gb, kb, fb = padded[b]
+        ga, ka, fa = groups[a]
+        gb, kb, fb = groups[b]
         if a == b:
             ia, ib = np.triu_indices(len(ga), k=1)
             if ia.size == 0:
-                return
+                return None
         else:
             ia = np.repeat(np.arange(len(ga)), len(gb))
             ib = np.tile(np.arange(len(gb)), len(ga))
         ta, tb = ga[ia], gb[ib]
-        lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
-        pos = lo * n - lo * (lo + 1) // 2 + (hi - lo - 1)
         big = fa.reshape(-1, bank.dim) @ fb.reshape(-1, bank.dim).T
         m4 = big.view(len(ga), ka, len(gb), kb).permute(0, 2, 1, 3)
         mean_cos = means[a] @ means[b].T
+        tia = torch.from_numpy(ia).to(bank.device)
+        tib = torch.from_numpy(ib).to(bank.device)
         if a == b:
-            tia, tib = torch.from_numpy(ia).to(bank.device), torch.from_numpy(ib).to(bank.device)
             m, c = m4[tia, tib], mean_cos[tia, tib]
         else:
             m, c = m4.reshape(-1, ka, kb), mean_cos.reshape(-1)
         if numerics == "paper":
-            if a != b:
-                tia, tib = (
-                    torch.from_numpy(ia).to(bank.device),
-                    torch.from_numpy(ib).to(bank.device),
-                )
             first_left = torch.from_numpy(ta < tb).to(bank.device)
             f = _fidelities(m, first_left, fa[tia], fb[tib], numerics, bank.dim)
         else:
             f = _fidelities(m, None, fa, fb, numerics, bank.dim)
-        fid[pos] = f.cpu().numpy()
-        cos[pos] = c.cpu().numpy()
+        return np.minimum(ta, tb), np.maximum(ta, tb), f.cpu().numpy(), c.cpu().numpy()
 
-    _run_all(run, tiles, _workers(bank.device), progress, "pairs")
-    i, j = all_pairs_index(n)
-    return i, j, fid, cos
+    for out in _run_all(run, tiles, _workers(bank.device), progress, "pairs"):
+        if out is not None:
+            yield out
 
 
-def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> None:
-    """Apply ``fn`` to every item (in a thread pool when ``workers > 1``), with a progress bar."""
+def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterator:
+    """``fn(item)`` for every item, yielded in order (a thread pool when ``workers > 1``, with
+    at most ``2 * workers`` items in flight, so results never pile up), with a progress bar."""
     bar = progress_bar(len(items), desc, "batch", enabled=progress)
-    if workers <= 1:
-        for it in items:
-            fn(it)
-            bar.update(1)
-    else:
+    try:
+        if workers <= 1:
+            for it in items:
+                yield fn(it)
+                bar.update(1)
+            return
+        from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as ex:
-            for _ in ex.map(fn, items):
+            pending: deque = deque()
+            for it in items:
+                pending.append(ex.submit(fn, it))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+                    bar.update(1)
+            while pending:
+                yield pending.popleft().result()
                 bar.update(1)
-    bar.close()
+    finally:
+        bar.close()
 
 
 def _listed_pairs(
     bank: _Bank, pairs: np.ndarray, numerics: str, progress: bool, chunk_bytes: int = 32 << 20
-):
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fidelity, cosine) of listed pairs, in the given order."""
     p = pairs.shape[0]
     fid = np.empty(p)
     cos = np.empty(p)
@@ -325,8 +379,9 @@ def _listed_pairs(
         tj = torch.from_numpy(j[sel]).to(bank.device)
         cos[sel] = (bank.means[ti] * bank.means[tj]).sum(-1).cpu().numpy()
 
-    _run_all(run, chunks, _workers(bank.device), progress, "pairs")
-    return i.astype(np.int64), j.astype(np.int64), fid, cos
+    for _ in _run_all(run, chunks, _workers(bank.device), progress, "pairs"):
+        pass
+    return fid, cos
 
 
 def _check_pairs(pairs: Any, n: int) -> np.ndarray:
@@ -399,23 +454,95 @@ def pairwise(
     check_numerics(numerics)
     stats = token_stats_many(token_lists)
     n = len(stats)
+    arr = None if pairs is None else _check_pairs(pairs, n)
+    if arr is not None:  # listed pairs: tiles come in the given order
+        tiles = list(iter_pairwise(stats, arr, numerics, device, progress))
+        if not tiles:
+            return _empty()
+        return PairResult(
+            *(np.concatenate([getattr(t, f) for t in tiles]) for f in PairResult.FIELDS)
+        )
+    n_pairs = n * (n - 1) // 2
+    cols = {f: np.empty(n_pairs) for f in ("d_mu", "d_sigma", "socm")}
+    for t in iter_pairwise(stats, None, numerics, device, progress):
+        pos = t.i * n - t.i * (t.i + 1) // 2 + (t.j - t.i - 1)  # combinations order
+        for f, col in cols.items():
+            col[pos] = getattr(t, f)
+    i, j = all_pairs_index(n)
+    return PairResult(i=i, j=j, **cols)
+
+
+def _empty() -> PairResult:
+    e, z = np.zeros(0, dtype=np.int64), np.zeros(0)
+    return PairResult(e, e.copy(), z, z.copy(), z.copy())
+
+
+def iter_pairwise(
+    token_lists: Sequence[Any],
+    pairs: Any = None,
+    numerics: Numerics = "exact",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    chunk_pairs: int = 1_000_000,
+    consume: bool = False,
+) -> Iterator[PairResult]:
+    """:func:`pairwise` tile by tile, in memory bounded by the texts, not by the pairs.
+
+    Yields :class:`PairResult` tiles. All pairs (``pairs=None``): every pair ``i < j`` exactly
+    once, in the engine's tile order (texts grouped by rank), not in combinations order.
+    Listed pairs: chunks of at most ``chunk_pairs`` pairs in the given order.
+
+    Parameters
+    ----------
+    token_lists, pairs, numerics, device, progress
+        As in :func:`pairwise`.
+    chunk_pairs : int
+        Listed pairs per yielded tile.
+    consume : bool
+        Drop each text's statistics from ``token_lists`` (which must then be a list of
+        :class:`~socm.core.stats.TokenStats`) once the engine holds its factor: the engine's
+        copy is then the only one.
+
+    Raises
+    ------
+    ValueError
+        As :func:`pairwise`.
+    """
+    check_numerics(numerics)
+    stats = token_lists if consume else token_stats_many(token_lists)
+    if consume and not all(isinstance(x, TokenStats) for x in stats):
+        raise ValueError("consume=True needs a list of TokenStats")
+    n = len(stats)
     if n and any(s.dim != stats[0].dim for s in stats):
         t = next(t for t, s in enumerate(stats) if s.dim != stats[0].dim)
         raise ValueError(
             f"dimension mismatch: text {t} has D={stats[t].dim} but text 0 has D={stats[0].dim}"
         )
     arr = None if pairs is None else _check_pairs(pairs, n)
-    empty = np.zeros(0, dtype=np.int64)
     if n == 0 or (arr is None and n < 2) or (arr is not None and arr.shape[0] == 0):
-        z = np.zeros(0)
-        return PairResult(empty, empty.copy(), z, z.copy(), z.copy())
+        return
     dev = resolve_device(device)
     with torch.inference_mode():
-        bank = _Bank(stats, dev)
-        if arr is None:
-            i, j, fid, cos = _all_pairs(bank, n, numerics, progress)
-        else:
-            i, j, fid, cos = _listed_pairs(bank, arr, numerics, progress)
+        bank = _Bank(stats, dev, "all" if arr is None else "listed", consume)
+    if arr is None:
+        with torch.inference_mode():
+            for i, j, fid, cos in _all_pair_tiles(bank, numerics, progress):
+                yield _finish(bank, i, j, fid, cos)
+        return
+    for s in range(0, arr.shape[0], chunk_pairs):
+        part = arr[s : s + chunk_pairs]
+        with torch.inference_mode():
+            fid, cos = _listed_pairs(bank, part, numerics, progress and arr.shape[0] <= chunk_pairs)
+        yield _finish(bank, part[:, 0], part[:, 1], fid, cos)
+
+
+def _finish(bank: _Bank, i: np.ndarray, j: np.ndarray, fid: np.ndarray, cos: np.ndarray):
     dmu = d_mu_from_cosine(cos)
     dsig = d_sigma_from_bw2(bures_wasserstein2(bank.trace[i], bank.trace[j], fid))
-    return PairResult(i=i, j=j, d_mu=dmu, d_sigma=dsig, socm=socm_from_parts(dmu, dsig))
+    return PairResult(
+        i=i.astype(np.int64),
+        j=j.astype(np.int64),
+        d_mu=dmu,
+        d_sigma=dsig,
+        socm=socm_from_parts(dmu, dsig),
+    )

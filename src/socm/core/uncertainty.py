@@ -139,6 +139,7 @@ from scipy.stats import norm
 __all__ = [
     "METHOD_EXACT",
     "METHOD_JACKKNIFE",
+    "METHOD_PAIR_SAMPLE",
     "METHOD_UNBIASED",
     "PairAccumulator",
     "PairSums",
@@ -146,6 +147,7 @@ __all__ = [
     "jackknife_variance",
     "leave_one_text_out_means",
     "pair_mean_ci",
+    "pair_sample_ci",
     "paired_difference_ci",
 ]
 
@@ -499,6 +501,64 @@ def paired_difference_ci(
 # ---------------------------------------------------------------------------------------------
 
 
+METHOD_PAIR_SAMPLE = "simple random sample of the listed pairs, finite-population corrected"
+
+
+def pair_sample_ci(
+    total: float,
+    count: int,
+    sum_sq: float,
+    n_listed: int,
+    level: float = 0.95,
+    *,
+    shift: float = 0.0,
+) -> dict[str, Any]:
+    r"""Confidence interval of the mean over a fixed list of :math:`M` pairs, from a uniform
+    sample of :math:`m` of them without replacement (Cochran 1977, Sec. 2.4).
+
+    .. math:: \widehat{\operatorname{Var}}\,ar h = (1 - m/M)\, s^2 / m,
+              \qquad s^2 = rac{Q - T^2/m}{m - 1},
+
+    with :math:`T, Q` the sum and sum of squares of ``value - shift``. Here the estimand is
+    the average over the listed pairs themselves (they are the population, not a sample of
+    texts), so scoring every listed pair (:math:`m = M`) gives a zero-width interval.
+
+    Returns
+    -------
+    dict
+        As :func:`pair_mean_ci` (``estimate``, ``se``, ``ci``, ``level``, ``method``,
+        ``reason``).
+    """
+    level = _check_level(level)
+    if count < 1 or count > n_listed:
+        raise ValueError(f"need 1 <= count <= n_listed, got {count} of {n_listed}")
+    estimate = shift + total / count
+    if count == n_listed:
+        var = 0.0
+    elif count < 2:
+        return {
+            "estimate": estimate,
+            "se": None,
+            "ci": None,
+            "level": level,
+            "method": METHOD_PAIR_SAMPLE,
+            "reason": "fewer than 2 scored pairs",
+        }
+    else:
+        s2 = max(sum_sq - total * total / count, 0.0) / (count - 1)
+        var = (1.0 - count / n_listed) * s2 / count
+    se = math.sqrt(var)
+    z = float(norm.ppf(0.5 + level / 2))
+    return {
+        "estimate": estimate,
+        "se": se,
+        "ci": [estimate - z * se, estimate + z * se],
+        "level": level,
+        "method": METHOD_PAIR_SAMPLE,
+        "reason": None,
+    }
+
+
 def _neumaier_add(total: np.ndarray, comp: np.ndarray, x: np.ndarray) -> None:
     """In place ``total + comp += x`` elementwise, Neumaier-compensated."""
     t = total + x
@@ -606,6 +666,19 @@ class PairSums:
         _neumaier_add(self._sums, self._comp, np.stack([x.sum(axis=1), (x * x).sum(axis=1)]))
         self.text_counts += np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         self.n_pairs += t
+
+    def sample_ci(self, metric: str, n_listed: int, level: float = 0.95) -> dict[str, Any]:
+        """:func:`pair_sample_ci` for ``metric``: the pairs fed are a sample of a fixed list of
+        ``n_listed`` pairs."""
+        r = self._row(metric)
+        return pair_sample_ci(
+            float(self._sums[0, r] + self._comp[0, r]),
+            self.n_pairs,
+            float(self._sums[1, r] + self._comp[1, r]),
+            n_listed,
+            level,
+            shift=float(self.shift[r]),
+        )
 
     def mean(self, metric: str = "value") -> float:
         """Mean of ``metric`` over the pairs fed so far (NaN before any pair)."""
@@ -864,6 +937,7 @@ class PairAccumulator:
         level: float = 0.95,
         *,
         method: str = "unbiased",
+        n_listed: int | None = None,
     ) -> dict[str, Any]:
         """Summary of the pairs fed so far.
 
@@ -879,6 +953,10 @@ class PairAccumulator:
             Confidence level; the interval keys are named after it (``*_ci95`` for 0.95).
         method : {"unbiased", "jackknife"}
             See :func:`pair_mean_ci`.
+        n_listed : int, optional
+            The pairs are (a sample of) a fixed list of this many pairs, which is the
+            population: intervals from :func:`pair_sample_ci` (``n_population`` and
+            ``pairs_possible`` are then ignored).
 
         Returns
         -------
@@ -907,7 +985,11 @@ class PairAccumulator:
         }
         note = None
         for name in self.METRICS:
-            ci = self.sums.ci(name, n_population, pairs_possible, level, method=method)
+            if n_listed is not None:
+                ci = self.sums.sample_ci(name, n_listed, level)
+                ci.update(pairs_possible=n_listed, n_population=None)
+            else:
+                ci = self.sums.ci(name, n_population, pairs_possible, level, method=method)
             out[f"avg_{name}"] = ci["estimate"]
             out[f"avg_{name}_se"] = ci["se"]
             out[f"avg_{name}_{tag}"] = ci["ci"]

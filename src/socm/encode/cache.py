@@ -1,14 +1,35 @@
-"""On-disk cache of token embeddings (part of the "encode/cache" stage).
+"""On-disk cache of token embeddings, stored in shards (part of the "encode/cache" stage).
 
-Layout: ``<root>/embeddings/<config key>/<aa>/<text sha256>.emb`` where the config key hashes
-everything that changes a text's token embeddings (model, revision, layer, special-token
-policy, prefix, max length, format version) and ``config.json`` beside the entries records it.
-Each entry is a small header (magic, the SHA-256 of the text it belongs to, dtype, rows,
-columns), the 2-D array's data (float32 token embeddings, float64 per-layer profiles) and the
-32-byte SHA-256 of header and data: a truncated or altered entry, or one copied over another
-text's entry, fails the check, is deleted and recomputed. Entries are written atomically
-(temporary file, then ``os.replace``), one per text as soon as its batch is encoded, so an
-interrupted run loses at most the batch in flight.
+Layout of one encoding configuration's folder, ``<root>/embeddings/<config key>/``, where the
+config key hashes everything that changes a text's token embeddings (model, revision, layer,
+special-token policy, prefix, max length, storage dtype, format version)::
+
+    config.json          the configuration and the format version
+    index.bin            append-only index: a 16-byte header, then fixed-size records
+    shards/000000.shard  append-only entries, up to SHARD_BYTES per shard
+    shards/000001.shard  ...
+
+**Entries.** Each entry is a small header (magic, the SHA-256 of the text key it belongs to,
+dtype, rows, columns), the 2-D array's data (float32 or float16 token embeddings, float64
+per-layer profiles) and the 32-byte SHA-256 of header and data. A truncated or altered entry,
+or one that belongs to another text, fails the check and is reported missing (then recomputed
+and appended again by the caller).
+
+**Index.** One 68-byte record per entry: the SHA-256 of the text key, shard number, byte
+offset and length of the entry, rows, columns, dtype and a CRC-32 of the record. Records are
+appended under an exclusive ``flock`` of the index; a later record for the same key supersedes
+an earlier one. Reading the index skips a torn tail or a record whose CRC fails.
+
+**Writes are append-only and all-or-nothing per batch**: :meth:`EmbeddingCache.put_many`
+appends its entries to a shard this cache holds an exclusive lock on, then their index records
+in one write. An entry becomes visible only through its index record, which is written after
+the entry, so an interrupted write leaves unreferenced bytes at the end of a shard (ignored) or a
+torn index record (skipped), never a wrong result; an interrupted run loses at most the batch
+in flight. Shards are reused across runs until they reach :data:`SHARD_BYTES`, so the number of
+files grows with the data (one per 256 MB), not with the number of texts.
+
+Folders of the previous one-file-per-text format (format 3, ``<aa>/<sha256>.emb`` entries) are
+not read; a one-line warning names them once per process so that they can be deleted.
 """
 
 from __future__ import annotations
@@ -17,22 +38,50 @@ import hashlib
 import json
 import os
 import struct
+import threading
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from socm.errors import warn
 from socm.files import atomic_write_bytes
 
-__all__ = ["EmbeddingCache", "default_cache_dir", "text_key"]
+try:  # POSIX advisory locks; elsewhere each cache instance writes its own new shard
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
-FORMAT_VERSION = 3
-_MAGIC = b"SOCMEMB3"
-_HEADER = struct.Struct("<8s32s4sQQ")  # magic, key digest, dtype ("<f4 "/"<f8 "), rows, cols
-_DTYPES = {b"<f4 ": np.dtype("<f4"), b"<f8 ": np.dtype("<f8")}
+__all__ = [
+    "FORMAT_VERSION",
+    "SHARD_BYTES",
+    "CacheUsage",
+    "EmbeddingCache",
+    "EntryLocation",
+    "default_cache_dir",
+    "text_key",
+]
+
+FORMAT_VERSION = 4
+"""Version of the cache layout: 4 = shards with an index (3 was one file per text)."""
+SHARD_BYTES = 256 << 20
+"""A shard takes new entries until it holds this many bytes."""
+
+_MAGIC = b"SOCMEMB3"  # entry format, unchanged from format 3
+_HEADER = struct.Struct("<8s32s4sQQ")  # magic, key digest, dtype ("<f4 "/"<f8 "/"<f2 "), rows, cols
+_DTYPES = {b"<f4 ": np.dtype("<f4"), b"<f8 ": np.dtype("<f8"), b"<f2 ": np.dtype("<f2")}
+_INDEX_MAGIC = b"SOCMIDX4"
+_INDEX_HEAD = 16  # magic + 8 reserved bytes
+_RECORD = struct.Struct("<32sIQQII4s")  # key digest, shard, offset, length, rows, cols, dtype
+_CRC = struct.Struct("<I")
+RECORD_SIZE = _RECORD.size + _CRC.size  # 68 bytes
+_LEGACY_WARNED: set[Path] = set()
 
 
 def _owner(key: str) -> bytes:
-    """The 32 bytes stored in an entry's header that bind it to its key."""
+    """The 32 bytes stored in an entry's header (and its index record) that bind it to its key."""
     return hashlib.sha256(key.encode()).digest()
 
 
@@ -49,8 +98,52 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _dtype_code(dtype: str | np.dtype) -> bytes:
+    code = np.dtype(dtype).str.encode().ljust(4)
+    if code not in _DTYPES:
+        raise ValueError(f"cache entries are float16, float32 or float64, got {np.dtype(dtype)}")
+    return code
+
+
+def _encode_entry(key: str, array: np.ndarray, dtype: str) -> tuple[bytes, int, int, bytes]:
+    """The bytes of one entry (header, data, SHA-256) and its rows, columns and dtype code."""
+    code = _dtype_code(dtype)
+    with np.errstate(over="ignore"):  # float16 overflow is reported below
+        arr = np.ascontiguousarray(array, dtype=_DTYPES[code])
+    if arr.ndim != 2:
+        raise ValueError(f"cache entries are 2-D, got shape {arr.shape}")
+    if code == b"<f2 " and not np.isfinite(arr).all() and np.isfinite(array).all():
+        raise ValueError(
+            "values exceed the float16 range (|x| > 65504): store this model's embeddings "
+            "as float32"
+        )
+    body = _HEADER.pack(_MAGIC, _owner(key), code, *arr.shape) + arr.tobytes()
+    return body + hashlib.sha256(body).digest(), arr.shape[0], arr.shape[1], code
+
+
+@dataclass(frozen=True)
+class EntryLocation:
+    """Where one entry lives: ``length`` bytes at ``offset`` of shard file ``path``."""
+
+    path: Path
+    offset: int
+    length: int
+    rows: int
+    cols: int
+    dtype: str
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """Disk use of one cache folder: entries indexed, files and bytes (index and shards)."""
+
+    n_entries: int
+    n_files: int
+    n_bytes: int
+
+
 class EmbeddingCache:
-    """Token-embedding store for one encoding configuration.
+    """Token-embedding store for one encoding configuration (sharded, checksummed).
 
     Parameters
     ----------
@@ -58,50 +151,334 @@ class EmbeddingCache:
         Cache root (see :func:`default_cache_dir`).
     config : dict
         JSON-serialisable description of the encoding (model, revision, layer, ...).
+
+    Attributes
+    ----------
+    key : str
+        24 hex digits of the SHA-256 of ``config`` and :data:`FORMAT_VERSION`.
+    dir : Path
+        ``<root>/embeddings/<key>``.
+    n_corrupt : int
+        Entries found corrupt (or belonging to another text) since this object was made.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> cache = EmbeddingCache(tempfile.mkdtemp(), {"model": "m"})
+    >>> cache.put_many([(text_key("a"), np.ones((2, 3))), (text_key("b"), np.zeros((1, 3)))])
+    >>> cache.get(text_key("a")).tolist(), cache.get(text_key("c"))
+    ([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], None)
+    >>> cache.usage().n_entries, cache.usage().n_files  # config.json, index.bin, one shard
+    (2, 3)
     """
 
-    def __init__(self, root: Path, config: dict) -> None:
+    shard_bytes: int = SHARD_BYTES
+
+    def __init__(self, root: Path | str, config: dict) -> None:
         blob = json.dumps({**config, "format": FORMAT_VERSION}, sort_keys=True)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:24]
-        self.dir = Path(root) / "embeddings" / self.key
+        self.root = Path(root)
+        self.dir = self.root / "embeddings" / self.key
         self.config = config
         self.n_corrupt = 0
+        self._lock = threading.RLock()
+        self._index: dict[bytes, tuple[int, int, int, int, int, bytes]] = {}
+        self._index_pos = 0  # bytes of index.bin read so far
+        self._loaded = False
+        self._readers: dict[int, int] = {}  # shard number -> read-only fd
+        self._shard: tuple[int, int] | None = None  # (number, fd) of the shard this writes to
         meta = self.dir / "config.json"
         if not meta.exists():
-            atomic_write_bytes(meta, json.dumps(config, indent=2, sort_keys=True).encode())
+            text = json.dumps({"format": FORMAT_VERSION, "config": config}, indent=2)
+            atomic_write_bytes(meta, (text + "\n").encode())
+        _note_legacy_folders(self.root)
 
-    def entry_path(self, key: str) -> Path:
-        """Where the entry of text key ``key`` lives."""
-        return self.dir / key[:2] / f"{key}.emb"
+    # ------------------------------------------------------------------ paths
+    @property
+    def index_path(self) -> Path:
+        """The append-only index file."""
+        return self.dir / "index.bin"
+
+    def shard_path(self, number: int) -> Path:
+        """Shard file number ``number``."""
+        return self.dir / "shards" / f"{number:06d}.shard"
+
+    def _shard_numbers(self) -> list[int]:
+        folder = self.dir / "shards"
+        if not folder.is_dir():
+            return []
+        return sorted(
+            int(p.stem) for p in folder.glob("*.shard") if p.stem.isdigit() and len(p.stem) == 6
+        )
+
+    # ------------------------------------------------------------------ index
+    def _refresh(self) -> None:
+        """Read index records appended since the last call (by this or another process)."""
+        try:
+            with open(self.index_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                start = max(self._index_pos, _INDEX_HEAD)
+                whole = start + (size - start) // RECORD_SIZE * RECORD_SIZE
+                if whole <= start:
+                    self._loaded = True
+                    return
+                if self._index_pos < _INDEX_HEAD:
+                    f.seek(0)
+                    if f.read(8) != _INDEX_MAGIC:  # not an index of this format: start afresh
+                        self._loaded = True
+                        return
+                f.seek(start)
+                data = f.read(whole - start)
+        except FileNotFoundError:
+            self._loaded = True
+            return
+        view = memoryview(data)
+        rec, crc = _RECORD.size, RECORD_SIZE
+        for pos in range(0, len(data), crc):
+            raw = view[pos : pos + rec]
+            if zlib.crc32(raw) != _CRC.unpack_from(view, pos + rec)[0]:
+                continue  # torn or damaged record: its entry counts as missing
+            owner, shard, offset, length, rows, cols, code = _RECORD.unpack(raw)
+            self._index[owner] = (shard, offset, length, rows, cols, code)
+        self._index_pos = start + len(data)
+        self._loaded = True
+
+    def _lookup(self, owner: bytes) -> tuple[int, int, int, int, int, bytes] | None:
+        with self._lock:
+            if not self._loaded:
+                self._refresh()
+            loc = self._index.get(owner)
+            if loc is None:  # maybe written by another process since
+                self._refresh()
+                loc = self._index.get(owner)
+            return loc
+
+    def __len__(self) -> int:
+        """Number of entries in the index."""
+        with self._lock:
+            self._refresh()
+            return len(self._index)
+
+    def __contains__(self, key: str) -> bool:
+        return self._lookup(_owner(key)) is not None
+
+    def locate(self, key: str) -> EntryLocation | None:
+        """Where the entry of text key ``key`` lives (None: not in the cache)."""
+        loc = self._lookup(_owner(key))
+        if loc is None:
+            return None
+        shard, offset, length, rows, cols, code = loc
+        return EntryLocation(
+            self.shard_path(shard), offset, length, rows, cols, code.decode().strip()
+        )
+
+    def usage(self) -> CacheUsage:
+        """Entries, files and bytes of this cache folder (shards, index and config)."""
+        files = [p for p in self.dir.rglob("*") if p.is_file()]
+        return CacheUsage(len(self), len(files), sum(p.stat().st_size for p in files))
+
+    # ------------------------------------------------------------------ reading
+    def _read(self, shard: int, offset: int, length: int) -> bytes:
+        fd = self._readers.get(shard)
+        if fd is None:
+            try:
+                fd = os.open(self.shard_path(shard), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except FileNotFoundError:
+                return b""
+            self._readers[shard] = fd
+        return _pread(fd, length, offset)
 
     def get(self, key: str) -> np.ndarray | None:
-        """The cached array for text key ``key``, or None (missing or corrupt: then deleted)."""
-        path = self.entry_path(key)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        """The cached array for text key ``key`` in its stored dtype, or None.
+
+        None also when the entry is corrupt, truncated or belongs to another text: then it
+        counts in :attr:`n_corrupt` and is dropped from the index (a later :meth:`put` of the
+        key supersedes it).
+        """
+        owner = _owner(key)
+        loc = self._lookup(owner)
+        if loc is None:
             return None
-        body, digest = data[:-32], data[-32:]
-        if len(data) >= _HEADER.size + 32 and hashlib.sha256(body).digest() == digest:
-            magic, owner, code, rows, cols = _HEADER.unpack_from(body)
+        shard, offset, length, rows, cols, code = loc
+        with self._lock:
+            data = self._read(shard, offset, length)
+            body, digest = data[:-32], data[-32:]
             dtype = _DTYPES.get(code)
             if (
-                magic == _MAGIC
-                and owner == _owner(key)  # the entry belongs to this text
+                len(data) == length
+                and length >= _HEADER.size + 32
                 and dtype is not None
                 and len(body) == _HEADER.size + dtype.itemsize * rows * cols
+                and hashlib.sha256(body).digest() == digest
+                and _HEADER.unpack_from(body) == (_MAGIC, owner, code, rows, cols)
             ):
                 return np.frombuffer(body, dtype=dtype, offset=_HEADER.size).reshape(rows, cols)
-        self.n_corrupt += 1
-        path.unlink(missing_ok=True)
-        return None
+            self.n_corrupt += 1
+            if self._index.get(owner) == loc:
+                del self._index[owner]
+            return None
 
+    def get_many(self, keys: Sequence[str]) -> list[np.ndarray | None]:
+        """:meth:`get` of every key (the index is refreshed once, not per missing key)."""
+        with self._lock:
+            self._refresh()
+            present = [_owner(k) in self._index for k in keys]
+        return [self.get(k) if ok else None for k, ok in zip(keys, present, strict=True)]
+
+    # ------------------------------------------------------------------ writing
     def put(self, key: str, array: np.ndarray, dtype: str = "<f4") -> None:
-        """Store a 2-D ``array`` for text key ``key`` (float32 unless ``dtype="<f8"``),
-        atomically, with a checksum."""
-        arr = np.ascontiguousarray(array, dtype=dtype)
-        if arr.ndim != 2:
-            raise ValueError(f"cache entries are 2-D, got shape {arr.shape}")
-        head = _HEADER.pack(_MAGIC, _owner(key), dtype.encode().ljust(4), *arr.shape)
-        body = head + arr.tobytes()
-        atomic_write_bytes(self.entry_path(key), body + hashlib.sha256(body).digest())
+        """Store a 2-D ``array`` for text key ``key`` (float32 unless ``dtype`` is ``"<f8"``
+        or ``"<f2"``), with a checksum; see :meth:`put_many`."""
+        self.put_many([(key, array, dtype)])
+
+    def put_many(self, items: Iterable[tuple]) -> None:
+        """Append entries ``(key, array[, dtype])`` in one shard write and one index write.
+
+        ``dtype`` is ``"<f4"`` (default), ``"<f2"`` or ``"<f8"``; the array is converted to
+        it. A key stored again supersedes its earlier entry.
+
+        Raises
+        ------
+        ValueError
+            An array that is not 2-D, or finite values that overflow float16.
+        OSError
+            The disk is full or not writable.
+        """
+        blobs, records = [], []
+        for item in items:
+            key, array, dtype = (*item, "<f4") if len(item) == 2 else item
+            blob, rows, cols, code = _encode_entry(key, array, dtype)
+            blobs.append(blob)
+            records.append((_owner(key), len(blob), rows, cols, code))
+        if not blobs:
+            return
+        with self._lock:
+            shard, fd = self._writable_shard()
+            offset = os.fstat(fd).st_size
+            _write_all(fd, b"".join(blobs))
+            out = bytearray()
+            for owner, length, rows, cols, code in records:
+                raw = _RECORD.pack(owner, shard, offset, length, rows, cols, code)
+                out += raw + _CRC.pack(zlib.crc32(raw))
+                self._index[owner] = (shard, offset, length, rows, cols, code)
+                offset += length
+            self._append_index(bytes(out))
+            if offset >= self.shard_bytes:  # full: the next write starts a new shard
+                self._release_shard()
+
+    def _writable_shard(self) -> tuple[int, int]:
+        """(number, fd) of a shard this object holds an exclusive lock on, opened for append."""
+        if self._shard is not None:
+            return self._shard
+        (self.dir / "shards").mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        numbers = self._shard_numbers()
+        if numbers and fcntl is not None:  # continue the newest shard when it has room
+            last = numbers[-1]
+            fd = os.open(self.shard_path(last), flags)
+            if os.fstat(fd).st_size < self.shard_bytes and _try_lock(fd):
+                self._shard = (last, fd)
+                return self._shard
+            os.close(fd)
+        number = (numbers[-1] + 1) if numbers else 0
+        while True:
+            try:
+                fd = os.open(self.shard_path(number), flags | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                number += 1
+                continue
+            if fcntl is None or _try_lock(fd):
+                self._shard = (number, fd)
+                return self._shard
+            os.close(fd)  # another writer locked it first
+            number += 1
+
+    def _append_index(self, data: bytes) -> None:
+        """Append index records under an exclusive lock of the index file."""
+        fd = os.open(self.index_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size < _INDEX_HEAD or _pread(fd, 8, 0) != _INDEX_MAGIC:  # new, or unreadable
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                _write_all(fd, _INDEX_MAGIC.ljust(_INDEX_HEAD, b"\0"))
+                size = _INDEX_HEAD
+            tail = (size - _INDEX_HEAD) % RECORD_SIZE
+            if tail:  # a torn record from an interrupted writer: cut it
+                size -= tail
+                os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+            _write_all(fd, data)
+        finally:
+            os.close(fd)  # also releases the lock
+
+    def _release_shard(self) -> None:
+        if self._shard is not None:
+            os.close(self._shard[1])
+            self._shard = None
+
+    def close(self) -> None:
+        """Release the shard lock and close open files (the cache stays usable)."""
+        with self._lock:
+            self._release_shard()
+            for fd in self._readers.values():
+                os.close(fd)
+            self._readers.clear()
+
+    def __del__(self) -> None:  # pragma: no cover - depends on the garbage collector
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _try_lock(fd: int) -> bool:
+    """An exclusive, non-blocking ``flock`` of ``fd``; False when another holder has it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _pread(fd: int, length: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, length, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, length)  # pragma: no cover
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _note_legacy_folders(root: Path) -> None:
+    """Warn once per process about cache folders of the one-file-per-text format."""
+    base = root / "embeddings"
+    if base in _LEGACY_WARNED:
+        return
+    _LEGACY_WARNED.add(base)
+    old = []
+    try:
+        folders = [p for p in base.iterdir() if p.is_dir()]
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        if isinstance(meta, dict) and meta.get("format") == FORMAT_VERSION:
+            continue
+        if any(len(p.name) == 2 and p.is_dir() for p in folder.iterdir()):
+            old.append(folder.name)
+    if old:
+        warn(
+            f"{base} holds {len(old)} cache folder(s) of the old one-file-per-text format, "
+            f"which socm no longer reads; they can be deleted: {', '.join(sorted(old))}"
+        )

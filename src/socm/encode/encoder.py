@@ -5,8 +5,9 @@ float32, eval mode, no gradients; the last hidden state (or ``layer`` K: 0 = emb
 negative counts from the end); every token with attention mask 1, special tokens included
 (``exclude_special_tokens`` drops them); no prefix; truncation at the model's maximum length.
 Texts are batched longest first and returned in their original order. Encoded texts are cached
-per text (:mod:`socm.encode.cache`), so reruns with other pairs, numerics or samples do not
-re-encode. Model resolution lives in :mod:`socm.encode.models`, batching in
+per text (:mod:`socm.encode.cache`, in shards), so reruns with other pairs, numerics or samples
+do not re-encode; ``cache_dtype="float16"`` stores (and hands out) token embeddings rounded to
+float16, half the disk. Model resolution lives in :mod:`socm.encode.models`, batching in
 :mod:`socm.encode.batching`, the forward loop in :mod:`socm.encode.forward`.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +31,10 @@ from socm.encode.tokens import TokenPolicy
 from socm.errors import SocmError, warn
 from socm.files import check_writable_dir
 
-__all__ = ["EncodeResult", "Encoder", "LayerProfiles"]
+__all__ = ["CACHE_DTYPES", "EncodeResult", "Encoder", "LayerProfiles"]
+
+CACHE_DTYPES: tuple[str, ...] = ("float32", "float16")
+"""Storage precisions of cached token embeddings (float16: half the disk, see the README)."""
 
 
 @dataclass
@@ -110,7 +115,10 @@ class Encoder:
         Cache root; None disables caching.
     attn_implementation : str, optional
         Passed to ``from_pretrained`` (``"eager"`` to get attention matrices).
-
+    cache_dtype : {"float32", "float16"}
+        Precision of token embeddings as stored (part of the cache key). ``"float16"`` rounds
+        them to float16 as they leave the model, cached or not, so that results do not depend
+        on whether they came from the cache; they are handed out as float32.
     """
 
     def __init__(
@@ -127,9 +135,13 @@ class Encoder:
         revision: str | None = None,
         cache_dir: Path | None = None,
         attn_implementation: str | None = None,
+        cache_dtype: str = "float32",
     ) -> None:
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
+        if cache_dtype not in CACHE_DTYPES:
+            raise SocmError(f"cache dtype must be float32 or float16, got {cache_dtype!r}")
+        self.cache_dtype = cache_dtype
         if cache_dir is not None:
             check_writable_dir(Path(cache_dir), "--cache-dir")
         self.resolved = resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
@@ -160,7 +172,12 @@ class Encoder:
         self.cache = self.profile_cache = None
         if self.cache_root is not None:
             self.cache = EmbeddingCache(self.cache_root, self.cache_config())
-            profile_key = {**self.cache_config(), "layer": "all", "kind": "layer_profile"}
+            profile_key = {
+                **self.cache_config(),
+                "layer": "all",
+                "kind": "layer_profile",
+                "dtype": "float64",  # profiles come from the float32 hidden states
+            }
             self.profile_cache = EmbeddingCache(self.cache_root, profile_key)
 
     # ------------------------------------------------------------------ configuration
@@ -204,7 +221,7 @@ class Encoder:
             "exclude_special_tokens": self.exclude_special_tokens,
             "prefix": self.prefix,
             "max_length": self.max_length,
-            "dtype": "float32",
+            "dtype": self.cache_dtype,
         }
 
     def token_policy(self) -> dict:
@@ -239,8 +256,11 @@ class Encoder:
         return self.policy.token_strings(text)
 
     def prepare(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> dict:
-        """:meth:`TokenPolicy.prepare <socm.encode.tokens.TokenPolicy.prepare>`."""
-        return self.policy.prepare(texts, ids)
+        """:meth:`TokenPolicy.prepare <socm.encode.tokens.TokenPolicy.prepare>`, with the
+        texts' names (``ids``, default positions) for error messages."""
+        tokens = self.policy.prepare(texts, ids)
+        tokens["ids"] = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
+        return tokens
 
     def batches(
         self, tokens: dict, todo: Sequence[int] | None = None
@@ -266,7 +286,10 @@ class Encoder:
         return time.perf_counter() - t0
 
     def encode(
-        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        progress: bool | Any = False,
     ) -> EncodeResult:
         """Token embeddings for ``texts``, from the cache where possible.
 
@@ -278,8 +301,9 @@ class Encoder:
         texts : sequence of str
         ids : sequence of str, optional
             Names of the texts for error messages (default: positions).
-        progress : bool
-            Show a progress bar over texts.
+        progress : bool or progress bar
+            Show a progress bar over texts; or a bar (anything with ``update(n)``, e.g. one
+            ``tqdm`` over several calls) advanced by one per text, cached or encoded.
 
         Raises
         ------
@@ -300,8 +324,10 @@ class Encoder:
             return EncodeResult(embeddings=[])
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)
-        out = [self.cache.get(k) if self.cache else None for k in tokens["keys"]]
+        out = self._cached(self.cache, tokens)
         todo = [k for k, e in enumerate(out) if e is None]
+        if hasattr(progress, "update") and len(todo) < len(texts):
+            progress.update(len(texts) - len(todo))
         load = self._load_timed(todo)
         run_forward(self, tokens, todo, Outputs(embeddings=out), progress)
         return EncodeResult(
@@ -327,8 +353,11 @@ class Encoder:
             return LayerProfiles(profiles=np.empty((0, self.hidden_state_count(), 2)))
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)
-        cache = self.profile_cache
-        out = [cache.get(k) if cache else None for k in tokens["keys"]]
+        out = (
+            self.profile_cache.get_many(tokens["keys"])
+            if self.profile_cache
+            else [None] * len(texts)
+        )
         todo = [k for k, e in enumerate(out) if e is None]
         self._load_timed(todo)
         run_forward(self, tokens, todo, Outputs(profiles=out), progress)
@@ -349,7 +378,7 @@ class Encoder:
         """
         tokens = self.prepare(texts, ids)
         caches = [self._layer_cache(layer) for layer in range(self.hidden_state_count())]
-        per_layer = [[c.get(k) if c else None for k in tokens["keys"]] for c in caches]
+        per_layer = [self._cached(c, tokens) for c in caches]
         todo = [k for k in range(len(texts)) if any(pl[k] is None for pl in per_layer)]
         self._load_timed(todo)
         run_forward(self, tokens, todo, Outputs(layers=per_layer, layer_caches=caches), progress)
@@ -366,6 +395,15 @@ class Encoder:
                 self.forward(batch)
             return int(self.n_hidden_states)
         return int(n) + 1
+
+    def _cached(self, cache: EmbeddingCache | None, tokens: dict) -> list[np.ndarray | None]:
+        """Cached token embeddings of the prepared texts as float32 (None: not cached)."""
+        if cache is None:
+            return [None] * len(tokens["keys"])
+        return [
+            e if e is None or e.dtype == np.float32 else e.astype(np.float32)
+            for e in cache.get_many(tokens["keys"])
+        ]
 
     def _layer_cache(self, layer: int) -> EmbeddingCache | None:
         if self.cache_root is None:

@@ -4,13 +4,20 @@ One forward pass with all hidden states gives, per text, the selected layer's to
 the per-layer profile (normalised spread and average cosine at every hidden state,
 :func:`socm.core.stats.spread_and_cosine`) and, when asked, every layer's token embeddings.
 Cache writes go to one background thread, one job per batch (few wake-ups: the forward pass
-keeps the cores busy); a batch's entries reach the cache even when a later batch fails.
+keeps the cores busy), each job one :meth:`~socm.encode.cache.EmbeddingCache.put_many` per
+cache (one shard append and one index append); a batch's entries reach the cache even when a
+later batch fails.
+
+With ``encoder.cache_dtype == "float16"`` token embeddings are rounded to float16 as they
+leave the model, whether or not they are cached: a text's embeddings are then the same from the
+model and from the cache (stored as float16, handed out as float32).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +28,7 @@ from socm.encode.cache import EmbeddingCache
 from socm.errors import SocmError
 from socm.progress import progress_bar
 
-__all__ = ["CacheWriter", "Outputs", "run_forward", "select_hidden_state"]
+__all__ = ["CacheWriter", "Outputs", "round_to_storage", "run_forward", "select_hidden_state"]
 
 
 @dataclass
@@ -60,20 +67,52 @@ class CacheWriter:
             self._queued.append((cache, key, arr, dtype))
 
     def flush(self) -> None:
-        """Hand the queued entries to the writer thread as one job."""
+        """Hand the queued entries to the writer thread as one job (one ``put_many`` per
+        cache)."""
         if self._queued and self._pool is not None:
             jobs, self._queued = self._queued, []
-            self._pending.append(self._pool.submit(lambda: [c.put(*j) for c, *j in jobs]))
+            self._pending.append(self._pool.submit(_write_job, jobs))
 
     def close(self) -> None:
-        """Wait for every job; finished batches always reach the cache."""
+        """Write what is queued (texts whose forward pass finished), then wait for every job;
+        finished batches always reach the cache."""
         if self._pool is not None:
+            self.flush()
             self._pool.shutdown(wait=True)
 
     def raise_errors(self) -> None:
         """Surface write errors (disk full, permissions)."""
         for fut in self._pending:
             fut.result()
+
+
+def _write_job(jobs: list[tuple]) -> None:
+    by_cache: dict[int, tuple[EmbeddingCache, list]] = {}
+    for cache, key, arr, dtype in jobs:
+        by_cache.setdefault(id(cache), (cache, []))[1].append((key, arr, dtype))
+    for cache, items in by_cache.values():
+        cache.put_many(items)
+
+
+def round_to_storage(arr: np.ndarray, dtype: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 array to use, array to store) for storage dtype ``"float32"`` or ``"float16"``.
+
+    Raises
+    ------
+    SocmError
+        float16 storage of values beyond its range (``what`` names the text).
+    """
+    if dtype == "float32":
+        return arr, arr
+    with np.errstate(over="ignore"):  # reported below
+        half = arr.astype(np.float16)
+    if not np.isfinite(half).all():
+        top = float(np.abs(arr).max())
+        raise SocmError(
+            f"{what}: token embeddings reach |x| = {top:.3g}, beyond the float16 range "
+            "(65504): use --cache-dtype float32"
+        )
+    return half.astype(np.float32), half
 
 
 def select_hidden_state(
@@ -101,16 +140,24 @@ def select_hidden_state(
     return states[layer], states
 
 
-def run_forward(encoder, tokens: dict, todo: list[int], outputs: Outputs, progress: bool) -> None:
+def run_forward(
+    encoder, tokens: dict, todo: list[int], outputs: Outputs, progress: bool | Any
+) -> None:
     """Run texts ``todo`` through ``encoder``'s model; fill ``outputs`` and the caches.
 
+    ``progress``: show a bar, or a bar (anything with ``update(n)``) to advance per text.
+
     Every pass stores the selected layer's embeddings (``encoder.cache``) and the per-layer
-    profile (``encoder.profile_cache``) of each text, whatever ``outputs`` asks for.
+    profile (``encoder.profile_cache``) of each text, whatever ``outputs`` asks for. Token
+    embeddings are rounded to ``encoder.cache_dtype`` (:func:`round_to_storage`).
     """
     if not todo:
         return
     writer = CacheWriter(enabled=encoder.cache is not None)
-    bar = progress_bar(len(todo), "encode", "text", enabled=progress)
+    storage = getattr(encoder, "cache_dtype", "float32")
+    code = "<f2" if storage == "float16" else "<f4"
+    own_bar = not hasattr(progress, "update")  # a bar handed in is updated, not closed
+    bar = progress_bar(len(todo), "encode", "text", enabled=bool(progress)) if own_bar else progress
     try:
         with torch.inference_mode():
             for idx, batch in iter_batches(
@@ -137,8 +184,11 @@ def run_forward(encoder, tokens: dict, todo: list[int], outputs: Outputs, progre
                 )
                 for row, i in enumerate(idx):
                     key = tokens["keys"][i]
-                    arr = np.ascontiguousarray(sel[row][masks[row]])
-                    writer.add(encoder.cache, key, arr)
+                    what = f"text {tokens['ids'][i]}" if "ids" in tokens else f"text {i}"
+                    arr, stored = round_to_storage(
+                        np.ascontiguousarray(sel[row][masks[row]]), storage, what
+                    )
+                    writer.add(encoder.cache, key, stored, code)
                     writer.add(encoder.profile_cache, key, prof[row], "<f8")
                     if outputs.embeddings is not None:
                         outputs.embeddings[i] = arr
@@ -147,12 +197,15 @@ def run_forward(encoder, tokens: dict, todo: list[int], outputs: Outputs, progre
                     if every is not None:
                         caches = outputs.layer_caches or [None] * len(every)
                         for layer, h in enumerate(every):
-                            a = np.ascontiguousarray(h[row][masks[row]])
+                            a, a_stored = round_to_storage(
+                                np.ascontiguousarray(h[row][masks[row]]), storage, what
+                            )
                             outputs.layers[layer][i] = a
-                            writer.add(caches[layer], key, a)
+                            writer.add(caches[layer], key, a_stored, code)
                 writer.flush()
                 bar.update(len(idx))
     finally:
         writer.close()
-        bar.close()
+        if own_bar:
+            bar.close()
     writer.raise_errors()

@@ -379,6 +379,7 @@ def sample(corpus: Corpus, n: int | None, seed: int = 0) -> Corpus:
         If ``n`` exceeds the corpus size or is below 1.
     """
     if n is None:
+        corpus.info["n_population"] = len(corpus)
         return corpus
     if n < 1:
         raise SocmError(f"--n-texts must be at least 1, got {n}")
@@ -389,4 +390,6 @@ def sample(corpus: Corpus, n: int | None, seed: int = 0) -> Corpus:
         )
     random.seed(seed)
     positions = random.sample(range(len(corpus)), n)
-    return corpus.subset(positions)
+    chosen = corpus.subset(positions)
+    chosen.info["n_population"] = len(corpus)  # the corpus the sample stands for
+    return chosen

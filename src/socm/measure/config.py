@@ -30,7 +30,7 @@ ENCODER_FIELDS = (
     "no_cache",
 )
 #: Fields that never change a result (where and how it is shown).
-_NOT_RESULT = ("out", "overwrite", "progress")
+_NOT_RESULT = ("out", "overwrite", "no_pairs_file", "progress")
 
 
 @dataclass
@@ -40,7 +40,7 @@ class MeasureConfig:
     The fields fall into four parts: the encoder (:data:`ENCODER_FIELDS`), the corpus
     (``corpus``, ``unit``, ``text_column``, ``id_column``, ``n_texts``, ``seed``), the pairs
     (``pairs_file``, ``max_pairs``, ``numerics``) and the output (``out``, ``overwrite``,
-    ``progress``).
+    ``no_pairs_file``, ``progress``).
 
     ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
     the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
@@ -69,6 +69,7 @@ class MeasureConfig:
     no_cache: bool = False
     out: str | None = None
     overwrite: bool = False
+    no_pairs_file: bool = False
     progress: bool = True
     extra: dict = field(default_factory=dict)
 

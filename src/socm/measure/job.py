@@ -1,34 +1,45 @@
 """``socm measure``: from an encoder and a corpus to collapse results on disk.
 
-Pipeline: corpus → sample → token embeddings (cached) → per-text statistics → pair metrics →
-``pairs.parquet``, ``texts.jsonl`` and ``summary.json`` in the run folder, each written
-atomically.
+Pipeline: corpus → sample → token embeddings (cached), encoded in blocks and reduced at once to
+per-text statistics → pair metrics, tile by tile → ``pairs.parquet`` (streamed in row groups),
+``texts.jsonl`` (with each text's mean over its pairs) and ``summary.json`` (averages with
+confidence intervals, :mod:`socm.core.uncertainty`) in the run folder.
+
+Memory grows with the number of texts (their covariance factors), never with the number of
+pairs: pair values go to the parquet file and to O(n) running sums as tiles finish.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from socm.core.metrics import check_numerics
-from socm.core.pairs import PairResult, pairwise
-from socm.core.stats import token_stats_many
+from socm.core.pairs import PairResult, iter_pairwise
+from socm.core.stats import token_stats
+from socm.core.uncertainty import PairAccumulator
 from socm.encode.encoder import Encoder, EncodeResult
 from socm.encode.models import engine_device
-from socm.files import atomic_write_json, atomic_write_jsonl, atomic_write_parquet
+from socm.files import atomic_write_json, atomic_write_jsonl
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.select import prepare
-from socm.measure.summary import build_summary, by_label
-from socm.measure.writer import RunWriter
+from socm.measure.summary import LabelSums, build_summary
 
-__all__ = ["STREAM_TEXTS", "run_measure"]
+__all__ = ["STREAM_TEXTS", "PairsFile", "announce_estimate", "encode_stats", "run_measure"]
 
 
-#: Listed pairs over more texts than this are scored chunk by chunk from the cache.
-STREAM_TEXTS = 20_000
+#: Texts are encoded and reduced to statistics in blocks of this many (token embeddings of
+#: one block at a time are in memory).
+STREAM_TEXTS = 4096
+#: All-pairs runs up to this many pairs write pairs.parquet in combinations order (i < j);
+#: larger ones in the engine's tile order, as tiles finish.
+SORTED_PAIRS_MAX = 2_000_000
+#: Print a time estimate before scoring more pairs than this.
+ESTIMATE_PAIRS_MIN = 2_000_000
 
 
 def run_measure(
@@ -47,8 +58,9 @@ def run_measure(
         :func:`socm.inputs.msmarco.load_msmarco`); they replace ``cfg.corpus`` and
         ``cfg.pairs_file``.
 
-    Listed pairs over more than :data:`STREAM_TEXTS` texts are scored in chunks with the
-    embeddings read back from the cache, so memory stays bounded (each text is encoded once).
+    The averages' 95% intervals (:class:`~socm.core.uncertainty.PairAccumulator`) estimate the
+    average over all pairs of the corpus the texts were sampled from (zero width for the whole
+    corpus with all pairs); for listed pairs, the average over all listed pairs.
 
     Raises
     ------
@@ -59,108 +71,207 @@ def run_measure(
     check_numerics(cfg.numerics)
     listed = cfg.pairs_file is not None or (corpus is not None and pairs is not None)
     job = prepare(cfg, "measure", corpus, pairs, labels)  # refuses bad input before any work
-    chosen, pairs, labels, enc, writer = job.texts, job.pairs, job.labels, job.encoder, job.writer
+    chosen, pairs, labels, enc = job.texts, job.pairs, job.labels, job.encoder
     device = engine_device(enc.device)
-    if pairs is not None and len(chosen) > STREAM_TEXTS and enc.cache is not None:
-        encoded, spreads, res, pair_seconds = _stream_listed(enc, chosen, pairs, cfg, device)
-    else:
-        encoded = enc.encode(chosen.texts, chosen.ids, progress=cfg.progress)
-        t_pairs = time.perf_counter()
-        stats = token_stats_many(encoded.embeddings)
-        res = pairwise(
-            stats,
-            pairs=pairs,
-            numerics=cfg.numerics,
-            device=device,
-            progress=cfg.progress,
+    n = len(chosen)
+    stats, encoded = encode_stats(enc, chosen, cfg.progress)
+    spreads = np.array([st.trace for st in stats])
+    n_pairs = n * (n - 1) // 2 if pairs is None else len(pairs)
+    if n_pairs >= ESTIMATE_PAIRS_MIN:
+        announce_estimate(stats, n_pairs, cfg.numerics, device)
+    t_pairs = time.perf_counter()
+    acc = PairAccumulator(n)
+    per_label = LabelSums(labels) if labels and any(x is not None for x in labels) else None
+    with job.writer as writer:
+        sink = PairsFile(
+            None if cfg.no_pairs_file else writer.path("pairs.parquet"),
+            chosen.ids,
+            labels if per_label else None,
+            n_sorted=n if pairs is None and n_pairs <= SORTED_PAIRS_MAX else None,
         )
+        start = 0
+        for tile in iter_pairwise(stats, pairs, cfg.numerics, device, cfg.progress, consume=True):
+            acc.update(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
+            sink.add(tile, start)
+            if per_label is not None:
+                per_label.update(start, tile)
+            start += len(tile)
+        sink.close()
         pair_seconds = time.perf_counter() - t_pairs
-        spreads = np.array([st.trace for st in stats])
-    timings = {
-        "encode_s": round(encoded.seconds, 3),
-        "model_load_s": round(encoded.load_seconds, 3),
-        "pairs_s": round(pair_seconds, 3),
-        "total_s": round(time.perf_counter() - t_start, 3),
-        "n_encoded": encoded.n_encoded,
-        "n_cached": encoded.n_cached,
-    }
-    if listed:
-        mode = "listed"
-    else:
-        mode = "sampled" if pairs is not None else "all"
-    summary = build_summary(cfg, enc, encoded, chosen, res, spreads, timings, mode)
-    if labels is not None and any(lab is not None for lab in labels):
-        summary["by_label"] = by_label(res, labels)
-    summary["config"] = cfg.to_dict()
-    with writer:
-        _write_run(writer, chosen, encoded, spreads, res, labels)
+        if listed:
+            mode = "listed"
+            res = acc.result(n_listed=_n_listed(chosen, pairs))
+        else:
+            mode = "sampled" if pairs is not None else "all"
+            res = acc.result(n_population=chosen.info.get("n_population"))
+        timings = {
+            "encode_s": round(encoded.seconds, 3),
+            "model_load_s": round(encoded.load_seconds, 3),
+            "pairs_s": round(pair_seconds, 3),
+            "total_s": round(time.perf_counter() - t_start, 3),
+            "n_encoded": encoded.n_encoded,
+            "n_cached": encoded.n_cached,
+        }
+        summary = build_summary(cfg, enc, encoded, chosen, res, spreads, timings, mode)
+        if per_label is not None:
+            summary["by_label"] = per_label.result()
+        summary["pairs_file"] = not cfg.no_pairs_file
+        summary["config"] = cfg.to_dict()
+        _write_texts(writer.path("texts.jsonl"), chosen, encoded, spreads, res)
         atomic_write_json(writer.path("summary.json"), summary)
     return summary, job.out
 
 
-def _stream_listed(
-    enc: Encoder,
-    chosen: Corpus,
-    pairs: np.ndarray,
-    cfg: MeasureConfig,
-    device: str,
-    text_block: int = 4096,
-    pair_block: int = 20_000,
-):
-    """Encode every text once (into the cache), then score pairs chunk by chunk."""
+def _n_listed(chosen: Corpus, pairs: np.ndarray) -> int:
+    """How many pairs the list held before ``--max-pairs`` sampled from it."""
+    return int(chosen.info.get("n_listed_pairs", len(pairs)))
+
+
+def encode_stats(enc: Encoder, chosen: Corpus, progress: bool) -> tuple[list, EncodeResult]:
+    """Per-text statistics of every text, encoding :data:`STREAM_TEXTS` texts at a time (each
+    block's token embeddings are dropped once reduced); the encoding's counts and timings."""
     total = EncodeResult(embeddings=[], truncated=[])
-    spreads = np.empty(len(chosen))
-    for s in range(0, len(chosen), text_block):
+    stats: list = []
+    for s in range(0, len(chosen), STREAM_TEXTS):
         part = enc.encode(
-            chosen.texts[s : s + text_block], chosen.ids[s : s + text_block], progress=cfg.progress
+            chosen.texts[s : s + STREAM_TEXTS], chosen.ids[s : s + STREAM_TEXTS], progress=progress
         )
-        stats = token_stats_many(part.embeddings)
-        spreads[s : s + len(stats)] = [st.trace for st in stats]
-        total.n_tokens += [e.shape[0] for e in part.embeddings]
+        embs = part.embeddings
+        for k in range(len(embs)):
+            stats.append(token_stats(embs[k], where=f"text {chosen.ids[s + k]}"))
+            embs[k] = None
+        total.n_tokens += part.n_tokens
         total.truncated += part.truncated
         total.n_truncated += part.n_truncated
         total.n_cached += part.n_cached
         total.n_encoded += part.n_encoded
         total.seconds += part.seconds
         total.load_seconds += part.load_seconds
-    t_pairs = time.perf_counter()
-    cols = {k: np.empty(len(pairs)) for k in ("d_mu", "d_sigma", "socm")}
-    for s in range(0, len(pairs), pair_block):
-        chunk = pairs[s : s + pair_block]
-        texts, local = np.unique(chunk, return_inverse=True)
-        embs = enc.encode([chosen.texts[t] for t in texts]).embeddings  # from the cache
-        r = pairwise(
-            token_stats_many(embs), pairs=local.reshape(-1, 2), numerics=cfg.numerics, device=device
-        )
-        for k in cols:
-            cols[k][s : s + len(chunk)] = getattr(r, k)
-    res = PairResult(i=pairs[:, 0].astype(np.int64), j=pairs[:, 1].astype(np.int64), **cols)
-    return total, spreads, res, time.perf_counter() - t_pairs
+    return stats, total
 
 
-def _write_run(
-    writer: RunWriter,
-    chosen: Corpus,
-    encoded: EncodeResult,
-    spreads: np.ndarray,
-    res: PairResult,
-    labels: list[str | None] | None = None,
+def announce_estimate(stats: list, n_pairs: int, numerics: str, device: str) -> float:
+    """Time a sample of all pairs among 200 texts, print the estimated scoring time for
+    ``n_pairs`` on stderr (suggesting ``--max-pairs`` beyond 10 minutes); returns seconds."""
+    rng = np.random.default_rng(0)
+    sample = [stats[k] for k in rng.choice(len(stats), min(200, len(stats)), replace=False)]
+    t0 = time.perf_counter()
+    done = sum(len(t) for t in iter_pairwise(sample, None, numerics, device))
+    rate = done / max(time.perf_counter() - t0, 1e-9)
+    eta = n_pairs / rate
+    line = (
+        f"socm: scoring {n_pairs:,} pairs takes about {_duration(eta)} "
+        f"({rate:,.0f} pairs/s measured on a sample, {device})"
+    )
+    if eta > 600:
+        line += "; --max-pairs P scores a random sample of P pairs instead"
+    print(line, file=sys.stderr)
+    return eta
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class PairsFile:
+    """``pairs.parquet`` written as tiles arrive (row groups of about a million pairs).
+
+    With ``n_sorted`` (all pairs of that many texts), pairs are gathered and written in
+    combinations order at :meth:`close` (only for runs small enough to hold). ``path=None``
+    writes nothing (``--no-pairs-file``).
+    """
+
+    ROW_GROUP = 1 << 20
+
+    def __init__(
+        self,
+        path: Path | None,
+        ids: list[str],
+        labels: list[str | None] | None,
+        n_sorted: int | None = None,
+    ) -> None:
+        self.path = path
+        self.ids = np.array(ids, dtype=object)
+        self.labels = labels
+        self.n_sorted = n_sorted
+        self._parts: list[PairResult] = []
+        self._rows = 0
+        self._writer = None
+
+    def add(self, tile: PairResult, start: int) -> None:
+        """Queue a tile (listed pairs: positions ``start ..``)."""
+        if self.path is None:
+            return
+        if self.labels is not None:
+            tile = PairResult(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
+            tile.label = self.labels[start : start + len(tile)]  # type: ignore[attr-defined]
+        self._parts.append(tile)
+        self._rows += len(tile)
+        if self.n_sorted is None and self._rows >= self.ROW_GROUP:
+            self._flush()
+
+    def _table(self, i, j, d_mu, d_sigma, socm, label=None):
+        import pyarrow as pa
+
+        columns = {
+            "text1_id": pa.array(self.ids[i].tolist(), type=pa.string()),
+            "text2_id": pa.array(self.ids[j].tolist(), type=pa.string()),
+            "d_mu": d_mu,
+            "d_sigma": d_sigma,
+            "socm": socm,
+        }
+        if self.labels is not None:
+            columns["label"] = pa.array(label, type=pa.string())
+        return pa.table(columns)
+
+    def _flush(self) -> None:
+        import pyarrow.parquet as pq
+
+        if not self._parts:
+            return
+        cols = {f: np.concatenate([getattr(p, f) for p in self._parts]) for f in PairResult.FIELDS}
+        label = None
+        if self.labels is not None:
+            label = [x for p in self._parts for x in p.label]  # type: ignore[attr-defined]
+        if self.n_sorted is not None:
+            n, i, j = self.n_sorted, cols["i"], cols["j"]
+            order = np.argsort(i * n - i * (i + 1) // 2 + (j - i - 1), kind="stable")
+            cols = {f: v[order] for f, v in cols.items()}
+        table = self._table(**cols, label=label)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table, row_group_size=self.ROW_GROUP)
+        self._parts, self._rows = [], 0
+
+    def close(self) -> None:
+        """Write what is queued and finish the file."""
+        if self.path is None:
+            return
+        self._flush()
+        if self._writer is None:  # no pair at all: an empty file with the columns
+            import pyarrow.parquet as pq
+
+            e = np.zeros(0, dtype=np.int64)
+            z = np.zeros(0)
+            pq.write_table(self._table(e, e, z, z, z, label=[]), self.path)
+        else:
+            self._writer.close()
+
+
+def _write_texts(
+    path: Path, chosen: Corpus, encoded: EncodeResult, spreads: np.ndarray, res: dict
 ) -> None:
-    import pyarrow as pa
+    """texts.jsonl: each text with its token count, spread and means over its scored pairs."""
 
-    ids = np.array(chosen.ids, dtype=object)
-    columns = {
-        "text1_id": pa.array(ids[res.i].tolist(), type=pa.string()),
-        "text2_id": pa.array(ids[res.j].tolist(), type=pa.string()),
-        "d_mu": res.d_mu,
-        "d_sigma": res.d_sigma,
-        "socm": res.socm,
-    }
-    if labels is not None and any(lab is not None for lab in labels):
-        columns["label"] = pa.array(labels, type=pa.string())
-    atomic_write_parquet(writer.path("pairs.parquet"), pa.table(columns))
+    def num(x: float) -> float | None:
+        return None if not np.isfinite(x) else float(x)
+
     atomic_write_jsonl(
-        writer.path("texts.jsonl"),
+        path,
         (
             {
                 "id": ident,
@@ -168,13 +279,21 @@ def _write_run(
                 "n_tokens": int(n_tok),
                 "normalized_spread": float(sp),
                 "truncated": bool(tr),
+                "n_pairs": int(n_p),
+                "mean_socm": num(ms),
+                "mean_d_mu": num(mm),
+                "mean_d_sigma": num(md),
             }
-            for ident, text, n_tok, sp, tr in zip(
+            for ident, text, n_tok, sp, tr, n_p, ms, mm, md in zip(
                 chosen.ids,
                 chosen.texts,
                 encoded.n_tokens,
                 spreads,
                 encoded.truncated,
+                res["text_n_pairs"],
+                res["text_mean_socm"],
+                res["text_mean_d_mu"],
+                res["text_mean_d_sigma"],
                 strict=True,
             )
         ),

@@ -57,6 +57,7 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
             )
         rows = read_pairs_file(cfg.pairs_file, set(corpus.ids))
         chosen, pairs, labels = pairs_from_ids(corpus, rows)
+        chosen.info["n_listed_pairs"] = len(pairs)
         if cfg.max_pairs is not None and cfg.max_pairs < len(pairs):
             rng = np.random.default_rng(cfg.seed)
             keep = np.sort(rng.choice(len(pairs), cfg.max_pairs, replace=False))
@@ -64,6 +65,7 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
         return chosen, pairs, labels
     if cfg.n_texts == "all":
         chosen = corpus
+        chosen.info["n_population"] = len(corpus)
     elif cfg.n_texts is None or isinstance(cfg.n_texts, int):
         chosen = sample(corpus, DEFAULT_N_TEXTS if cfg.n_texts is None else cfg.n_texts, cfg.seed)
     else:

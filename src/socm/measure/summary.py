@@ -14,7 +14,25 @@ from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import versions
 
-__all__ = ["build_summary", "by_label", "format_summary"]
+__all__ = ["LabelSums", "build_summary", "format_summary", "with_ci"]
+
+
+#: Keys of :meth:`socm.core.uncertainty.PairAccumulator.result` copied into summary.json.
+_STAT_KEYS = (
+    "avg_socm_ci95",
+    "avg_d_mu_ci95",
+    "avg_d_sigma_ci95",
+    "avg_socm_se",
+    "avg_d_mu_se",
+    "avg_d_sigma_se",
+    "ci_level",
+    "ci_method",
+    "ci_note",
+    "n_population",
+    "pairs_possible",
+    "socm_quantiles_exact",
+    "socm_quantile_abs_error",
+)
 
 
 def build_summary(
@@ -22,19 +40,15 @@ def build_summary(
     enc: Encoder,
     encoded: EncodeResult,
     chosen: Corpus,
-    res: PairResult,
+    s: dict,
     spreads: np.ndarray,
     timings: dict,
     pairs_mode: str,
 ) -> dict:
-    """The run's ``summary.json``: settings, averages, SOCM quantiles, counts, versions."""
-    s = res.summary()
-    q = {
-        "0.1": s.pop("socm_q10"),
-        "0.5": s.pop("socm_q50"),
-        "0.9": s.pop("socm_q90"),
-        "0.99": s.pop("socm_q99"),
-    }
+    """The run's ``summary.json``: settings, averages with confidence intervals, SOCM
+    quantiles, counts, versions; ``s`` is :meth:`PairAccumulator.result
+    <socm.core.uncertainty.PairAccumulator.result>` of the scored pairs."""
+    q = {"0.1": s["socm_q10"], "0.5": s["socm_q50"], "0.9": s["socm_q90"], "0.99": s["socm_q99"]}
     return {
         "model": cfg.model,
         "model_path": enc.resolved.path,
@@ -44,7 +58,7 @@ def build_summary(
         "corpus_source": chosen.info.get("source"),
         "unit": chosen.info.get("unit"),
         "n_texts": len(chosen),
-        "n_pairs": len(res),
+        "n_pairs": s["n_pairs"],
         "pairs": pairs_mode,
         "seed": cfg.seed,
         "numerics": cfg.numerics,
@@ -55,6 +69,7 @@ def build_summary(
         "avg_socm": s["avg_socm"],
         "avg_d_mu": s["avg_d_mu"],
         "avg_d_sigma": s["avg_d_sigma"],
+        **{k: s.get(k) for k in _STAT_KEYS},
         "socm_quantiles": q,
         "avg_normalized_spread": float(spreads.mean()),
         "share_spread_over_2": float((spreads > SPREAD_BOUND).mean()),
@@ -66,19 +81,48 @@ def build_summary(
     }
 
 
-def by_label(res: PairResult, labels: list[str | None]) -> dict:
-    """Averages per pair label (``"(none)"`` for unlabelled pairs)."""
-    lab = np.array(["" if x is None else x for x in labels], dtype=object)
-    out = {}
-    for name in dict.fromkeys(lab.tolist()):
-        sel = lab == name
-        out[name or "(none)"] = {
-            "n_pairs": int(sel.sum()),
-            "avg_socm": float(res.socm[sel].mean()),
-            "avg_d_mu": float(res.d_mu[sel].mean()),
-            "avg_d_sigma": float(res.d_sigma[sel].mean()),
-        }
-    return out
+class LabelSums:
+    """Running sums per pair label, for per-label averages (``"(none)"`` for no label)."""
+
+    def __init__(self, labels: list[str | None]) -> None:
+        lab = ["" if x is None else x for x in labels]
+        self.names = list(dict.fromkeys(lab))
+        index = {name: k for k, name in enumerate(self.names)}
+        self.code = np.array([index[x] for x in lab], dtype=np.int64)
+        self.sums = np.zeros((len(self.names), 4))  # count, socm, d_mu, d_sigma
+
+    def update(self, start: int, res: PairResult) -> None:
+        """Add listed pairs ``start .. start + len(res)``."""
+        code = self.code[start : start + len(res)]
+        k = len(self.names)
+        self.sums[:, 0] += np.bincount(code, minlength=k)
+        for col, values in enumerate((res.socm, res.d_mu, res.d_sigma), start=1):
+            self.sums[:, col] += np.bincount(code, weights=values, minlength=k)
+
+    def result(self) -> dict:
+        """``{label: {n_pairs, avg_socm, avg_d_mu, avg_d_sigma}}``."""
+        out = {}
+        for name, (n, *totals) in zip(self.names, self.sums, strict=True):
+            if n:
+                means = np.array(totals) / n
+                keys = ("avg_socm", "avg_d_mu", "avg_d_sigma")
+                out[name or "(none)"] = {
+                    "n_pairs": int(n),
+                    **{k: float(v) for k, v in zip(keys, means, strict=True)},
+                }
+        return out
+
+
+def with_ci(summary: dict, metric: str, digits: int = 4) -> str:
+    """``0.4499 ± 0.0087 (95% CI)`` from a summary's average and interval (the average alone
+    when the summary has no interval)."""
+    value = summary[f"avg_{metric}"]
+    ci = summary.get(f"avg_{metric}_ci95")
+    if not ci:
+        return f"{value:.{digits + 1}f}"
+    half = (ci[1] - ci[0]) / 2
+    level = round(100 * (summary.get("ci_level") or 0.95))
+    return f"{value:.{digits}f} ± {half:.{digits}f} ({level}% CI)"
 
 
 def format_summary(summary: dict, out: Path) -> str:
@@ -92,9 +136,9 @@ def format_summary(summary: dict, out: Path) -> str:
             f"{summary['pairs']} pairs)",
         ),
         ("numerics", summary["numerics"]),
-        ("avg SOCM", f"{summary['avg_socm']:.5f}"),
-        ("avg d_mu", f"{summary['avg_d_mu']:.5f}"),
-        ("avg d_sigma", f"{summary['avg_d_sigma']:.5f}"),
+        ("avg SOCM", with_ci(summary, "socm")),
+        ("avg d_mu", with_ci(summary, "d_mu")),
+        ("avg d_sigma", with_ci(summary, "d_sigma")),
         ("SOCM q10/q50/q90/q99", "/".join(f"{q[k]:.4f}" for k in ("0.1", "0.5", "0.9", "0.99"))),
         ("avg normalized spread", f"{summary['avg_normalized_spread']:.4f}"),
         ("texts with spread > 2", f"{summary['share_spread_over_2']:.1%}"),
