@@ -12,7 +12,7 @@ import torch
 from conftest import MODEL, run_config
 
 from socm.analyses.mechanism import (
-    _Capture,
+    ResidualCapture,
     head_operator_norms,
     layer_quantities,
     layer_specs,
@@ -60,7 +60,7 @@ def test_hooks_capture_y_and_recompute_every_layer(model_name, n_layers):
     specs = layer_specs(model)
     assert len(specs) == n_layers and specs[0].heads == 12
     _, batch = next(enc.batches(enc.tokenize(TEXTS[:2])))
-    cap = _Capture(specs)
+    cap = ResidualCapture(specs)
     try:
         with torch.inference_mode():
             out = model(**batch, output_hidden_states=True, output_attentions=True)

@@ -51,6 +51,7 @@ from socm.progress import progress_bar
 
 __all__ = [
     "LayerSpec",
+    "ResidualCapture",
     "batch_layer_quantities",
     "layer_quantities",
     "layer_specs",
@@ -237,7 +238,7 @@ def recompute_layer_output(spec: LayerSpec, y: torch.Tensor) -> torch.Tensor:
     return spec.norm_out(spec.out_ffn(spec.act(spec.inter(z))) + z)
 
 
-class _Capture:
+class ResidualCapture:
     """Forward pre-hooks recording the input of each layer's first LayerNorm (that is, Y)."""
 
     def __init__(self, specs: list[LayerSpec]) -> None:
@@ -272,7 +273,7 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
     rr = np.full((len(chosen), n_layers), np.nan)
     cc = np.full((len(chosen), n_layers), np.nan)
     bar = progress_bar(len(chosen), "mechanism", "text", enabled=cfg.progress)
-    capture = _Capture(specs)
+    capture = ResidualCapture(specs)
     try:
         with torch.inference_mode():
             for idx, batch in enc.batches(tok):

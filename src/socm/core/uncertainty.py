@@ -772,6 +772,11 @@ class StreamingQuantiles:
         return self._exact is not None
 
     @property
+    def n_bins(self) -> int:
+        """Histogram bins in use (0 while exact)."""
+        return int(self._counts.size)
+
+    @property
     def abs_error_bound(self) -> float:
         """Upper bound on the absolute error of :meth:`quantile` (0.0 while exact)."""
         return 0.0 if self.exact else self._width

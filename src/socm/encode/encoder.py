@@ -228,6 +228,16 @@ class Encoder:
         """This encoder's token policy (special tokens, prefix, maximum length)."""
         return self.policy.as_dict()
 
+    def unload(self) -> None:
+        """Drop the model (it is loaded again on next use) and return its memory."""
+        if self._model is not None:
+            self._model = None
+            import gc
+
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
     @property
     def model_loaded(self) -> bool:
         """Whether the model has been loaded (a fully cached run never loads it)."""

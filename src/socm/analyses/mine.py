@@ -1,0 +1,487 @@
+r"""``socm mine``: the pairs of a corpus that mean pooling confuses, in a run folder.
+
+Mean pooling maps a text to its unit mean :math:`\tilde\mu`; two texts whose means nearly
+coincide but whose token distributions differ in shape are what it confuses (Hara et al.,
+*Why Mean Pooling Works*, ACL 2026, Sec. 3). :func:`run_mine` answers, for a whole corpus,
+*which of my texts does mean pooling put next to each other although their tokens differ?*
+
+Pipeline, in memory :math:`O(N)` per-text statistics and :math:`O(Nk)` pairs, never
+:math:`O(N^2)` and never all token embeddings at once:
+
+1. **Encode and reduce, streaming.** Texts are encoded in blocks of :data:`BLOCK_TEXTS`
+   (:meth:`socm.encode.Encoder.encode`, through the sharded cache) and each block is reduced at
+   once to per-text statistics (:func:`socm.core.stats.token_stats`: unit mean
+   :math:`\tilde\mu`, covariance factor :math:`F` with :math:`\Sigma = F^\top F`, and
+   :math:`\operatorname{tr}\Sigma`); the block's token embeddings are then dropped.
+2. **Mine** (:func:`socm.core.mine.mine`): the candidate pairs are each text's ``neighbors``
+   nearest texts by cosine :math:`\tilde\mu_i^\top\tilde\mu_j` (exact by default), scored with
+   :math:`d_\mu = (1 - \cos)/2`, :math:`d_\Sigma = \mathrm{BW}^2(\Sigma_i, \Sigma_j)/4`,
+   :math:`\mathrm{SOCM} = (1 - d_\mu)\,d_\Sigma` and the scale-free
+   :math:`\mathrm{BW}^2/(\operatorname{tr}\Sigma_i + \operatorname{tr}\Sigma_j) \in [0, 1]`,
+   ranked by ``rank_by`` (descending), at most ``max_per_text`` pairs per text, the first
+   ``top_k`` kept.
+3. **Write** the run folder (:class:`socm.measure.writer.RunWriter`, all or nothing):
+   ``candidates.parquet`` (text1_id, text2_id, cosine, d_mu, d_sigma, socm, relative_d_sigma,
+   rank), ``texts.parquet`` (id, text, n_tokens, truncated, normalized_spread, n_candidates,
+   neighbor_mean_cosine, neighbor_mean_relative_d_sigma, n_mined) and ``mine_summary.json``.
+
+The mining options are recorded in ``cfg.extra["mine"]``, so the run folder's settings hash and
+identity cover them: another ``neighbors`` or ``rank_by`` gets its own folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socm.core.metrics import check_numerics
+from socm.core.mine import RANK_BY, MineResult, mine
+from socm.core.neighbors import METHODS, require_faiss
+from socm.core.stats import TokenStats, token_stats, token_stats_many
+from socm.encode.encoder import CACHE_DTYPES
+from socm.encode.models import engine_device
+from socm.errors import SocmError
+from socm.files import atomic_write_json, atomic_write_parquet
+from socm.measure.config import MeasureConfig
+from socm.measure.rundir import run_file, versions
+from socm.measure.select import prepare
+from socm.progress import progress_bar
+
+__all__ = [
+    "BLOCK_TEXTS",
+    "MINE_FILES",
+    "format_mine",
+    "mine_options",
+    "pair_texts",
+    "read_mine_run",
+    "run_mine",
+    "shorten",
+]
+
+BLOCK_TEXTS = 4096
+"""Texts encoded per block before they are reduced to statistics (bounds the token memory)."""
+MINE_FILES = ("candidates.parquet", "texts.parquet", "mine_summary.json")
+"""The files :func:`run_mine` writes into a run folder."""
+
+
+def _whole(name: str, value: Any, minimum: int = 1, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SocmError(f"--{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def mine_options(
+    neighbors: int = 10,
+    top_k: int | None = 100,
+    rank_by: str = "socm",
+    max_per_text: int | None = None,
+    search: str = "auto",
+    cache_dtype: str = "float32",
+) -> dict[str, Any]:
+    """The validated mining options, as recorded in ``cfg.extra["mine"]``.
+
+    Raises
+    ------
+    SocmError
+        A value out of range or an unknown choice (one line, naming the flag); ``search``
+        ``"faiss"`` or ``"hnsw"`` without faiss installed.
+
+    Examples
+    --------
+    >>> mine_options(neighbors=5, rank_by="relative_d_sigma")["neighbors"]
+    5
+    >>> mine_options(rank_by="cosine")
+    Traceback (most recent call last):
+    ...
+    socm.errors.SocmError: --rank-by must be one of socm, d_sigma, relative_d_sigma, got 'cosine'
+    """
+    if rank_by not in RANK_BY:
+        raise SocmError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    if search not in METHODS:
+        raise SocmError(f"--search must be one of {', '.join(METHODS)}, got {search!r}")
+    if cache_dtype not in CACHE_DTYPES:
+        raise SocmError(
+            f"--cache-dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}"
+        )
+    if search in ("faiss", "hnsw"):
+        try:
+            require_faiss()
+        except ImportError as exc:
+            raise SocmError(f"--search {search}: {exc}") from None
+    return {
+        "neighbors": _whole("neighbors", neighbors, allow_none=False),
+        "top_k": _whole("top-k", top_k),
+        "rank_by": rank_by,
+        "max_per_text": _whole("max-per-text", max_per_text),
+        "search": search,
+        "cache_dtype": cache_dtype,
+    }
+
+
+def _stats_of(embeddings: list[np.ndarray], ids: list[str]) -> list[TokenStats]:
+    """:func:`token_stats` of a block; an error names the text's id."""
+    try:
+        return token_stats_many(embeddings)
+    except ValueError:
+        for arr, ident in zip(embeddings, ids, strict=True):
+            try:
+                token_stats(arr, where=f"text {ident}")
+            except ValueError as exc:
+                raise SocmError(str(exc)) from None
+        raise  # pragma: no cover - the loop finds the failing text
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def run_mine(
+    cfg: MeasureConfig,
+    neighbors: int = 10,
+    top_k: int | None = 100,
+    rank_by: str = "socm",
+    max_per_text: int | None = None,
+    search: str = "auto",
+    cache_dtype: str = "float32",
+    *,
+    show: int = 10,
+    block: int = BLOCK_TEXTS,
+) -> tuple[dict[str, Any], Path]:
+    r"""Mine a corpus for the pairs mean pooling confuses; write the run folder.
+
+    Parameters
+    ----------
+    cfg : MeasureConfig
+        Model, corpus, token policy, cache, numerics and output (as for ``socm measure``).
+        ``cfg.n_texts=None`` mines every text (not the 1,000-text sample of ``measure``).
+        ``cfg.extra["mine"]`` is set to the mining options.
+    neighbors : int
+        :math:`k`: each text's ``k`` nearest texts by cosine of the unit means are its
+        candidates (``1 <= k < N``).
+    top_k : int, optional
+        Pairs kept in ``candidates.parquet`` (None: every candidate).
+    rank_by : {"socm", "d_sigma", "relative_d_sigma"}
+        Ranking column (descending, ties by text position).
+    max_per_text : int, optional
+        At most this many kept pairs per text.
+    search : {"auto", "exact", "faiss", "hnsw"}
+        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`); ``"hnsw"`` is
+        approximate and reports its recall in the summary's ``neighbor_info``.
+    cache_dtype : {"float32", "float16"}
+        Precision of the token embeddings as stored (float16: half the disk; see the README
+        for its effect on the numbers).
+    show : int
+        Pairs listed, with their texts, in the summary's ``top_pairs``.
+    block : int
+        Texts encoded per block (memory of the token embeddings in flight).
+
+    Returns
+    -------
+    (dict, Path)
+        The summary (also ``mine_summary.json``) and the run folder.
+
+    Raises
+    ------
+    SocmError
+        Bad options (e.g. ``neighbors`` not below the number of texts), a listed-pairs file,
+        or any error of ``socm measure``'s input checks; all before a model is loaded.
+    """
+    t_start = time.perf_counter()
+    options = mine_options(neighbors, top_k, rank_by, max_per_text, search, cache_dtype)
+    check_numerics(cfg.numerics)
+    if cfg.pairs_file:
+        raise SocmError("socm mine searches the whole corpus for its pairs: drop --pairs")
+    if cfg.max_pairs is not None:
+        raise SocmError("socm mine scores each text's neighbours: drop --max-pairs")
+    show = _whole("show", show, allow_none=False)
+    block = _whole("block", block, allow_none=False)
+    cfg = replace(
+        cfg,
+        n_texts="all" if cfg.n_texts is None else cfg.n_texts,
+        extra={**cfg.extra, "mine": options},
+    )
+    job = prepare(cfg, "mine", cache_dtype=cache_dtype)
+    chosen, enc = job.texts, job.encoder
+    n, k = len(chosen), options["neighbors"]
+    if k >= n:
+        raise SocmError(
+            f"--neighbors {k} must be smaller than the number of texts ({n:,}): use at most {n - 1}"
+        )
+
+    # 1. encode block by block; keep only per-text statistics
+    stats: list[TokenStats] = []
+    n_tokens: list[int] = []
+    truncated: list[bool] = []
+    enc_s = load_s = stats_s = 0.0
+    n_cached = n_encoded = 0
+    bar = progress_bar(n, "encode", "text", enabled=cfg.progress)
+    try:
+        for s in range(0, n, block):
+            ids = chosen.ids[s : s + block]
+            part = enc.encode(chosen.texts[s : s + block], ids, progress=bar)
+            enc_s += part.seconds
+            load_s += part.load_seconds
+            n_cached += part.n_cached
+            n_encoded += part.n_encoded
+            n_tokens += part.n_tokens
+            truncated += part.truncated
+            t0 = time.perf_counter()
+            stats += _stats_of(part.embeddings, ids)
+            stats_s += time.perf_counter() - t0
+            del part
+    finally:
+        bar.close()
+
+    # 2. neighbours, scores, ranking
+    try:
+        res = mine(
+            stats,
+            neighbors=k,
+            top_k=options["top_k"],
+            rank_by=rank_by,
+            max_per_text=options["max_per_text"],
+            numerics=cfg.numerics,
+            device=engine_device(enc.device),
+            progress=cfg.progress,
+            search=search,
+        )
+    except (ValueError, ImportError) as exc:
+        raise SocmError(str(exc).splitlines()[0]) from None
+    spreads = np.array([st.trace for st in stats], dtype=np.float64)
+    del stats
+
+    # 3. the run folder
+    t_write = time.perf_counter()
+    top = _top_pairs(res, chosen.ids, chosen.texts, show)
+    summary: dict[str, Any] = {
+        "command": "mine",
+        "model": cfg.model,
+        "revision": enc.resolved.revision,
+        "corpus": chosen.name,
+        "n_texts": n,
+        "neighbors": k,
+        "search": search,
+        "rank_by": rank_by,
+        "numerics": cfg.numerics,
+        "n_candidates": res.n_candidates,
+        "top_k": options["top_k"],
+        "max_per_text": options["max_per_text"],
+        "n_kept": len(res),
+        "cache_dtype": cache_dtype,
+        "token_policy": enc.token_policy(),
+        "n_truncated": int(sum(truncated)),
+        "avg_normalized_spread": float(spreads.mean()),
+        "neighbor_info": _jsonable(res.neighbor_info),
+        "top_pairs": top,
+    }
+    with job.writer:
+        _write_tables(job.writer, res, chosen.ids, chosen.texts, n_tokens, truncated, spreads)
+        summary["timings"] = {
+            "encode_s": round(enc_s - load_s, 3),
+            "model_load_s": round(load_s, 3),
+            "stats_s": round(stats_s, 3),
+            "neighbors_s": round(res.timings["neighbors"], 3),
+            "scoring_s": round(res.timings["scoring"], 3),
+            "ranking_s": round(res.timings["ranking"] + res.timings["stats"], 3),
+            "write_s": round(time.perf_counter() - t_write, 3),
+            "total_s": round(time.perf_counter() - t_start, 3),
+            "n_encoded": n_encoded,
+            "n_cached": n_cached,
+        }
+        summary["versions"] = {**versions(), **_faiss_version(search)}
+        summary["config"] = cfg.to_dict()
+        atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
+    return summary, job.out
+
+
+def _faiss_version(search: str) -> dict[str, str]:
+    if search not in ("faiss", "hnsw"):
+        return {}
+    return {"faiss": str(getattr(require_faiss(), "__version__", "unknown"))}
+
+
+def _top_pairs(res: MineResult, ids: list[str], texts: list[str], show: int) -> list[dict]:
+    """The first ``show`` kept pairs with their ids, texts and numbers."""
+    out = []
+    for r in range(min(show, len(res))):
+        a, b = int(res.i[r]), int(res.j[r])
+        out.append(
+            {
+                "rank": r + 1,
+                "text1_id": ids[a],
+                "text2_id": ids[b],
+                "text1": texts[a],
+                "text2": texts[b],
+                "cosine": float(res.cosine[r]),
+                "d_mu": float(res.d_mu[r]),
+                "d_sigma": float(res.d_sigma[r]),
+                "socm": float(res.socm[r]),
+                "relative_d_sigma": float(res.relative_d_sigma[r]),
+            }
+        )
+    return out
+
+
+def _write_tables(
+    writer: Any,
+    res: MineResult,
+    ids: list[str],
+    texts: list[str],
+    n_tokens: list[int],
+    truncated: list[bool],
+    spreads: np.ndarray,
+) -> None:
+    """``candidates.parquet`` and ``texts.parquet`` through ``writer``."""
+    import pyarrow as pa
+
+    id_arr = np.array(ids, dtype=object)
+    cand = pa.table(
+        {
+            "text1_id": pa.array(id_arr[res.i].tolist(), type=pa.string()),
+            "text2_id": pa.array(id_arr[res.j].tolist(), type=pa.string()),
+            "cosine": res.cosine,
+            "d_mu": res.d_mu,
+            "d_sigma": res.d_sigma,
+            "socm": res.socm,
+            "relative_d_sigma": res.relative_d_sigma,
+            "rank": np.arange(1, len(res) + 1, dtype=np.int64),
+        }
+    )
+    atomic_write_parquet(writer.path("candidates.parquet"), cand)
+    per = res.per_text()
+    table = pa.table(
+        {
+            "id": pa.array(ids, type=pa.string()),
+            "text": pa.array(texts, type=pa.string()),
+            "n_tokens": np.asarray(n_tokens, dtype=np.int64),
+            "truncated": np.asarray(truncated, dtype=bool),
+            "normalized_spread": spreads,
+            "n_candidates": per["n_candidates"],
+            "neighbor_mean_cosine": per["mean_cosine"],
+            "neighbor_mean_relative_d_sigma": per["mean_relative_d_sigma"],
+            "n_mined": per["n_mined"],
+        }
+    )
+    atomic_write_parquet(writer.path("texts.parquet"), table)
+
+
+# ---------------------------------------------------------------------- reading a mine run
+def read_mine_run(run: str | Path) -> tuple[dict[str, Any], Any, Any]:
+    """A mine run folder's summary, candidates and texts.
+
+    Returns
+    -------
+    (dict, pyarrow.Table, pyarrow.Table)
+        ``mine_summary.json``, ``candidates.parquet`` (best first) and ``texts.parquet``.
+
+    Raises
+    ------
+    SocmError
+        The folder or one of its files is missing or unreadable.
+    """
+    import pyarrow.parquet as pq
+
+    paths = [run_file(run, name) for name in MINE_FILES]
+    try:
+        summary = json.loads(paths[2].read_text(encoding="utf-8"))
+        return summary, pq.read_table(paths[0]), pq.read_table(paths[1])
+    except (OSError, ValueError) as exc:
+        raise SocmError(f"{run}: unreadable mine run ({str(exc).splitlines()[0]})") from None
+
+
+def pair_texts(run: str | Path, rank: int) -> tuple[str, str, tuple[str, str]]:
+    """The two texts of the pair listed at ``rank`` (1 = first) in a mine run.
+
+    For ``socm pair``: ``text_a, text_b, ids = pair_texts(run_dir, 3)``.
+
+    Returns
+    -------
+    (str, str, (str, str))
+        Both texts and their ids (``text1_id``, ``text2_id``).
+
+    Raises
+    ------
+    SocmError
+        Not a mine run folder, or no pair at that rank.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rank = _whole("rank", rank, allow_none=False)
+    cand_path = run_file(run, "candidates.parquet")
+    texts_path = run_file(run, "texts.parquet")
+    try:
+        cand = pq.read_table(cand_path, columns=["text1_id", "text2_id", "rank"])
+        row = cand.filter(pc.equal(cand["rank"], rank))
+        if row.num_rows == 0:
+            raise SocmError(
+                f"{run}: no pair at rank {rank}; the run lists ranks 1..{cand.num_rows}"
+            )
+        ids = (row["text1_id"][0].as_py(), row["text2_id"][0].as_py())
+        table = pq.read_table(texts_path, columns=["id", "text"], filters=[("id", "in", ids)])
+    except (OSError, ValueError) as exc:
+        raise SocmError(f"{run}: unreadable mine run ({str(exc).splitlines()[0]})") from None
+    found = dict(zip(table["id"].to_pylist(), table["text"].to_pylist(), strict=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise SocmError(f"{run}: texts.parquet lacks text {missing[0]!r} (incomplete run folder)")
+    return found[ids[0]], found[ids[1]], ids
+
+
+# ---------------------------------------------------------------------- printing
+def shorten(text: str, width: int = 100) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``width`` characters with "…".
+
+    Examples
+    --------
+    >>> shorten("Mean  pooling\\naverages tokens.", 20)
+    'Mean pooling averag…'
+    """
+    one = re.sub(r"\s+", " ", text).strip()
+    return one if len(one) <= width else one[: width - 1].rstrip() + "…"
+
+
+def format_mine(summary: dict[str, Any], out: Path | str | None = None, width: int = 100) -> str:
+    """The printed top list: both texts of each pair (shortened) with their numbers."""
+    cap = summary.get("max_per_text")
+    kept = summary.get("n_kept", 0)
+    info = summary.get("neighbor_info", {})
+    recall = f", recall {info['recall']:.3f}" if "recall" in info else ""
+    lines = [
+        f"{summary['model']} on {summary['corpus']}: {summary['n_texts']:,} texts, "
+        f"{summary['neighbors']} nearest by cosine each ({info.get('method', '?')} search"
+        f"{recall}) -> {summary['n_candidates']:,} candidate pairs; {kept:,} kept, ranked by "
+        f"{summary['rank_by']}" + (f", at most {cap} per text" if cap else ""),
+        "",
+        f"{'rank':>5}  {'cosine':>7}  {'d_mu':>7}  {'d_sigma':>7}  {'SOCM':>7}  "
+        f"{'rel_d_sigma':>11}",
+    ]
+    for p in summary.get("top_pairs", []):
+        lines.append(
+            f"{p['rank']:>5}  {p['cosine']:>7.4f}  {p['d_mu']:>7.4f}  {p['d_sigma']:>7.4f}  "
+            f"{p['socm']:>7.4f}  {p['relative_d_sigma']:>11.4f}"
+        )
+        for tag in ("1", "2"):
+            ident = shorten(str(p[f"text{tag}_id"]), 12)
+            lines.append(f"{'':>7}{ident:>12}  {shorten(p[f'text{tag}'], width - 21)}")
+    shown = len(summary.get("top_pairs", []))
+    if kept > shown:
+        lines.append(f"({kept - shown:,} more in candidates.parquet)")
+    t = summary.get("timings", {})
+    if t:
+        lines.append(
+            f"time: encode {t['encode_s']:.1f} s ({t['n_encoded']:,} encoded, {t['n_cached']:,} "
+            f"cached), statistics {t['stats_s']:.1f} s, neighbours {t['neighbors_s']:.1f} s, "
+            f"scoring {t['scoring_s']:.1f} s, total {t['total_s']:.1f} s"
+        )
+    if out is not None:
+        lines.append(f"output: {out}")
+    return "\n".join(lines)

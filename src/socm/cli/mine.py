@@ -1,0 +1,108 @@
+"""``socm mine``: find the pairs of texts that mean pooling confuses in a corpus."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from socm.cli.common import (
+    HELP_FORMAT,
+    config_from_args,
+    corpus_parent,
+    encoder_parent,
+    output_parent,
+    pairs_parent,
+    positive_int,
+)
+from socm.core.mine import RANK_BY
+from socm.core.neighbors import METHODS
+from socm.encode.encoder import CACHE_DTYPES
+
+__all__ = ["add_parsers", "cmd_mine"]
+
+RUN_OUT = "run folder (None: socm-runs/<model>-<corpus>-<n>-<settings hash>)"
+
+
+def _top_k(text: str) -> int | None:
+    """An argparse type: a whole number >= 1, or ``all`` (None: keep every candidate)."""
+    return None if text.strip().lower() == "all" else positive_int(text)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Declare ``socm mine``."""
+    p = sub.add_parser(
+        "mine",
+        parents=[
+            encoder_parent(),
+            corpus_parent(),
+            pairs_parent(listed=False),
+            output_parent(
+                RUN_OUT, "print mine_summary.json instead of the top list", overwrite=True
+            ),
+        ],
+        formatter_class=HELP_FORMAT,
+        help="find the pairs of texts mean pooling confuses (close means, different tokens)",
+        description="Encode every text of a corpus (streaming, cached), take each text's "
+        "nearest texts by cosine of the mean-pooled embeddings, score those pairs (d_mu, "
+        "d_sigma, SOCM, relative d_sigma = BW^2 / (tr S1 + tr S2)) and list the pairs whose "
+        "means agree while their token distributions differ. Writes candidates.parquet, "
+        "texts.parquet and mine_summary.json.",
+    )
+    p.set_defaults(n_texts="all")  # mining searches the whole corpus unless --n-texts is given
+    g = p.add_argument_group("mining")
+    g.add_argument(
+        "--neighbors",
+        type=positive_int,
+        default=10,
+        help="nearest texts by cosine per text; their pairs are the candidates",
+    )
+    g.add_argument(
+        "--top-k",
+        type=_top_k,
+        default=100,
+        help="pairs kept in candidates.parquet ('all': every candidate)",
+    )
+    g.add_argument(
+        "--rank-by",
+        choices=RANK_BY,
+        default="socm",
+        help="ranking column (descending); relative_d_sigma is not dominated by high-spread texts",
+    )
+    g.add_argument(
+        "--max-per-text", type=positive_int, help="at most this many kept pairs per text"
+    )
+    g.add_argument(
+        "--search",
+        choices=METHODS,
+        default="auto",
+        help="neighbour search: exact (auto, exact, faiss: identical results) or approximate "
+        "hnsw (recall reported)",
+    )
+    g.add_argument(
+        "--cache-dtype",
+        choices=CACHE_DTYPES,
+        default="float32",
+        help="precision of the cached token embeddings (float16: half the disk)",
+    )
+    g.add_argument("--show", type=positive_int, default=10, help="pairs printed with their texts")
+    p.set_defaults(func=cmd_mine)
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    """``socm mine``: returns the exit code."""
+    from socm.analyses.mine import format_mine, run_mine
+
+    options = {
+        k: getattr(args, k)
+        for k in ("neighbors", "top_k", "rank_by", "max_per_text", "search", "cache_dtype")
+    }
+    show = args.show
+    flags = argparse.Namespace(
+        **{k: v for k, v in vars(args).items() if k not in (*options, "show")}
+    )
+    summary, out = run_mine(config_from_args(flags), **options, show=show)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print(format_mine(summary, out))
+    return 0
