@@ -182,6 +182,25 @@ def all_pairs_index(n: int) -> tuple[np.ndarray, np.ndarray]:
     return i.astype(np.int64), j.astype(np.int64)
 
 
+def release_freed_memory() -> None:
+    """Hand memory that Python freed back to the operating system (glibc ``malloc_trim``).
+
+    Freed per-text arrays sit between live ones on the C heap, so without this the process
+    keeps their pages: after the engine copied every factor, the statistics' memory would stay
+    counted twice. A no-op where glibc is not the allocator.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
+        pass
+
+
 def _pad(k: int) -> int:
     pos = bisect.bisect_left(_LADDER, k)
     return _LADDER[pos] if pos < len(_LADDER) else -(-k // 128) * 128
@@ -524,6 +543,8 @@ def iter_pairwise(
     dev = resolve_device(device)
     with torch.inference_mode():
         bank = _Bank(stats, dev, "all" if arr is None else "listed", consume)
+    if consume:
+        release_freed_memory()
     if arr is None:
         with torch.inference_mode():
             for i, j, fid, cos in _all_pair_tiles(bank, numerics, progress):
