@@ -14,6 +14,7 @@ from socm.measure.config import DEFAULT_MODEL, DEFAULT_N_TEXTS, MeasureConfig
 __all__ = [
     "HELP_FORMAT",
     "Given",
+    "backend_parent",
     "config_from_args",
     "corpus_parent",
     "encoder_parent",
@@ -180,6 +181,28 @@ def output_parent(
         )
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     g.add_argument("--json", action="store_true", help=json_help)
+    return p
+
+
+def backend_parent() -> argparse.ArgumentParser:
+    """``--backend`` and ``--ray-address``: where a command encodes and scores."""
+    from socm.backends.base import BACKENDS
+
+    p = _parent()
+    g = p.add_argument_group("execution")
+    g.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local: this process; ray: a Ray cluster (encode actors, pair tasks; "
+        "pip install 'socm[ray]'), with the same results; --cache-dir should then be on "
+        "storage every node sees",
+    )
+    g.add_argument(
+        "--ray-address",
+        help="Ray cluster: host:port of the head, ray://host:port or auto (None: auto when "
+        "RAY_ADDRESS is set, else a local Ray instance)",
+    )
     return p
 
 

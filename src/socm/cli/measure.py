@@ -8,6 +8,7 @@ from pathlib import Path
 
 from socm.cli.common import (
     HELP_FORMAT,
+    backend_parent,
     config_from_args,
     corpus_parent,
     encoder_parent,
@@ -32,6 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             corpus_parent(),
             pairs_parent(),
             output_parent(RUN_OUT, "print summary.json instead of a table", overwrite=True),
+            backend_parent(),
         ],
         formatter_class=HELP_FORMAT,
         help="score pairs of texts for second-order collapse",

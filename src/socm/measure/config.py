@@ -29,18 +29,22 @@ ENCODER_FIELDS = (
     "cache_dir",
     "no_cache",
 )
-#: Fields that never change a result (where and how it is shown).
-_NOT_RESULT = ("out", "overwrite", "no_pairs_file", "progress")
+#: Fields that never change a result (where it is written, how it is shown, where it runs):
+#: a run on another backend is a rerun of the same settings.
+_NOT_RESULT = ("out", "overwrite", "no_pairs_file", "progress", "backend", "ray_address")
 
 
 @dataclass
 class MeasureConfig:
     """Everything ``socm measure`` needs; the CLI fills it from its flags.
 
-    The fields fall into four parts: the encoder (:data:`ENCODER_FIELDS`), the corpus
+    The fields fall into five parts: the encoder (:data:`ENCODER_FIELDS`), the corpus
     (``corpus``, ``unit``, ``text_column``, ``id_column``, ``n_texts``, ``seed``), the pairs
-    (``pairs_file``, ``max_pairs``, ``numerics``) and the output (``out``, ``overwrite``,
-    ``no_pairs_file``, ``progress``).
+    (``pairs_file``, ``max_pairs``, ``numerics``), the output (``out``, ``overwrite``,
+    ``no_pairs_file``, ``progress``) and where the job runs (``backend``: ``"local"`` or
+    ``"ray"``, :mod:`socm.backends`; ``ray_address``: the Ray cluster, None for ``auto`` when
+    ``RAY_ADDRESS`` is set, else a local Ray instance). Neither of the last two changes a
+    result, a settings hash or a run folder's identity.
 
     ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
     the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
@@ -71,6 +75,8 @@ class MeasureConfig:
     overwrite: bool = False
     no_pairs_file: bool = False
     progress: bool = True
+    backend: str = "local"
+    ray_address: str | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,9 @@ confidence intervals, :mod:`socm.core.uncertainty`) in the run folder.
 
 Memory grows with the number of texts (their covariance factors), never with the number of
 pairs: pair values go to the parquet file and to O(n) running sums as tiles finish.
+
+Where the encoding and the scoring run is the backend's business (:mod:`socm.backends`:
+this process, or a Ray cluster with ``backend="ray"``); everything written here is the same.
 """
 
 from __future__ import annotations
@@ -17,24 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
+from socm.backends import STREAM_TEXTS, Backend, encode_stats, get_backend
 from socm.core.metrics import check_numerics
 from socm.core.pairs import PairResult, iter_pairwise
-from socm.core.stats import token_stats
 from socm.core.uncertainty import PairAccumulator
-from socm.encode.encoder import Encoder, EncodeResult
+from socm.encode.encoder import EncodeResult
 from socm.encode.models import engine_device
 from socm.files import atomic_write_json, atomic_write_jsonl
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
-from socm.measure.select import prepare
+from socm.measure.select import Prepared, prepare
 from socm.measure.summary import LabelSums, build_summary
 
 __all__ = ["STREAM_TEXTS", "PairsFile", "announce_estimate", "encode_stats", "run_measure"]
 
 
-#: Texts are encoded and reduced to statistics in blocks of this many (token embeddings of
-#: one block at a time are in memory).
-STREAM_TEXTS = 4096
 #: All-pairs runs up to this many pairs write pairs.parquet in combinations order (i < j);
 #: larger ones in the engine's tile order, as tiles finish.
 SORTED_PAIRS_MAX = 2_000_000
@@ -65,19 +65,32 @@ def run_measure(
     Raises
     ------
     SocmError
-        Any user error (bad corpus, model not found, too many texts, unknown pair ids, ...).
+        Any user error (bad corpus, model not found, too many texts, unknown pair ids, ...);
+        with ``cfg.backend="ray"``: Ray not installed, the cluster unreachable, a worker that
+        failed after Ray's retries.
     """
     t_start = time.perf_counter()
     check_numerics(cfg.numerics)
+    backend = get_backend(cfg.backend, cfg.ray_address, device=cfg.device)
     listed = cfg.pairs_file is not None or (corpus is not None and pairs is not None)
-    job = prepare(cfg, "measure", corpus, pairs, labels)  # refuses bad input before any work
+    # refuses bad input before any work (and before connecting to a cluster)
+    job = prepare(cfg, "measure", corpus, pairs, labels, **backend.driver_encoder_options())
+    with backend:
+        return _run(cfg, job, backend, listed, t_start)
+
+
+def _run(
+    cfg: MeasureConfig, job: Prepared, backend: Backend, listed: bool, t_start: float
+) -> tuple[dict, Path]:
+    """:func:`run_measure` once the inputs are checked and the backend is started."""
     chosen, pairs, labels, enc = job.texts, job.pairs, job.labels, job.encoder
     device = engine_device(enc.device)
     n = len(chosen)
-    stats, encoded = encode_stats(enc, chosen, cfg.progress)
+    stats, encoded = backend.encode_stats(cfg, enc, chosen, cfg.progress, block=STREAM_TEXTS)
+    enc.unload()  # the model is not needed for scoring: give its memory back
     spreads = np.array([st.trace for st in stats])
     n_pairs = n * (n - 1) // 2 if pairs is None else len(pairs)
-    if n_pairs >= ESTIMATE_PAIRS_MIN:
+    if n_pairs >= ESTIMATE_PAIRS_MIN and backend.name == "local":
         announce_estimate(stats, n_pairs, cfg.numerics, device)
     t_pairs = time.perf_counter()
     acc = PairAccumulator(n)
@@ -90,7 +103,8 @@ def run_measure(
             n_sorted=n if pairs is None and n_pairs <= SORTED_PAIRS_MAX else None,
         )
         start = 0
-        for tile in iter_pairwise(stats, pairs, cfg.numerics, device, cfg.progress, consume=True):
+        tiles = backend.score(stats, pairs, cfg.numerics, device, cfg.progress, ids=chosen.ids)
+        for tile in tiles:
             acc.update(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
             sink.add(tile, start)
             if per_label is not None:
@@ -116,6 +130,9 @@ def run_measure(
         if per_label is not None:
             summary["by_label"] = per_label.result()
         summary["pairs_file"] = not cfg.no_pairs_file
+        summary["backend"] = backend.info()
+        if backend.name != "local":  # the driver only tokenised; the workers ran the model
+            summary["device"] = summary["backend"].get("device", summary["device"])
         summary["config"] = cfg.to_dict()
         _write_texts(writer.path("texts.jsonl"), chosen, encoded, spreads, res)
         atomic_write_json(writer.path("summary.json"), summary)
@@ -125,29 +142,6 @@ def run_measure(
 def _n_listed(chosen: Corpus, pairs: np.ndarray) -> int:
     """How many pairs the list held before ``--max-pairs`` sampled from it."""
     return int(chosen.info.get("n_listed_pairs", len(pairs)))
-
-
-def encode_stats(enc: Encoder, chosen: Corpus, progress: bool) -> tuple[list, EncodeResult]:
-    """Per-text statistics of every text, encoding :data:`STREAM_TEXTS` texts at a time (each
-    block's token embeddings are dropped once reduced); the encoding's counts and timings."""
-    total = EncodeResult(embeddings=[], truncated=[])
-    stats: list = []
-    for s in range(0, len(chosen), STREAM_TEXTS):
-        part = enc.encode(
-            chosen.texts[s : s + STREAM_TEXTS], chosen.ids[s : s + STREAM_TEXTS], progress=progress
-        )
-        embs = part.embeddings
-        for k in range(len(embs)):
-            stats.append(token_stats(embs[k], where=f"text {chosen.ids[s + k]}"))
-            embs[k] = None
-        total.n_tokens += part.n_tokens
-        total.truncated += part.truncated
-        total.n_truncated += part.n_truncated
-        total.n_cached += part.n_cached
-        total.n_encoded += part.n_encoded
-        total.seconds += part.seconds
-        total.load_seconds += part.load_seconds
-    return stats, total
 
 
 def announce_estimate(stats: list, n_pairs: int, numerics: str, device: str) -> float:
@@ -185,7 +179,7 @@ class PairsFile:
     writes nothing (``--no-pairs-file``).
     """
 
-    ROW_GROUP = 1 << 20
+    ROW_GROUP = 1 << 18
 
     def __init__(
         self,
@@ -195,10 +189,12 @@ class PairsFile:
         n_sorted: int | None = None,
     ) -> None:
         self.path = path
-        self.ids = np.array(ids, dtype=object)
+        self.n_ids = len(ids)
+        self._dictionary = None if path is None else _string_array(ids)
         self.labels = labels
         self.n_sorted = n_sorted
         self._parts: list[PairResult] = []
+        self._labels: list[str | None] = []
         self._rows = 0
         self._writer = None
 
@@ -206,10 +202,9 @@ class PairsFile:
         """Queue a tile (listed pairs: positions ``start ..``)."""
         if self.path is None:
             return
-        if self.labels is not None:
-            tile = PairResult(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
-            tile.label = self.labels[start : start + len(tile)]  # type: ignore[attr-defined]
         self._parts.append(tile)
+        if self.labels is not None:
+            self._labels += self.labels[start : start + len(tile)]
         self._rows += len(tile)
         if self.n_sorted is None and self._rows >= self.ROW_GROUP:
             self._flush()
@@ -217,9 +212,11 @@ class PairsFile:
     def _table(self, i, j, d_mu, d_sigma, socm, label=None):
         import pyarrow as pa
 
+        # ids as dictionary-encoded strings: indices into the texts, no per-pair Python strings
+        index = pa.int32() if self.n_ids < 2**31 else pa.int64()
         columns = {
-            "text1_id": pa.array(self.ids[i].tolist(), type=pa.string()),
-            "text2_id": pa.array(self.ids[j].tolist(), type=pa.string()),
+            "text1_id": pa.DictionaryArray.from_arrays(pa.array(i, index), self._dictionary),
+            "text2_id": pa.DictionaryArray.from_arrays(pa.array(j, index), self._dictionary),
             "d_mu": d_mu,
             "d_sigma": d_sigma,
             "socm": socm,
@@ -234,9 +231,7 @@ class PairsFile:
         if not self._parts:
             return
         cols = {f: np.concatenate([getattr(p, f) for p in self._parts]) for f in PairResult.FIELDS}
-        label = None
-        if self.labels is not None:
-            label = [x for p in self._parts for x in p.label]  # type: ignore[attr-defined]
+        label = self._labels if self.labels is not None else None
         if self.n_sorted is not None:
             n, i, j = self.n_sorted, cols["i"], cols["j"]
             order = np.argsort(i * n - i * (i + 1) // 2 + (j - i - 1), kind="stable")
@@ -245,7 +240,7 @@ class PairsFile:
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
         self._writer.write_table(table, row_group_size=self.ROW_GROUP)
-        self._parts, self._rows = [], 0
+        self._parts, self._labels, self._rows = [], [], 0
 
     def close(self) -> None:
         """Write what is queued and finish the file."""
@@ -260,6 +255,12 @@ class PairsFile:
             pq.write_table(self._table(e, e, z, z, z, label=[]), self.path)
         else:
             self._writer.close()
+
+
+def _string_array(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.string())
 
 
 def _write_texts(

@@ -1,0 +1,89 @@
+"""The local backend: encode and score in this process (the default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from socm.backends.base import STREAM_TEXTS, Backend
+from socm.core.pairs import PairResult, iter_pairwise
+from socm.core.stats import TokenStats, token_stats
+from socm.encode.encoder import Encoder, EncodeResult
+from socm.inputs.corpus import Corpus
+
+if TYPE_CHECKING:  # not at run time: socm.measure imports this package
+    from socm.measure.config import MeasureConfig
+
+__all__ = ["LocalBackend", "encode_stats"]
+
+
+def encode_stats(
+    enc: Encoder, chosen: Corpus, progress: bool, block: int = STREAM_TEXTS
+) -> tuple[list[TokenStats], EncodeResult]:
+    """Per-text statistics of every text, encoding ``block`` texts at a time (each block's
+    token embeddings are dropped once reduced); the encoding's counts and timings."""
+    total = EncodeResult(embeddings=[], truncated=[])
+    stats: list[TokenStats] = []
+    for s in range(0, len(chosen), block):
+        part = enc.encode(chosen.texts[s : s + block], chosen.ids[s : s + block], progress=progress)
+        embs = part.embeddings
+        for k in range(len(embs)):
+            stats.append(token_stats(embs[k], where=f"text {chosen.ids[s + k]}"))
+            embs[k] = None
+        total.n_tokens += part.n_tokens
+        total.truncated += part.truncated
+        total.n_truncated += part.n_truncated
+        total.n_cached += part.n_cached
+        total.n_encoded += part.n_encoded
+        total.seconds += part.seconds
+        total.load_seconds += part.load_seconds
+    return stats, total
+
+
+class LocalBackend(Backend):
+    """Everything in this process: the encoder given by the job, then
+    :func:`socm.core.pairs.iter_pairwise` (a thread pool on the CPU, or one GPU).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from socm.backends import LocalBackend
+    >>> from socm.core.stats import token_stats
+    >>> rng = np.random.default_rng(0)
+    >>> stats = [token_stats(rng.normal(1, 1, (8, 4))) for _ in range(4)]
+    >>> with LocalBackend() as backend:
+    ...     tiles = list(backend.score(stats, None, "exact", "cpu", progress=False))
+    >>> sum(len(t) for t in tiles)
+    6
+    """
+
+    name = "local"
+
+    def encode_stats(
+        self,
+        cfg: MeasureConfig,
+        enc: Encoder,
+        corpus: Corpus,
+        progress: bool,
+        block: int = STREAM_TEXTS,
+    ) -> tuple[list[TokenStats], EncodeResult]:
+        """See :meth:`Backend.encode_stats`: :func:`encode_stats` with the driver's encoder."""
+        return encode_stats(enc, corpus, progress, block)
+
+    def score(
+        self,
+        stats: list[TokenStats],
+        pairs: np.ndarray | None,
+        numerics: str,
+        device: str,
+        progress: bool,
+        ids: Sequence[str] | None = None,
+    ) -> Iterator[PairResult]:
+        """See :meth:`Backend.score`: :func:`~socm.core.pairs.iter_pairwise` on ``device``."""
+        return iter_pairwise(stats, pairs, numerics, device, progress, consume=True)
+
+    def info(self) -> dict:
+        """``{"name": "local"}``."""
+        return {"name": self.name}

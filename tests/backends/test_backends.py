@@ -1,0 +1,66 @@
+"""The backend interface without Ray: choosing a backend, the local backend, the flags."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import random_tokens
+
+from socm.backends import BACKENDS, LocalBackend, get_backend
+from socm.cli import build_parser
+from socm.core.pairs import pairwise
+from socm.core.stats import token_stats
+from socm.errors import SocmError
+from socm.measure import MeasureConfig, run_measure
+from socm.measure.writer import settings_hash
+
+
+def test_get_backend_names_and_errors():
+    assert BACKENDS == ("local", "ray")
+    assert isinstance(get_backend("local"), LocalBackend)
+    with pytest.raises(SocmError, match="unknown backend 'spark'"):
+        get_backend("spark")
+    with pytest.raises(SocmError, match="--ray-address is for --backend ray"):
+        get_backend("local", "10.0.0.1:6379")
+
+
+def test_ray_missing_is_one_line_with_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(SocmError, match=r"pip install 'socm\[ray\]'") as info:
+        get_backend("ray")
+    assert "\n" not in str(info.value)
+    cfg = MeasureConfig(corpus="nowhere.txt", backend="ray", out=str(tmp_path / "r"))
+    with pytest.raises(SocmError, match=r"socm\[ray\]"):  # before the corpus is even read
+        run_measure(cfg)
+
+
+def test_local_backend_scores_like_the_engine(rng):
+    tokens = [random_tokens(rng, int(rng.integers(3, 12)), 16) for _ in range(9)]
+    stats = [token_stats(t) for t in tokens]
+    with get_backend("local") as backend:
+        tiles = list(backend.score(list(stats), None, "exact", "cpu", progress=False))
+    got = {(int(i), int(j)): s for t in tiles for i, j, s in zip(t.i, t.j, t.socm, strict=True)}
+    ref = pairwise(tokens)
+    assert len(got) == len(ref)
+    mine = [got[(int(i), int(j))] for i, j in zip(ref.i, ref.j, strict=True)]
+    np.testing.assert_allclose(mine, ref.socm, rtol=0, atol=1e-12)
+
+
+def test_backend_settings_never_change_the_hash_or_the_result_key():
+    base = MeasureConfig(corpus="c.txt")
+    ray = MeasureConfig(corpus="c.txt", backend="ray", ray_address="10.0.0.1:6379")
+    assert settings_hash(ray) == settings_hash(base)
+    assert ray.result_key() == base.result_key()
+    assert ray.to_dict()["backend"] == "ray"  # recorded in summary.json["config"]
+
+
+def test_measure_flags():
+    parser = build_parser()
+    args = parser.parse_args(["measure", "--backend", "ray", "--ray-address", "auto"])
+    assert (args.backend, args.ray_address) == ("ray", "auto")
+    args = parser.parse_args(["measure"])
+    assert (args.backend, args.ray_address) == ("local", None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["measure", "--backend", "spark"])

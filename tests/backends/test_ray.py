@@ -1,0 +1,168 @@
+"""The Ray backend on a real two-node Ray cluster on this machine: results equal the local
+backend's (a measure run through the command line; listed pairs, in order), a worker killed
+mid-run is retried by Ray, and failures are one-line errors.
+
+The cluster (a head and one more node, one CPU each) is started once for the module and shut
+down at its end; every run connects to it by address like ``socm measure --ray-address``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import random_tokens, run_config
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'socm[ray]')")
+pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'socm[ray]')")
+
+import socm.backends.ray as ray_backend  # noqa: E402 - after the skip
+from socm.backends import get_backend  # noqa: E402
+from socm.backends.ray import EncodeActor  # noqa: E402
+from socm.cli import main  # noqa: E402
+from socm.core.pairs import pairwise  # noqa: E402
+from socm.core.stats import token_stats  # noqa: E402
+from socm.errors import SocmError  # noqa: E402
+from socm.measure import run_measure  # noqa: E402
+
+N_TEXTS = 30
+STORE = 100 << 20  # object store per node (the minimum Ray accepts is about 75 MB)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "object_store_memory": STORE, "include_dashboard": False},
+    )
+    try:
+        c.add_node(num_cpus=1, object_store_memory=STORE)
+        c.wait_for_nodes()
+        yield c.address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shared(wiki_head, tmp_path_factory):
+    """A folder with ``head30.txt``: the wiki1m head's first 30 lines."""
+    folder = tmp_path_factory.mktemp("ray-shared")
+    lines = wiki_head.read_text(encoding="utf-8").splitlines()[:N_TEXTS]
+    (folder / "head30.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Blocks of 8 texts and chunks of 100 listed pairs: several tiles even for 30 texts."""
+    monkeypatch.setattr(ray_backend, "MIN_BLOCK_TEXTS", 8)
+    monkeypatch.setattr(ray_backend, "SCORE_BLOCK_TEXTS", 8)
+    monkeypatch.setattr(ray_backend, "MIN_LISTED_CHUNK", 100)
+
+
+def pairs_table(run) -> dict:
+    return pq.read_table(run / "pairs.parquet").to_pydict()
+
+
+def assert_same_run(local: tuple, remote: tuple) -> None:
+    """Same pairs in the same order, averages within 1e-6, each pair within 1e-5."""
+    (s1, o1), (s2, o2) = local, remote
+    a, b = pairs_table(o1), pairs_table(o2)
+    assert a["text1_id"] == b["text1_id"] and a["text2_id"] == b["text2_id"]
+    assert a.get("label") == b.get("label")
+    for col in ("d_mu", "d_sigma", "socm"):
+        np.testing.assert_allclose(a[col], b[col], rtol=0, atol=1e-5)
+    assert s1["n_pairs"] == s2["n_pairs"]
+    for key in ("avg_socm", "avg_d_mu", "avg_d_sigma", "avg_normalized_spread"):
+        assert s2[key] == pytest.approx(s1[key], abs=1e-6)
+
+
+def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
+    cluster, shared, tmp_path, small_tiles, monkeypatch, capsys
+):
+    corpus = shared / "head30.txt"
+    local_cache = str(tmp_path / "local-cache")
+    local = run_measure(
+        run_config(corpus, tmp_path, n_texts="all", cache_dir=local_cache, out=str(tmp_path / "a"))
+    )
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv(ray_backend.FAULT_ENV, f"once:{marker}")
+    ray_cache = str(tmp_path / "ray-cache")  # cold: the actors encode and fill it
+    args = ["measure", "--corpus", str(corpus), "--n-texts", "all", "--device", "cpu"]
+    args += ["--cache-dir", ray_cache, "--out", str(tmp_path / "ray"), "--quiet", "--json"]
+    assert main([*args, "--backend", "ray", "--ray-address", cluster]) == 0
+    summary = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
+    assert marker.exists()  # a worker died on its first scoring task; Ray retried the task
+    remote = (summary, tmp_path / "ray")
+    assert_same_run(local, remote)
+    assert summary["n_pairs"] == N_TEXTS * (N_TEXTS - 1) // 2
+    assert summary["timings"]["n_encoded"] == N_TEXTS
+    assert summary["backend"]["nodes"] == 2 and summary["backend"]["encode_actors"] == 2
+    assert summary["backend"]["score_tasks"] == 10  # 4 blocks of <= 8 texts: 4 + 6 tiles
+    assert summary["config"]["backend"] == "ray"
+    texts = [json.loads(x) for x in (remote[1] / "texts.jsonl").read_text().splitlines()]
+    ref = [json.loads(x) for x in (local[1] / "texts.jsonl").read_text().splitlines()]
+    assert [t["id"] for t in texts] == [t["id"] for t in ref]  # corpus order
+    assert [t["n_tokens"] for t in texts] == [t["n_tokens"] for t in ref]
+    # the cache the actors wrote serves a local rerun: nothing is encoded again
+    again = run_measure(
+        run_config(corpus, tmp_path, n_texts="all", cache_dir=ray_cache, out=str(tmp_path / "b"))
+    )
+    assert again[0]["timings"]["n_encoded"] == 0
+    assert_same_run(again, remote)
+
+
+def test_listed_pairs_in_order_then_a_task_failing_after_its_retries(
+    cluster, small_tiles, monkeypatch
+):
+    rng = np.random.default_rng(1)
+    tokens = [random_tokens(rng, int(rng.integers(2, 12)), 16) for _ in range(40)]
+    pairs = rng.integers(0, 40, (300, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]  # both orientations, some listed twice
+    ref = pairwise(tokens, pairs, numerics="paper")  # asymmetric: the order matters
+    ids = [f"t{k}" for k in range(40)]
+    with get_backend("ray", cluster) as backend:
+        stats = [token_stats(t) for t in tokens]
+        tiles = list(backend.score(stats, pairs, "paper", "cpu", progress=False, ids=ids))
+        assert len(tiles) == 3 and all(s is None for s in stats)  # consumed into the store
+        for f in ("i", "j", "d_mu", "d_sigma", "socm"):
+            got = np.concatenate([getattr(t, f) for t in tiles])
+            np.testing.assert_allclose(got, getattr(ref, f), rtol=0, atol=1e-12)
+        monkeypatch.setattr(ray_backend, "MAX_RETRIES", 0)
+        monkeypatch.setenv(ray_backend.FAULT_ENV, "crash")
+        stats = [token_stats(t) for t in tokens]
+        with pytest.raises(SocmError) as info:
+            list(backend.score(stats, None, "exact", "cpu", progress=False, ids=ids))
+    msg = str(info.value)
+    assert "\n" not in msg and "after 0 retries" in msg
+    assert "pair scoring failed on tile (0, 0)" in msg and "texts 0-7 ('t0' ... 't7')" in msg
+    assert not ray.is_initialized()  # the backend disconnected; the cluster is still up
+
+
+def test_an_encode_actor_reports_user_errors_instead_of_raising(tmp_path):
+    """Raised in its constructor, an error would make Ray Data restart the actor forever."""
+    cfg = run_config("c.txt", tmp_path, model=str(tmp_path / "no-such-model"))
+    actor = EncodeActor(cfg, "cpu")
+    batch = {"pos": np.arange(2), "text": np.array(["a", "b"]), "id": np.array(["x", "y"])}
+    out = actor(batch)
+    assert out["pos"].tolist() == [0, 1] and len(out["error"]) == 2
+    assert out["error"][0].startswith("SocmError: ") and "no-such-model" in out["error"][0]
+
+
+def test_an_unreachable_address_is_one_line(tmp_path, wiki_head, capsys):
+    cfg = run_config(wiki_head, tmp_path, n_texts=4, backend="ray", ray_address="127.0.0.1:1")
+    with pytest.raises(SocmError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:1"):
+        run_measure(cfg)
+    assert not (tmp_path / "run").exists()
+    args = ["measure", "--corpus", str(wiki_head), "--n-texts", "4", "--quiet"]
+    args += ["--out", str(tmp_path / "r"), "--backend", "ray", "--ray-address", "127.0.0.1:1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("socm: ") and "cannot reach the Ray cluster" in err
+    assert len(err.splitlines()) == 1
