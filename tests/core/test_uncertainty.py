@@ -470,3 +470,19 @@ def test_accumulator_rejects_bad_input(rng):
     with pytest.raises(ValueError, match="values for"):
         acc.update([0, 1], [1, 2], [0.1], [0.1, 0.2], [0.1, 0.2])
     assert acc.n_pairs == 0  # nothing was half-applied
+
+
+def test_a_non_positive_unbiased_estimate_falls_back_to_the_jackknife():
+    """Tiny samples can give an unbiased variance <= 0: the interval must not claim certainty."""
+    rng = np.random.default_rng(3)
+    n = 6
+    i, j = np.triu_indices(n, k=1)
+    for _ in range(200):
+        h = rng.normal(0, 1, n)[i] * 0 + rng.normal(0, 1e-3, i.size)  # no text effect
+        sums = np.bincount(i, h, n) + np.bincount(j, h, n)
+        counts = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
+        r = pair_mean_ci(h.sum(), h.size, sums, counts, float((h**2).sum()), n_population=10_000)
+        if r["variance_raw"] <= 0:
+            assert "not positive" in r["method"] and r["ci"][1] > r["ci"][0]
+            return
+    pytest.fail("no sample with a non-positive unbiased estimate was drawn")

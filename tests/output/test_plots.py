@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 from conftest import MODEL
 
-from socm.analyses.layers import run_layers
-from socm.analyses.mechanism import run_mechanism
 from socm.cli import main
 from socm.errors import SocmError
-from socm.measure import MeasureConfig, run_measure
 from socm.output import plots
 from socm.output.report import build_report, worst_pairs
 
@@ -22,52 +19,6 @@ def png_size(path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, shared_data):
-    base = tmp_path_factory.mktemp("runs")
-    corpus = str(shared_data / "wiki1m" / "wiki1m_head.txt")
-    out = []
-    for k, (n, numerics) in enumerate([(14, "exact"), (10, "paper")]):
-        cfg = MeasureConfig(
-            model=MODEL,
-            corpus=corpus,
-            n_texts=n,
-            seed=k,
-            out=str(base / f"r{k}"),
-            cache_dir=str(base / "cache"),
-            progress=False,
-            device="cpu",
-            numerics=numerics,
-        )
-        run_measure(cfg)
-        out.append(base / f"r{k}")
-    run_layers(
-        MeasureConfig(
-            model=MODEL,
-            corpus=corpus,
-            n_texts=14,
-            seed=0,
-            out=str(out[0]),
-            cache_dir=str(base / "cache"),
-            progress=False,
-            device="cpu",
-        )
-    )
-    run_mechanism(
-        MeasureConfig(
-            model=MODEL,
-            corpus=corpus,
-            n_texts=14,
-            seed=0,
-            out=str(out[0]),
-            cache_dir=str(base / "cache"),
-            progress=False,
-            device="cpu",
-        )
-    )
-    return out
 
 
 def test_heatmap_corners_golden():
@@ -156,7 +107,8 @@ def test_report_contains_every_runs_numbers(runs, tmp_path, capsys):
         top = worst_pairs(run, 1)[0]
         assert f"{top['socm']:.4f}" in parser.cells and top["text1"] in parser.cells
     assert "+0.00000" in parser.cells  # the backbone's own delta
-    assert parser.scripts == 0 and len(parser.imgs) >= 4  # heatmap, 2 scatters, layers
+    # issue 14 made the report interactive: one JSON data block and one script (was: none)
+    assert parser.scripts == 2 and len(parser.imgs) >= 4  # heatmap, 2 scatters, layers
     assert all(src.startswith("data:image/png;base64,") for src in parser.imgs)
     assert "version torch" in parser.cells
 

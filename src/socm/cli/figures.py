@@ -15,6 +15,8 @@ from socm.cli.common import (
     scores_parent,
 )
 from socm.errors import SocmError, warn
+from socm.measure.config import MeasureConfig
+from socm.measure.rundir import read_summary
 
 __all__ = ["add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
 
@@ -26,21 +28,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         parents=[scores_parent()],
         formatter_class=HELP_FORMAT,
         help="draw a figure from run folders",
-        description="heatmap: SOCM over the (d_mu, d_sigma) square; scatter: a run's pairs; "
-        "layers: per-layer curves of runs with socm layers/mechanism results; correlation: "
-        "average SOCM vs downstream score.",
+        description="heatmap: SOCM over (d_mu, d_sigma), with the pairs of any RUN_DIR given "
+        "on top; scatter: the density of every pair of one or more runs; texts: per-text "
+        "spread, length and mean SOCM; layers: per-layer curves of runs with socm "
+        "layers/mechanism results; correlation: average SOCM vs downstream score (with "
+        "--paper-table: next to the paper's 12 models). Figures of several runs share their "
+        "axes and colour limits.",
     )
-    p.add_argument("kind", choices=["heatmap", "scatter", "layers", "correlation"])
+    p.add_argument("kind", choices=["heatmap", "scatter", "texts", "layers", "correlation"])
     p.add_argument("runs", nargs="*", metavar="RUN_DIR")
     p.add_argument(
         "--out",
-        help="output .png or .svg (None: socm-<kind>.png, or in the run folder for scatter)",
+        help="output .png, .svg or .pdf (None: socm-<kind>.png, or in the run folder for "
+        "scatter of one run)",
     )
     p.add_argument(
         "--max-points",
         type=positive_int,
-        default=20_000,
-        help="scatter: pairs drawn at most (random subsample, seed 0)",
+        default=None,
+        help="ignored, kept for old scripts: the scatter now shows every pair as a density",
+    )
+    p.add_argument(
+        "--relative-depth",
+        action="store_true",
+        help="layers: x = layer / L, so that models of different depths compare",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=10,
+        help="scatter of one run: number the K highest-SOCM pairs (at most 2 per text)",
     )
     p.set_defaults(func=cmd_plot)
 
@@ -60,8 +77,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="model (repeat for side-by-side panels; None: the packaged all-MiniLM-L6-v2)",
     )
-    p.add_argument("--out", default="socm-pair.png", help="output .png or .svg")
+    p.add_argument("--out", default="socm-pair.png", help="output .png, .svg or .pdf")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument(
+        "--run",
+        metavar="RUN_DIR",
+        help="a measure run of the same model: show the pair's SOCM percentile among its pairs",
+    )
+    p.add_argument(
+        "--label-tokens",
+        type=positive_int,
+        default=8,
+        metavar="K",
+        help="label the K tokens of each text farthest from its mean",
+    )
     p.set_defaults(func=cmd_pair)
 
     p = sub.add_parser(
@@ -69,8 +98,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         parents=[scores_parent()],
         formatter_class=HELP_FORMAT,
         help="one self-contained HTML report of run folders",
-        description="Summary table, figures (embedded), the worst-collapsing pairs, settings "
-        "and versions, in one HTML file that opens offline.",
+        description="Summary with confidence intervals and quantiles, figures on shared axes, "
+        "an interactive pair density (hover: both texts, ids, numbers), the top pairs (at most "
+        "2 per text), per-text tables, per-layer and correlation figures, settings and "
+        "versions, in one self-contained HTML file that opens offline. A socm mine folder "
+        "shows its confusable pairs.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default="socm-report.html", help="output HTML file")
@@ -83,14 +115,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _correlation(args: argparse.Namespace, runs: list[str], required: bool) -> dict | None:
-    """Correlate runs with --scores or --paper-table (None when neither is given)."""
-    from socm.analyses.correlate import correlate_runs
+    """What the correlation figure draws, from --scores or --paper-table (None when neither
+    is given and not ``required``)."""
+    from socm.output.data import correlation_view
 
     if not (args.scores or args.paper_table):
         if required:
             raise SocmError("give downstream scores: --scores CSV or --paper-table")
         return None
-    return correlate_runs(runs, scores_csv=args.scores, paper_table=args.paper_table)
+    return correlation_view(runs, scores_csv=args.scores, paper_table=args.paper_table)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -99,19 +132,32 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from socm.output import plots
 
     kind, runs = args.kind, args.runs
-    if kind in ("scatter", "layers") and not runs:
+    if kind in ("scatter", "layers", "texts") and not runs:
         raise SocmError(f"socm plot {kind} needs at least one RUN_DIR")
-    if kind == "scatter" and len(runs) > 1:
-        raise SocmError("socm plot scatter draws one run: give one RUN_DIR")
+    if args.max_points is not None:
+        warn("--max-points is ignored: the scatter shows every pair as a density")
     if kind == "heatmap":
-        fig = plots.heatmap()
+        fig = plots.heatmap(overlay=runs or None)
     elif kind == "scatter":
-        fig = plots.scatter(runs[0], max_points=args.max_points)
+        fig = plots.scatter(runs, top_k=args.top_k)
+    elif kind == "texts":
+        fig = plots.texts_figure(runs)
     elif kind == "layers":
-        fig = plots.layers_figure(runs)
+        fig = plots.layers_figure(runs, relative=args.relative_depth)
     else:
-        fig = plots.correlation_figure(_correlation(args, runs, required=True), paper_families())
-    default = f"{runs[0]}/scatter.png" if kind == "scatter" else f"socm-{kind}.png"
+        view = _correlation(args, runs, required=True)
+        fig = plots.correlation_figure(
+            view["result"],
+            paper_families(),
+            measured=view["measured"],
+            measured_result=view["measured_result"],
+            score_source=view["score_source"],
+        )
+        for note in view["notes"]:
+            warn(note)
+    default = (
+        f"{runs[0]}/scatter.png" if kind == "scatter" and len(runs) == 1 else f"socm-{kind}.png"
+    )
     print(plots.save(fig, args.out or default))
     return 0
 
@@ -122,9 +168,17 @@ def cmd_pair(args: argparse.Namespace) -> int:
     from socm.output import plots
 
     base = config_from_args(args, no_cache=True)
+    if args.run:
+        read_summary(args.run)  # a bad --run fails before any model is loaded
     panels = explain_pair(args.text_a, args.text_b, args.model, base)
-    path = plots.save(plots.pair_figure(panels), args.out)
+    percentiles = _percentiles(args.run, panels, base) if args.run else None
+    path = plots.save(
+        plots.pair_figure(panels, label_k=args.label_tokens, percentiles=percentiles), args.out
+    )
     numbers = [pair_numbers(p) for p in panels]
+    for n, pct in zip(numbers, percentiles or [None] * len(numbers), strict=True):
+        if pct:
+            n["run_percentile"] = pct
     for p in panels:
         cut = [name for name, t in zip("AB", p["truncated"], strict=True) if t]
         if cut:
@@ -141,9 +195,51 @@ def cmd_pair(args: argparse.Namespace) -> int:
             f"{n['model']}: d_mu = {n['d_mu']:.5f}, d_sigma = {n['d_sigma']:.5f}, "
             f"SOCM = {n['socm']:.5f}, normalized spread = "
             f"{n['normalized_spread'][0]:.4f} / {n['normalized_spread'][1]:.4f}"
+            + (
+                f", SOCM percentile in {args.run}: {n['run_percentile']['percentile']:.1f}"
+                if "run_percentile" in n
+                else ""
+            )
         )
     print(f"figure: {path}")
     return 0
+
+
+def _percentiles(run: str, panels: list[dict], base: MeasureConfig) -> list[dict | None]:
+    """Per panel, the pair's SOCM percentile among ``run``'s pairs when the model matches."""
+    from socm.output.data import socm_percentile
+    from socm.output.style import run_label
+
+    s = read_summary(run)
+    numerics = base.numerics
+    out: list[dict | None] = []
+    for p in panels:
+        same = str(p["model"]).rstrip("/").split("/")[-1].lower() == (
+            str(s["model"]).rstrip("/").split("/")[-1].lower()
+        )
+        if not same:
+            warn(f"--run {run} measured {s['model']}, not {p['model']}: no percentile for it")
+            out.append(None)
+            continue
+        policy = s.get("token_policy") or {}
+        excluded = policy.get("special_tokens") == "excluded"
+        if (
+            isinstance(policy, dict)
+            and "special_tokens" in policy
+            and excluded != bool(base.exclude_special_tokens)
+        ):
+            warn(
+                f"--run {run} measured with special tokens {policy['special_tokens']}, this "
+                "pair without that setting: the percentile compares across token policies"
+            )
+        if s.get("numerics") != numerics:
+            warn(
+                f"--run {run} used numerics {s.get('numerics')}, this pair {numerics}: "
+                "the percentile compares across numerics"
+            )
+        pct = socm_percentile(run, p["socm"])
+        out.append({**pct, "run": str(run), "label": run_label(run)})
+    return out
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -151,13 +247,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from socm.inputs.paper_table import paper_families
     from socm.output.report import build_report
 
-    corr = _correlation(args, args.runs, required=False)
     path = build_report(
         args.runs,
         Path(args.out),
         backbone=args.backbone,
-        correlation=corr,
         families=paper_families(),
+        scores_csv=args.scores,
+        paper_table=args.paper_table,
     )
     print(path)
     return 0

@@ -418,7 +418,14 @@ def pair_mean_ci(
         if var_raw is None:
             out["reason"] = reason
             return out
-    else:
+    unbiased_raw = var_raw if method == "unbiased" else None
+    exact = out["method"] == METHOD_EXACT
+    if method == "unbiased" and not exact and var_raw is not None and var_raw <= 0.0:
+        # possible in small samples; a zero-width interval would claim certainty there is not:
+        # fall back to the conservative jackknife (variance_raw keeps the unbiased value)
+        method = "jackknife"
+        out["method"] = f"{METHOD_JACKKNIFE} (the unbiased estimate was not positive)"
+    if method != "unbiased" and not exact:
         if np.any(counts >= count):
             out["reason"] = "a text lies in every scored pair: the jackknife is undefined"
             return out
@@ -432,7 +439,8 @@ def pair_mean_ci(
     se = math.sqrt(var)
     half = float(norm.ppf(0.5 + level / 2.0)) * se
     est = out["estimate"]
-    out.update(se=se, ci=[est - half, est + half], variance=var, variance_raw=var_raw)
+    raw = unbiased_raw if unbiased_raw is not None else var_raw
+    out.update(se=se, ci=[est - half, est + half], variance=var, variance_raw=raw)
     return out
 
 

@@ -1,0 +1,863 @@
+r"""What the figures and the report read from run folders, streamed so that any run fits.
+
+``pairs.parquet`` is read in batches (``pyarrow.parquet.ParquetFile.iter_batches``), never
+whole: :func:`scan_pairs` makes one pass that gathers everything the figures need — 2-D and
+1-D histograms of :math:`(d_\mu, d_\Sigma)` over fixed limits, counts, sums, the pairs with the
+highest SOCM, one representative pair per cell of a coarse grid (what the report's hover
+shows) and per-text sums. Memory is :math:`O(\text{bins} + \text{texts})`, whatever the number
+of pairs. Scans are cached per (file, modification time, limits), so a report that draws a run
+several times reads it once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socm.core.metrics import socm_from_parts
+from socm.core.stats import SPREAD_BOUND
+from socm.errors import SocmError
+from socm.measure.rundir import read_summary, run_file
+from socm.output.style import nice_limit
+
+__all__ = [
+    "BATCH_ROWS",
+    "Limits",
+    "PairScan",
+    "TextTable",
+    "is_measure_run",
+    "is_mine_run",
+    "mine_data",
+    "pair_column_max",
+    "read_texts",
+    "scan_pairs",
+    "shared_limits",
+    "socm_percentile",
+    "top_pairs",
+]
+
+BATCH_ROWS = 1 << 18
+"""Rows per batch read from ``pairs.parquet``."""
+TOP_POOL = 400
+"""Highest-SOCM pairs a scan keeps at first (:func:`top_pairs` enlarges it when needed)."""
+_COLUMNS = ("text1_id", "text2_id", "d_mu", "d_sigma", "socm")
+
+
+@dataclass(frozen=True)
+class Limits:
+    r"""Axis and colour limits shared by the figures of one report (or one figure).
+
+    Attributes
+    ----------
+    d_mu : float
+        Upper limit of the :math:`d_\mu` axis (at most 1).
+    d_sigma : float
+        Upper limit of the :math:`d_\Sigma` axis (at least 1, so the line at 1 shows).
+    socm : float
+        Upper limit of the SOCM colour scale (at least 1).
+    """
+
+    d_mu: float = 1.0
+    d_sigma: float = 1.0
+    socm: float = 1.0
+
+    @classmethod
+    def of(cls, d_mu: float, d_sigma: float, socm: float) -> Limits:
+        """Limits that cover the given maxima, rounded up to steps of 0.05.
+
+        Examples
+        --------
+        >>> Limits.of(0.62, 1.31, 0.9)
+        Limits(d_mu=0.65, d_sigma=1.35, socm=1.0)
+        """
+        return cls(
+            min(1.0, nice_limit(d_mu, 0.05)),
+            nice_limit(d_sigma * 1.01, 1.05),
+            nice_limit(socm, 1.0),
+        )
+
+
+def pair_column_max(run: str | Path) -> dict[str, float]:
+    """The largest ``d_mu``, ``d_sigma`` and ``socm`` of a run's pairs.
+
+    Read from the parquet row-group statistics when present (no data read), else streamed.
+
+    Parameters
+    ----------
+    run : str or Path
+        A measure run folder.
+
+    Returns
+    -------
+    dict
+        ``{"d_mu": ..., "d_sigma": ..., "socm": ...}``; NaN for a run without pairs.
+    """
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(run_file(run, "pairs.parquet"))
+    names = pf.schema_arrow.names
+    out = {}
+    for col in ("d_mu", "d_sigma", "socm"):
+        if col not in names:
+            raise SocmError(f"{run}: pairs.parquet has no column {col}")
+        k = names.index(col)
+        best = -math.inf
+        for g in range(pf.metadata.num_row_groups):
+            stats = pf.metadata.row_group(g).column(k).statistics
+            if stats is None or not stats.has_min_max:
+                best = math.nan
+                break
+            best = max(best, float(stats.max))
+        out[col] = best
+    if any(math.isnan(v) for v in out.values()):
+        out = {c: -math.inf for c in out}
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(out)):
+            for c in out:
+                v = batch.column(c).to_numpy(zero_copy_only=False)
+                if len(v):
+                    out[c] = max(out[c], float(np.nanmax(v)))
+    return {c: (v if math.isfinite(v) else math.nan) for c, v in out.items()}
+
+
+def shared_limits(runs: list[str | Path]) -> Limits:
+    """Limits covering every pair of every run (runs without ``pairs.parquet`` are skipped).
+
+    Parameters
+    ----------
+    runs : list of str or Path
+        Measure run folders.
+
+    Returns
+    -------
+    Limits
+        The common limits.
+    """
+    m = {"d_mu": 0.0, "d_sigma": 0.0, "socm": 0.0}
+    for run in runs:
+        if not (Path(run) / "pairs.parquet").is_file():
+            continue
+        for k, v in pair_column_max(run).items():
+            if math.isfinite(v):
+                m[k] = max(m[k], v)
+    return Limits.of(m["d_mu"], m["d_sigma"], m["socm"])
+
+
+@dataclass
+class PairScan:
+    r"""One streamed pass over a run's ``pairs.parquet`` (see :func:`scan_pairs`).
+
+    Attributes
+    ----------
+    limits : Limits
+        The histogram ranges: :math:`[0, d_\mu] \times [0, d_\Sigma]`.
+    n_pairs : int
+        Pairs read.
+    hist : numpy.ndarray, shape (n_bins_sigma, n_bins_mu)
+        Pair counts per cell (rows: :math:`d_\Sigma`, columns: :math:`d_\mu`); pairs beyond
+        the limits are counted in the edge cells.
+    mu_edges, sigma_edges : numpy.ndarray
+        Bin edges.
+    mu_hist, sigma_hist, socm_hist : numpy.ndarray
+        1-D counts over ``mu_edges``, ``sigma_edges`` and ``socm_edges``.
+    socm_edges : numpy.ndarray
+        SOCM bin edges over ``[0, limits.socm]``.
+    sums : dict
+        Sums of ``d_mu``, ``d_sigma``, ``socm``.
+    n_d_sigma_over_1 : int
+        Pairs with :math:`d_\Sigma > 1`.
+    top : dict
+        The ``pool`` pairs with the highest SOCM (columns of ``pairs.parquet`` and ``row``),
+        best first.
+    cells : dict
+        Per cell of the coarse grid, the pair with the highest SOCM in it and the cell's count
+        (``cell_mu``, ``cell_sigma`` indices, pair columns, ``count``).
+    grid : int
+        The coarse grid's size per axis.
+    text_ids : list of str
+        Text ids of the per-text sums (first appearance order).
+    text_sums : dict
+        Per text: ``n_pairs``, sums of ``d_mu``, ``d_sigma``, ``socm``.
+    """
+
+    limits: Limits
+    n_pairs: int = 0
+    hist: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    mu_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sigma_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    socm_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mu_hist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sigma_hist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    socm_hist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sums: dict = field(default_factory=dict)
+    n_d_sigma_over_1: int = 0
+    top: dict = field(default_factory=dict)
+    cells: dict = field(default_factory=dict)
+    grid: int = 0
+    text_ids: list = field(default_factory=list)
+    text_sums: dict = field(default_factory=dict)
+
+    def mean(self, col: str) -> float:
+        """Mean of ``d_mu``, ``d_sigma`` or ``socm`` over the pairs (NaN without pairs)."""
+        return self.sums[col] / self.n_pairs if self.n_pairs else math.nan
+
+    def text_means(self) -> dict[str, dict]:
+        """Per text id: ``n_pairs``, ``mean_d_mu``, ``mean_d_sigma``, ``mean_socm``."""
+        s = self.text_sums
+        out = {}
+        for k, tid in enumerate(self.text_ids):
+            n = s["n_pairs"][k]
+            out[tid] = {
+                "n_pairs": int(n),
+                **{
+                    f"mean_{c}": (float(s[c][k] / n) if n else math.nan)
+                    for c in ("d_mu", "d_sigma", "socm")
+                },
+            }
+        return out
+
+
+def _bins(n_pairs: int) -> int:
+    """Histogram bins per axis: about √n / 2, between 24 and 140."""
+    return int(np.clip(math.sqrt(max(n_pairs, 1)) / 2, 24, 140))
+
+
+def _clip_index(x: np.ndarray, hi: float, n: int) -> np.ndarray:
+    """Bin index of ``x`` in ``n`` equal bins over ``[0, hi]``, values outside in edge bins."""
+    return np.clip((np.nan_to_num(x) / hi * n).astype(np.int64), 0, n - 1)
+
+
+_SCAN_CACHE: OrderedDict = OrderedDict()
+
+
+def scan_pairs(
+    run: str | Path,
+    limits: Limits | None = None,
+    bins: int | None = None,
+    grid: int = 36,
+    pool: int | None = None,
+) -> PairScan:
+    """Stream a run's ``pairs.parquet`` once (batches of :data:`BATCH_ROWS` rows).
+
+    Parameters
+    ----------
+    run : str or Path
+        A measure run folder.
+    limits : Limits, optional
+        Histogram ranges (None: this run's own, :func:`shared_limits`).
+    bins : int, optional
+        Histogram bins per axis (None: about √pairs / 2, between 24 and 140).
+    grid : int
+        Cells per axis of the coarse grid of representative pairs.
+    pool : int, optional
+        How many of the highest-SOCM pairs to keep (None: :data:`TOP_POOL`).
+
+    Returns
+    -------
+    PairScan
+        The histograms, sums, top pairs, representatives and per-text sums.
+
+    Raises
+    ------
+    SocmError
+        A missing run folder or ``pairs.parquet``, or a file without the pair columns.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = run_file(run, "pairs.parquet")
+    limits = limits or shared_limits([run])
+    pool = pool or TOP_POOL
+    key = (str(path.resolve()), path.stat().st_mtime_ns, limits, bins, grid, pool)
+    if key in _SCAN_CACHE:
+        _SCAN_CACHE.move_to_end(key)
+        return _SCAN_CACHE[key]
+    pf = pq.ParquetFile(path)
+    missing = [c for c in _COLUMNS if c not in pf.schema_arrow.names]
+    if missing:
+        raise SocmError(f"{path}: missing column(s) {', '.join(missing)}")
+    n_total = pf.metadata.num_rows
+    nb = bins or _bins(n_total)
+    scan = PairScan(limits=limits, grid=grid)
+    scan.mu_edges = np.linspace(0, limits.d_mu, nb + 1)
+    scan.sigma_edges = np.linspace(0, limits.d_sigma, nb + 1)
+    scan.socm_edges = np.linspace(0, limits.socm, nb + 1)
+    scan.hist = np.zeros((nb, nb), dtype=np.int64)
+    scan.mu_hist = np.zeros(nb, dtype=np.int64)
+    scan.sigma_hist = np.zeros(nb, dtype=np.int64)
+    scan.socm_hist = np.zeros(nb, dtype=np.int64)
+    scan.sums = {"d_mu": 0.0, "d_sigma": 0.0, "socm": 0.0}
+    best = np.full(grid * grid, -np.inf)
+    best_row = np.full(grid * grid, -1, dtype=np.int64)
+    cell_count = np.zeros(grid * grid, dtype=np.int64)
+    cell_vals: dict[str, np.ndarray] = {
+        "d_mu": np.zeros(grid * grid),
+        "d_sigma": np.zeros(grid * grid),
+        "socm": np.zeros(grid * grid),
+    }
+    cell_ids = np.empty((2, grid * grid), dtype=object)
+    top: dict[str, np.ndarray] = {}
+    ids_index: dict[str, int] = {}
+    id_list: list[str] = []
+    tsum = {c: np.zeros(0) for c in ("n_pairs", "d_mu", "d_sigma", "socm")}
+    row0 = 0
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_COLUMNS)):  # streamed
+        n = batch.num_rows
+        if n == 0:
+            continue
+        mu = batch.column("d_mu").to_numpy(zero_copy_only=False).astype(float)
+        sig = batch.column("d_sigma").to_numpy(zero_copy_only=False).astype(float)
+        so = batch.column("socm").to_numpy(zero_copy_only=False).astype(float)
+        t1 = batch.column("text1_id").cast(pa.string())
+        t2 = batch.column("text2_id").cast(pa.string())
+        scan.n_pairs += n
+        for c, v in (("d_mu", mu), ("d_sigma", sig), ("socm", so)):
+            scan.sums[c] += float(np.nansum(v))
+        scan.n_d_sigma_over_1 += int((sig > 1).sum())
+        im = _clip_index(mu, limits.d_mu, nb)
+        isg = _clip_index(sig, limits.d_sigma, nb)
+        np.add.at(scan.hist, (isg, im), 1)
+        scan.mu_hist += np.bincount(im, minlength=nb)
+        scan.sigma_hist += np.bincount(isg, minlength=nb)
+        scan.socm_hist += np.bincount(_clip_index(so, limits.socm, nb), minlength=nb)
+        # representatives: per coarse cell, the pair with the highest SOCM
+        cell = _clip_index(sig, limits.d_sigma, grid) * grid + _clip_index(mu, limits.d_mu, grid)
+        cell_count += np.bincount(cell, minlength=grid * grid)
+        order = np.lexsort((-so, cell))
+        first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
+        better = so[first] > best[cell[first]]
+        sel, cells = first[better], cell[first[better]]
+        best[cells] = so[sel]
+        best_row[cells] = row0 + sel
+        for c, v in (("d_mu", mu), ("d_sigma", sig), ("socm", so)):
+            cell_vals[c][cells] = v[sel]
+        if len(sel):
+            take = pa.array(sel)
+            cell_ids[0, cells] = t1.take(take).to_pylist()
+            cell_ids[1, cells] = t2.take(take).to_pylist()
+        # top pool
+        k = min(pool, n)
+        part = (
+            np.argpartition(-np.nan_to_num(so, nan=-np.inf), k - 1)[:k] if k < n else np.arange(n)
+        )
+        take = pa.array(part)
+        cand = {
+            "text1_id": np.array(t1.take(take).to_pylist(), dtype=object),
+            "text2_id": np.array(t2.take(take).to_pylist(), dtype=object),
+            "d_mu": mu[part],
+            "d_sigma": sig[part],
+            "socm": so[part],
+            "row": row0 + part,
+        }
+        if top:
+            cand = {c: np.concatenate([top[c], cand[c]]) for c in cand}
+        keep = np.lexsort((cand["row"], -cand["socm"]))[:pool]
+        top = {c: v[keep] for c, v in cand.items()}
+        # per-text sums
+        uniq = pc.unique(pa.concat_arrays([t1, t2]))
+        for tid in uniq.to_pylist():
+            if tid not in ids_index:
+                ids_index[tid] = len(id_list)
+                id_list.append(tid)
+        if len(id_list) > len(tsum["n_pairs"]):
+            grow = len(id_list) - len(tsum["n_pairs"])
+            tsum = {c: np.concatenate([v, np.zeros(grow)]) for c, v in tsum.items()}
+        value_set = pa.array(id_list, pa.string())
+        for col in (t1, t2):
+            idx = pc.index_in(col, value_set=value_set).to_numpy(zero_copy_only=False)
+            idx = idx.astype(np.int64)
+            m = len(id_list)
+            tsum["n_pairs"] += np.bincount(idx, minlength=m)
+            for c, v in (("d_mu", mu), ("d_sigma", sig), ("socm", so)):
+                tsum[c] += np.bincount(idx, weights=np.nan_to_num(v), minlength=m)
+        row0 += n
+    scan.top = top or {c: np.zeros(0) for c in ("d_mu", "d_sigma", "socm", "row")}
+    have = np.flatnonzero(best_row >= 0)
+    scan.cells = {
+        "cell_mu": have % grid,
+        "cell_sigma": have // grid,
+        "count": cell_count[have],
+        "row": best_row[have],
+        "text1_id": cell_ids[0, have],
+        "text2_id": cell_ids[1, have],
+        **{c: v[have] for c, v in cell_vals.items()},
+    }
+    scan.text_ids = id_list
+    scan.text_sums = tsum
+    _SCAN_CACHE[key] = scan
+    while len(_SCAN_CACHE) > 8:
+        _SCAN_CACHE.popitem(last=False)
+    return scan
+
+
+def _greedy(cols: dict, k: int, max_per_text: int | None) -> list[int]:
+    """Positions of the first ``k`` pairs in ``cols`` (ordered best first) that keep each text
+    in at most ``max_per_text`` of them."""
+    seen: dict[str, int] = {}
+    chosen = []
+    for p in range(len(cols["socm"])):
+        a, b = cols["text1_id"][p], cols["text2_id"][p]
+        if max_per_text is not None and (
+            seen.get(a, 0) >= max_per_text or seen.get(b, 0) >= max_per_text
+        ):
+            continue
+        seen[a] = seen.get(a, 0) + 1
+        seen[b] = seen.get(b, 0) + 1
+        chosen.append(p)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def top_pairs(
+    run: str | Path, k: int = 10, max_per_text: int | None = 2, limits: Limits | None = None
+) -> list[dict]:
+    """The ``k`` pairs with the highest SOCM, each text in at most ``max_per_text`` of them.
+
+    Walks the pairs by decreasing SOCM (ties by row) and skips a pair when either text
+    already appears ``max_per_text`` times, as ``socm mine`` does; the pool of candidates is
+    streamed (:func:`scan_pairs`) and enlarged until ``k`` pairs are found or every pair was
+    considered, so the result is exact.
+
+    Parameters
+    ----------
+    run : str or Path
+        A measure run folder.
+    k : int
+        Pairs wanted.
+    max_per_text : int or None
+        Cap per text (None: no cap).
+    limits : Limits, optional
+        Passed to :func:`scan_pairs` (so a report's scan is reused).
+
+    Returns
+    -------
+    list of dict
+        ``text1_id``, ``text2_id``, ``d_mu``, ``d_sigma``, ``socm``, ``cosine`` (1 − 2 d_μ),
+        ``row`` (position in ``pairs.parquet``), best first.
+    """
+    pool = TOP_POOL
+    while True:
+        scan = scan_pairs(run, limits, pool=pool)
+        chosen = _greedy(scan.top, k, max_per_text)
+        if len(chosen) == k or len(scan.top["socm"]) >= scan.n_pairs:
+            break
+        pool *= 4
+    return [
+        {
+            "text1_id": str(scan.top["text1_id"][p]),
+            "text2_id": str(scan.top["text2_id"][p]),
+            "d_mu": float(scan.top["d_mu"][p]),
+            "d_sigma": float(scan.top["d_sigma"][p]),
+            "socm": float(scan.top["socm"][p]),
+            "cosine": 1.0 - 2.0 * float(scan.top["d_mu"][p]),
+            "row": int(scan.top["row"][p]),
+        }
+        for p in chosen
+    ]
+
+
+def socm_percentile(run: str | Path, value: float) -> dict:
+    """Where a SOCM value falls among a run's pairs.
+
+    Parameters
+    ----------
+    run : str or Path
+        A measure run folder.
+    value : float
+        The SOCM value.
+
+    Returns
+    -------
+    dict
+        ``percentile`` (share of the run's pairs with a lower SOCM, ties counted half, in
+        percent), ``n_pairs``, ``n_above`` (pairs with a higher SOCM).
+    """
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(run_file(run, "pairs.parquet"))
+    below = ties = total = 0
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=["socm"]):
+        v = batch.column("socm").to_numpy(zero_copy_only=False)
+        below += int((v < value).sum())
+        ties += int((v == value).sum())
+        total += len(v)
+    pct = 100.0 * (below + ties / 2) / total if total else math.nan
+    return {"percentile": pct, "n_pairs": total, "n_above": total - below - ties}
+
+
+@dataclass
+class TextTable:
+    """A run's texts with their per-text numbers, as columns.
+
+    Attributes
+    ----------
+    ids : list of str
+        Text ids.
+    text : list of str
+        The texts.
+    n_tokens : numpy.ndarray
+        Tokens measured per text.
+    spread : numpy.ndarray
+        Normalised spread tr Σ per text.
+    mean_socm, mean_d_mu, mean_d_sigma : numpy.ndarray
+        Means over each text's pairs (NaN where unknown).
+    n_pairs : numpy.ndarray
+        Pairs each text is in (0 where unknown).
+    truncated : numpy.ndarray of bool
+        Whether the text was cut to the model's maximum length.
+    source : str
+        Where the per-text means came from: ``texts.jsonl``, ``pairs.parquet`` or ``none``.
+    """
+
+    ids: list
+    text: list
+    n_tokens: np.ndarray
+    spread: np.ndarray
+    mean_socm: np.ndarray
+    mean_d_mu: np.ndarray
+    mean_d_sigma: np.ndarray
+    n_pairs: np.ndarray
+    truncated: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def record(self, k: int) -> dict:
+        """Text ``k`` as a dict (numbers as floats, NaN as None)."""
+
+        def num(x: Any) -> float | None:
+            return None if x is None or not math.isfinite(float(x)) else float(x)
+
+        return {
+            "id": self.ids[k],
+            "text": self.text[k],
+            "n_tokens": int(self.n_tokens[k]),
+            "normalized_spread": num(self.spread[k]),
+            "mean_socm": num(self.mean_socm[k]),
+            "mean_d_mu": num(self.mean_d_mu[k]),
+            "mean_d_sigma": num(self.mean_d_sigma[k]),
+            "n_pairs": int(self.n_pairs[k]),
+            "truncated": bool(self.truncated[k]),
+        }
+
+    def index(self) -> dict[str, int]:
+        """Text id → position."""
+        return {t: k for k, t in enumerate(self.ids)}
+
+
+def _float(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_texts(run: str | Path, limits: Limits | None = None) -> TextTable:
+    """A measure run's ``texts.jsonl`` with per-text means.
+
+    The means come from ``texts.jsonl`` itself (``mean_socm``, ``mean_d_mu``,
+    ``mean_d_sigma``, ``n_pairs``) when it has them, else from one streamed pass over
+    ``pairs.parquet`` (:func:`scan_pairs`), else they are NaN.
+
+    Parameters
+    ----------
+    run : str or Path
+        A measure run folder.
+    limits : Limits, optional
+        Passed to :func:`scan_pairs`, so a report's scan is reused.
+
+    Returns
+    -------
+    TextTable
+        One entry per text, in file order.
+
+    Raises
+    ------
+    SocmError
+        A missing folder or ``texts.jsonl``, or a line that is not a JSON object with an id
+        and a text.
+    """
+    path = run_file(run, "texts.jsonl")
+    recs = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                raise SocmError(f"{path}: line {n} is not JSON") from None
+            if not isinstance(rec, dict) or "id" not in rec or "text" not in rec:
+                raise SocmError(f"{path}: line {n} has no id and text")
+            recs.append(rec)
+    ids = [str(r["id"]) for r in recs]
+    have = all("mean_socm" in r for r in recs) and bool(recs)
+    means = {c: np.array([_float(r.get(c)) for r in recs]) for c in _TEXT_MEANS}
+    n_pairs = np.array([int(r.get("n_pairs") or 0) for r in recs])
+    source = "texts.jsonl"
+    if not have:
+        source = "none"
+        if (Path(run) / "pairs.parquet").is_file():
+            tm = scan_pairs(run, limits).text_means()
+            for c in _TEXT_MEANS:
+                means[c] = np.array([tm.get(t, {}).get(c, math.nan) for t in ids])
+            n_pairs = np.array([tm.get(t, {}).get("n_pairs", 0) for t in ids])
+            source = "pairs.parquet"
+    return TextTable(
+        ids=ids,
+        text=[str(r["text"]) for r in recs],
+        n_tokens=np.array([int(r.get("n_tokens") or 0) for r in recs]),
+        spread=np.array([_float(r.get("normalized_spread")) for r in recs]),
+        mean_socm=means["mean_socm"],
+        mean_d_mu=means["mean_d_mu"],
+        mean_d_sigma=means["mean_d_sigma"],
+        n_pairs=n_pairs,
+        truncated=np.array([bool(r.get("truncated")) for r in recs]),
+        source=source,
+    )
+
+
+_TEXT_MEANS = ("mean_socm", "mean_d_mu", "mean_d_sigma")
+
+
+def is_measure_run(run: str | Path) -> bool:
+    """Whether a folder holds a ``socm measure`` run (``summary.json``)."""
+    return (Path(run) / "summary.json").is_file()
+
+
+def is_mine_run(run: str | Path) -> bool:
+    """Whether a folder holds a ``socm mine`` run (``mine_summary.json``)."""
+    return (Path(run) / "mine_summary.json").is_file()
+
+
+_MINE_PAIR_COLUMNS = (
+    "text1_id",
+    "text2_id",
+    "cosine",
+    "d_mu",
+    "d_sigma",
+    "socm",
+    "relative_d_sigma",
+    "rank",
+)
+_MINE_TEXT_COLUMNS = (
+    "id",
+    "text",
+    "n_tokens",
+    "normalized_spread",
+    "neighbor_mean_cosine",
+    "neighbor_mean_relative_d_sigma",
+)
+
+
+def mine_data(run: str | Path, k: int = 25) -> dict:
+    """A ``socm mine`` run: its summary, its best ``k`` candidate pairs and its texts.
+
+    Reads ``mine_summary.json``, ``candidates.parquet`` (best first by ``rank`` when present)
+    and ``texts.parquet``; columns that are missing read as None, so an older or newer mine
+    folder still shows what it has.
+
+    Parameters
+    ----------
+    run : str or Path
+        A mine run folder.
+    k : int
+        Candidate pairs to return.
+
+    Returns
+    -------
+    dict
+        ``summary`` (dict), ``pairs`` (list of dict, with ``text1`` and ``text2``),
+        ``texts`` (list of dict), ``n_candidates`` (rows of ``candidates.parquet``).
+
+    Raises
+    ------
+    SocmError
+        A missing or unreadable ``mine_summary.json`` or ``candidates.parquet``.
+    """
+    import pyarrow.parquet as pq
+
+    spath = run_file(run, "mine_summary.json")
+    try:
+        summary = json.loads(spath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise SocmError(f"{spath}: not valid UTF-8 JSON; rerun socm mine") from None
+    if not isinstance(summary, dict):
+        raise SocmError(f"{spath}: not a JSON object; rerun socm mine")
+    cand = pq.read_table(run_file(run, "candidates.parquet"))
+    cols = {
+        c: cand.column(c).to_pylist() if c in cand.column_names else None
+        for c in _MINE_PAIR_COLUMNS
+    }
+    n = cand.num_rows
+    order = list(range(n))
+    if cols["rank"] is not None:
+        order.sort(key=lambda r: (cols["rank"][r] is None, cols["rank"][r]))
+    texts: list[dict] = []
+    tpath = Path(run) / "texts.parquet"
+    if tpath.is_file():
+        tt = pq.read_table(tpath)
+        tcols = {
+            c: tt.column(c).to_pylist() if c in tt.column_names else None
+            for c in _MINE_TEXT_COLUMNS
+        }
+        for r in range(tt.num_rows):
+            texts.append({c: (v[r] if v is not None else None) for c, v in tcols.items()})
+    by_id = {str(t["id"]): t for t in texts if t.get("id") is not None}
+    pairs = []
+    for r in order[:k]:
+        rec = {c: (v[r] if v is not None else None) for c, v in cols.items()}
+        if rec["cosine"] is None and rec["d_mu"] is not None:
+            rec["cosine"] = 1.0 - 2.0 * rec["d_mu"]
+        for side in ("1", "2"):
+            t = by_id.get(str(rec[f"text{side}_id"]), {})
+            rec[f"text{side}"] = t.get("text")
+            rec[f"n_tokens{side}"] = t.get("n_tokens")
+            rec[f"spread{side}"] = t.get("normalized_spread")
+        pairs.append(rec)
+    return {"summary": summary, "pairs": pairs, "texts": texts, "n_candidates": n}
+
+
+def spread_share(spread: np.ndarray) -> float:
+    """Share of texts with a normalised spread above 2 (the bound behind d_Σ ≤ 1)."""
+    s = np.asarray(spread, dtype=float)
+    s = s[np.isfinite(s)]
+    return float((s > SPREAD_BOUND).mean()) if len(s) else math.nan
+
+
+def socm_surface(limits: Limits, n: int = 241) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""(d_μ grid, d_Σ grid, SOCM) over :math:`[0, d_\mu] \times [0, d_\Sigma]` of ``limits``."""
+    dmu, dsig = np.meshgrid(np.linspace(0, limits.d_mu, n), np.linspace(0, limits.d_sigma, n))
+    return dmu, dsig, socm_from_parts(dmu, dsig)
+
+
+def run_summary(run: str | Path) -> dict:
+    """:func:`socm.measure.rundir.read_summary` (re-exported for the output modules)."""
+    return read_summary(run)
+
+
+def _model_key(model: str) -> tuple[str, str]:
+    m = str(model).strip().rstrip("/").lower()
+    return m, m.split("/")[-1]
+
+
+def match_score(model: str, scores: dict[str, float]) -> float | None:
+    """The score of ``model``: by full id, else by a unique last path component (both
+    case-insensitive); None when no or several scores could be meant.
+
+    Examples
+    --------
+    >>> match_score("Org/Model-A", {"org/model-a": 0.5})
+    0.5
+    >>> match_score("x/model-a", {"a/model-a": 0.5, "b/model-a": 0.6}) is None
+    True
+    """
+    full, last = _model_key(model)
+    exact = [v for k, v in scores.items() if _model_key(k)[0] == full]
+    if exact:
+        return float(exact[0])
+    by_name = [v for k, v in scores.items() if _model_key(k)[1] == last]
+    return float(by_name[0]) if len(by_name) == 1 else None
+
+
+def correlation_view(
+    runs: list[str | Path],
+    scores_csv: str | Path | None = None,
+    paper_table: bool = False,
+) -> dict | None:
+    """What the correlation figure draws: reference models and the runs measured here.
+
+    With ``paper_table``, the reference is the paper's 12 models (their published average
+    SOCM and MTEB(eng, v2) scores), so the figure works with any number of runs, and a run
+    whose model is not in the table is still drawn (on the x-axis: no score). With
+    ``scores_csv``, the runs are correlated with the CSV's scores when at least 3 of them
+    have one, and drawn in any case.
+
+    Parameters
+    ----------
+    runs : list of str or Path
+        Measure run folders.
+    scores_csv : str or Path, optional
+        CSV ``model, score``.
+    paper_table : bool
+        Use the paper's table.
+
+    Returns
+    -------
+    dict or None
+        ``result`` (reference :func:`socm.analyses.correlate.correlate` result or None),
+        ``measured`` (one dict per run: ``model``, ``avg_socm``, ``score``, ``numerics``,
+        ``ci``, ``run``), ``measured_result`` (the runs' own correlation, None when fewer
+        than 3 have scores), ``notes`` and ``score_source``; None when no score source is
+        given.
+
+    Raises
+    ------
+    SocmError
+        Unreadable runs or scores; with ``scores_csv``, no run with a score.
+    """
+    from socm.analyses.correlate import correlate, correlate_runs, read_scores_csv
+    from socm.inputs.paper_table import paper_rows
+
+    if not (scores_csv or paper_table):
+        return None
+    if scores_csv and paper_table:
+        raise SocmError("give one score source: --scores CSV or --paper-table")
+    if paper_table:
+        result = correlate_runs([], paper_table=True)
+        scores = paper_rows()[1]
+        source = result["score_source"]
+    else:
+        result = None
+        scores = read_scores_csv(scores_csv)
+        source = f"scores from {scores_csv}"
+    measured = []
+    for run in runs:
+        s = read_summary(run)
+        ci = s.get("avg_socm_ci95")
+        measured.append(
+            {
+                "model": s["model"],
+                "avg_socm": float(s["avg_socm"]),
+                "score": match_score(s["model"], scores),
+                "numerics": s.get("numerics"),
+                "ci": tuple(ci)
+                if isinstance(ci, list) and len(ci) == 2 and None not in ci
+                else None,
+                "run": str(run),
+            }
+        )
+    notes = [f"no score for {m['model']}" for m in measured if m["score"] is None]
+    scored = [m for m in measured if m["score"] is not None]
+    measured_result = None
+    if len(scored) >= 3:
+        try:
+            measured_result = correlate(
+                [{"model": m["model"], "avg_socm": m["avg_socm"]} for m in scored],
+                {m["model"]: m["score"] for m in scored},
+                source,
+            )
+        except SocmError as exc:
+            notes.append(str(exc))
+    if scores_csv and not scored:
+        names = ", ".join(m["model"] for m in measured)
+        raise SocmError(
+            f"{scores_csv}: no score for any run's model ({names})"
+            if measured
+            else "give run folders to correlate with --scores"
+        )
+    return {
+        "result": result,
+        "measured": measured,
+        "measured_result": measured_result,
+        "notes": notes,
+        "score_source": source,
+    }
