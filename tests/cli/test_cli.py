@@ -166,3 +166,41 @@ def test_pair_says_when_texts_were_truncated(tmp_path, capsys):
     )
     assert code == 0 and json.loads(out)["results"][0]["truncated"] == [True, True]
     assert "socm: warning:" in err and "texts A and B were truncated to 512 tokens" in err
+
+
+def test_pair_from_a_mine_run(wiki_head, tmp_path, capsys):
+    small = tmp_path / "small.txt"
+    small.write_text("\n".join(wiki_head.read_text(encoding="utf-8").splitlines()[:20]) + "\n")
+    run_dir = tmp_path / "mine"
+    args = [
+        "mine",
+        "--corpus",
+        str(small),
+        "--neighbors",
+        "3",
+        "--out",
+        str(run_dir),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--json",
+    ]
+    assert main(args) == 0
+    capsys.readouterr()
+    code, out, _ = run(
+        ["pair", "--from-mine", str(run_dir), "1", "--out", str(tmp_path / "p.png"), "--json"],
+        capsys,
+    )
+    from socm.analyses.mine import pair_texts, read_mine_run
+
+    _, cand, _ = read_mine_run(run_dir)
+    result = json.loads(out)["results"][0]
+    assert code == 0 and result["socm"] == pytest.approx(cand["socm"][0].as_py(), abs=1e-5)
+    a, b, _ids = pair_texts(run_dir, 1)
+    assert a and b
+    code, _, err = run(["pair", "--from-mine", str(run_dir), "x"], capsys)
+    assert code == 1 and "RANK must be a whole number" in err
+    code, _, err = run(["pair"], capsys)
+    assert code == 1 and "give two texts, or --from-mine" in err

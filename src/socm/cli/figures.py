@@ -70,8 +70,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "jointly on both texts' tokens and their means): tokens, means (stars) and 75%%-mass "
         "ellipses. Give --model twice to compare two models side by side.",
     )
-    p.add_argument("text_a")
-    p.add_argument("text_b")
+    p.add_argument("text_a", nargs="?", help="first text (or give --from-mine)")
+    p.add_argument("text_b", nargs="?", help="second text")
+    p.add_argument(
+        "--from-mine",
+        nargs=2,
+        metavar=("RUN_DIR", "RANK"),
+        help="the two texts of the pair at RANK (1 = first) of a socm mine run, with its model",
+    )
     p.add_argument(
         "--model",
         action="append",
@@ -167,6 +173,18 @@ def cmd_pair(args: argparse.Namespace) -> int:
     from socm.analyses.pair import explain_pair, pair_numbers
     from socm.output import plots
 
+    if args.from_mine:
+        from socm.analyses.mine import pair_texts, read_mine_run
+
+        if args.text_a or args.text_b:
+            raise SocmError("give two texts or --from-mine RUN_DIR RANK, not both")
+        run_dir, rank = args.from_mine
+        if not rank.isdigit():
+            raise SocmError(f"--from-mine: RANK must be a whole number >= 1, got {rank!r}")
+        args.text_a, args.text_b, _ = pair_texts(run_dir, int(rank))
+        args.model = args.model or [read_mine_run(run_dir)[0]["model"]]
+    elif not (args.text_a and args.text_b):
+        raise SocmError("give two texts, or --from-mine RUN_DIR RANK")
     base = config_from_args(args, no_cache=True)
     if args.run:
         read_summary(args.run)  # a bad --run fails before any model is loaded
