@@ -6,7 +6,8 @@ fills the caches, ``cache`` stores one checksummed entry per text.
 """
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
-from socm.encode.encoder import Encoder, EncodeResult, LayerProfiles
+from socm.encode.encoder import Encoder, EncodeResult
+from socm.encode.layers import LayerProfiles
 from socm.encode.models import (
     PACKAGED_MODELS,
     ResolvedModel,

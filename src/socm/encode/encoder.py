@@ -26,12 +26,19 @@ import torch
 from socm.encode.batching import iter_batches
 from socm.encode.cache import EmbeddingCache
 from socm.encode.forward import Outputs, run_forward, select_hidden_state
-from socm.encode.models import load_config, load_model, one_line, pick_device, resolve_model
-from socm.encode.tokens import TokenPolicy
-from socm.errors import SocmError, warn
+from socm.encode.layers import PerLayerMixin
+from socm.encode.models import (
+    load_config,
+    load_model,
+    load_tokenizer,
+    pick_device,
+    resolve_model,
+)
+from socm.encode.tokens import TokenPolicy, check_max_length
+from socm.errors import SocmError
 from socm.files import check_writable_dir
 
-__all__ = ["CACHE_DTYPES", "EncodeResult", "Encoder", "LayerProfiles"]
+__all__ = ["CACHE_DTYPES", "EncodeResult", "Encoder"]
 
 CACHE_DTYPES: tuple[str, ...] = ("float32", "float16")
 """Storage precisions of cached token embeddings (float16: half the disk, see the README)."""
@@ -69,26 +76,7 @@ class EncodeResult:
     n_tokens: list[int] = field(default_factory=list)
 
 
-@dataclass
-class LayerProfiles:
-    """Per-layer profiles of a list of texts (:meth:`Encoder.layer_profiles`).
-
-    Attributes
-    ----------
-    profiles : numpy.ndarray, shape (n_texts, L + 1, 2)
-        Column 0 the normalised spread, column 1 the average within-text cosine; row ``l``
-        hidden state ``l`` (0 = embedding output).
-    n_cached, n_encoded : int
-    seconds : float
-    """
-
-    profiles: np.ndarray
-    n_cached: int = 0
-    n_encoded: int = 0
-    seconds: float = 0.0
-
-
-class Encoder:
+class Encoder(PerLayerMixin):
     """Token-embedding extractor for one model and token policy.
 
     Parameters
@@ -153,18 +141,10 @@ class Encoder:
         self.trust_remote_code = trust_remote_code
         self.revision = revision
         self.attn_implementation = attn_implementation
-        from transformers import AutoTokenizer
-
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                self.resolved.path, revision=revision, trust_remote_code=trust_remote_code
-            )
-        except Exception as exc:
-            raise SocmError(
-                f"tokenizer of model {model!r} could not be loaded ({one_line(exc)}); a model "
-                "folder needs its tokenizer files (tokenizer.json, or vocab.txt / merges.txt)"
-            ) from None
-        self.max_length = self._check_max_length(max_length)
+        self.tokenizer = load_tokenizer(self.resolved, revision, trust_remote_code)
+        self.max_length = check_max_length(
+            max_length, self.tokenizer, lambda: getattr(self.config, "max_position_embeddings", 512)
+        )
         self.policy = TokenPolicy(self.tokenizer, exclude_special_tokens, prefix, self.max_length)
         self._model: torch.nn.Module | None = None
         self.n_hidden_states: int | None = None
@@ -187,29 +167,6 @@ class Encoder:
         return load_config(
             self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
         )
-
-    def _check_max_length(self, max_length: int | None) -> int:
-        """The truncation length: the model's limit by default; a longer request is clamped to
-        it (with a warning), one that leaves no room for a text token is refused."""
-        limit = self._model_max_length()
-        if max_length is None:
-            return limit
-        if max_length > limit:
-            warn(f"--max-length {max_length} exceeds the model's limit; using {limit} tokens")
-            return limit
-        n_special = self.tokenizer.num_special_tokens_to_add(pair=False)
-        if max_length <= n_special:
-            raise SocmError(
-                f"--max-length {max_length} leaves no room for text: the model adds {n_special} "
-                f"special tokens to every text; use at least {n_special + 1}"
-            )
-        return max_length
-
-    def _model_max_length(self) -> int:
-        ml = getattr(self.tokenizer, "model_max_length", None)
-        if ml and ml < 100_000:
-            return int(ml)
-        return int(getattr(self.config, "max_position_embeddings", 512))
 
     def cache_config(self) -> dict:
         """Everything that determines a text's token embeddings (the cache key)."""
@@ -287,7 +244,7 @@ class Encoder:
         self.n_hidden_states = len(states)
         return selected, states
 
-    def _load_timed(self, todo: list) -> float:
+    def load_if_needed(self, todo: list) -> float:
         """Load the model if texts must be encoded; the seconds it took."""
         if not todo or self._model is not None:
             return 0.0
@@ -334,11 +291,11 @@ class Encoder:
             return EncodeResult(embeddings=[])
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)
-        out = self._cached(self.cache, tokens)
+        out = self.cached_embeddings(self.cache, tokens)
         todo = [k for k, e in enumerate(out) if e is None]
         if hasattr(progress, "update") and len(todo) < len(texts):
             progress.update(len(texts) - len(todo))
-        load = self._load_timed(todo)
+        load = self.load_if_needed(todo)
         run_forward(self, tokens, todo, Outputs(embeddings=out), progress)
         return EncodeResult(
             embeddings=out,  # type: ignore[arg-type]
@@ -351,62 +308,9 @@ class Encoder:
             n_tokens=[int(k.sum()) for k in tokens["keep"]],
         )
 
-    def layer_profiles(
-        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
-    ) -> LayerProfiles:
-        """Per-layer normalised spread and average cosine of every text, cached per text.
-
-        Under the encoder's token policy (:func:`socm.core.stats.spread_and_cosine`); see
-        :class:`LayerProfiles` for the layout.
-        """
-        if len(texts) == 0:
-            return LayerProfiles(profiles=np.empty((0, self.hidden_state_count(), 2)))
-        t0 = time.perf_counter()
-        tokens = self.prepare(texts, ids)
-        out = (
-            self.profile_cache.get_many(tokens["keys"])
-            if self.profile_cache
-            else [None] * len(texts)
-        )
-        todo = [k for k, e in enumerate(out) if e is None]
-        self._load_timed(todo)
-        run_forward(self, tokens, todo, Outputs(profiles=out), progress)
-        return LayerProfiles(
-            profiles=np.stack(out),
-            n_cached=len(texts) - len(todo),
-            n_encoded=len(todo),
-            seconds=time.perf_counter() - t0,
-        )
-
-    def encode_all_layers(
-        self, texts: Sequence[str], ids: Sequence[str] | None = None, progress: bool = False
-    ) -> list[list[np.ndarray]]:
-        """Token embeddings of every hidden state: ``result[l][k]`` for layer ``l``, text ``k``.
-
-        Uses (and fills) the per-layer caches, the same entries an encoder with ``layer=l``
-        reads, so that one forward pass serves every layer.
-        """
-        tokens = self.prepare(texts, ids)
-        caches = [self._layer_cache(layer) for layer in range(self.hidden_state_count())]
-        per_layer = [self._cached(c, tokens) for c in caches]
-        todo = [k for k in range(len(texts)) if any(pl[k] is None for pl in per_layer)]
-        self._load_timed(todo)
-        run_forward(self, tokens, todo, Outputs(layers=per_layer, layer_caches=caches), progress)
-        return per_layer  # type: ignore[return-value]
-
-    def hidden_state_count(self) -> int:
-        """Number of hidden states L + 1 (embedding output and L layers)."""
-        if self.n_hidden_states:
-            return self.n_hidden_states
-        n = getattr(self.config, "num_hidden_layers", None)
-        if n is None:  # count them on a one-token forward pass
-            _, batch = next(self.batches(self.tokenize(["x"])))
-            with torch.inference_mode():
-                self.forward(batch)
-            return int(self.n_hidden_states)
-        return int(n) + 1
-
-    def _cached(self, cache: EmbeddingCache | None, tokens: dict) -> list[np.ndarray | None]:
+    def cached_embeddings(
+        self, cache: EmbeddingCache | None, tokens: dict
+    ) -> list[np.ndarray | None]:
         """Cached token embeddings of the prepared texts as float32 (None: not cached)."""
         if cache is None:
             return [None] * len(tokens["keys"])
@@ -414,8 +318,3 @@ class Encoder:
             e if e is None or e.dtype == np.float32 else e.astype(np.float32)
             for e in cache.get_many(tokens["keys"])
         ]
-
-    def _layer_cache(self, layer: int) -> EmbeddingCache | None:
-        if self.cache_root is None:
-            return None
-        return EmbeddingCache(self.cache_root, {**self.cache_config(), "layer": layer})

@@ -33,6 +33,7 @@ __all__ = [
     "hub_reachable",
     "load_config",
     "load_model",
+    "load_tokenizer",
     "local_fingerprint",
     "mirrored_model",
     "one_line",
@@ -210,6 +211,27 @@ def load_model(
     except Exception as exc:
         raise SocmError(f"model {resolved.name!r} could not be loaded ({one_line(exc)})") from None
     return model.to(device).eval()
+
+
+def load_tokenizer(resolved: ResolvedModel, revision: str | None, trust_remote_code: bool):
+    """``AutoTokenizer.from_pretrained`` for a resolved model.
+
+    Raises
+    ------
+    SocmError
+        One line naming the model and what a model folder needs.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(
+            resolved.path, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        raise SocmError(
+            f"tokenizer of model {resolved.name!r} could not be loaded ({one_line(exc)}); a model "
+            "folder needs its tokenizer files (tokenizer.json, or vocab.txt / merges.txt)"
+        ) from None
 
 
 def resolve_model(

@@ -7,15 +7,15 @@ no prefix; truncation at the model's maximum length. ``exclude_special_tokens`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from socm.encode.cache import text_key
 from socm.encode.models import quiet_transformers
-from socm.errors import SocmError
+from socm.errors import SocmError, warn
 
-__all__ = ["TokenPolicy", "token_policy"]
+__all__ = ["TokenPolicy", "check_max_length", "model_max_length", "token_policy"]
 
 
 def token_policy(exclude_special_tokens: bool, prefix: str, max_length: int | None) -> dict:
@@ -25,6 +25,41 @@ def token_policy(exclude_special_tokens: bool, prefix: str, max_length: int | No
         "prefix": prefix,
         "max_length": max_length,
     }
+
+
+def model_max_length(tokenizer, position_embeddings: Callable[[], int]) -> int:
+    """The model's maximum length: the tokenizer's, or (when it sets none) the model's
+    number of position embeddings (``position_embeddings`` is only called then)."""
+    ml = getattr(tokenizer, "model_max_length", None)
+    if ml and ml < 100_000:
+        return int(ml)
+    return int(position_embeddings())
+
+
+def check_max_length(
+    requested: int | None, tokenizer, position_embeddings: Callable[[], int]
+) -> int:
+    """The truncation length: the model's limit by default; a longer request is clamped to it
+    (with a warning); one that leaves no room for a text token is refused.
+
+    Raises
+    ------
+    SocmError
+        ``requested`` is not above the number of special tokens the model adds.
+    """
+    limit = model_max_length(tokenizer, position_embeddings)
+    if requested is None:
+        return limit
+    if requested > limit:
+        warn(f"--max-length {requested} exceeds the model's limit; using {limit} tokens")
+        return limit
+    n_special = tokenizer.num_special_tokens_to_add(pair=False)
+    if requested <= n_special:
+        raise SocmError(
+            f"--max-length {requested} leaves no room for text: the model adds {n_special} "
+            f"special tokens to every text; use at least {n_special + 1}"
+        )
+    return requested
 
 
 class TokenPolicy:
