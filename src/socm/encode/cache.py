@@ -60,6 +60,7 @@ __all__ = [
     "CacheUsage",
     "EmbeddingCache",
     "EntryLocation",
+    "ShardIndex",
     "default_cache_dir",
     "text_key",
 ]
@@ -142,6 +143,89 @@ class CacheUsage:
     n_bytes: int
 
 
+Location = tuple[int, int, int, int, int, bytes]
+"""(shard, offset, length, rows, cols, dtype code) of one entry."""
+
+
+class ShardIndex:
+    """The append-only ``index.bin`` of a cache folder, mirrored in memory.
+
+    Records are read incrementally (:meth:`refresh` picks up what this or another process
+    appended since); a later record of a key supersedes an earlier one; a torn or damaged
+    record (bad CRC-32) is skipped, so its entry counts as missing. Not thread-safe on its own:
+    :class:`EmbeddingCache` calls it under its lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[bytes, Location] = {}
+        self._pos = 0  # bytes of index.bin read so far
+        self._loaded = False
+
+    def get(self, owner: bytes) -> Location | None:
+        """The entry's location, reading new records on a miss (another process's writes)."""
+        if not self._loaded:
+            self.refresh()
+        loc = self.entries.get(owner)
+        if loc is None:
+            self.refresh()
+            loc = self.entries.get(owner)
+        return loc
+
+    def refresh(self) -> None:
+        """Read index records appended since the last call (by this or another process)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                start = max(self._pos, _INDEX_HEAD)
+                whole = start + (size - start) // RECORD_SIZE * RECORD_SIZE
+                if whole <= start:
+                    self._loaded = True
+                    return
+                if self._pos < _INDEX_HEAD:
+                    f.seek(0)
+                    if f.read(8) != _INDEX_MAGIC:  # not an index of this format: start afresh
+                        self._loaded = True
+                        return
+                f.seek(start)
+                data = f.read(whole - start)
+        except FileNotFoundError:
+            self._loaded = True
+            return
+        view = memoryview(data)
+        rec, crc = _RECORD.size, RECORD_SIZE
+        for pos in range(0, len(data), crc):
+            raw = view[pos : pos + rec]
+            if zlib.crc32(raw) != _CRC.unpack_from(view, pos + rec)[0]:
+                continue  # torn or damaged record: its entry counts as missing
+            owner, shard, offset, length, rows, cols, code = _RECORD.unpack(raw)
+            self.entries[owner] = (shard, offset, length, rows, cols, code)
+        self._pos = start + len(data)
+        self._loaded = True
+
+    def append(self, data: bytes) -> None:
+        """Append index records under an exclusive lock of the index file."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size < _INDEX_HEAD or _pread(fd, 8, 0) != _INDEX_MAGIC:  # new, or unreadable
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                _write_all(fd, _INDEX_MAGIC.ljust(_INDEX_HEAD, b"\0"))
+                size = _INDEX_HEAD
+            tail = (size - _INDEX_HEAD) % RECORD_SIZE
+            if tail:  # a torn record from an interrupted writer: cut it
+                size -= tail
+                os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+            _write_all(fd, data)
+        finally:
+            os.close(fd)  # also releases the lock
+
+
 class EmbeddingCache:
     """Token-embedding store for one encoding configuration (sharded, checksummed).
 
@@ -182,9 +266,7 @@ class EmbeddingCache:
         self.config = config
         self.n_corrupt = 0
         self._lock = threading.RLock()
-        self._index: dict[bytes, tuple[int, int, int, int, int, bytes]] = {}
-        self._index_pos = 0  # bytes of index.bin read so far
-        self._loaded = False
+        self.index = ShardIndex(self.dir / "index.bin")
         self._readers: dict[int, int] = {}  # shard number -> read-only fd
         self._shard: tuple[int, int] | None = None  # (number, fd) of the shard this writes to
         meta = self.dir / "config.json"
@@ -197,7 +279,7 @@ class EmbeddingCache:
     @property
     def index_path(self) -> Path:
         """The append-only index file."""
-        return self.dir / "index.bin"
+        return self.index.path
 
     def shard_path(self, number: int) -> Path:
         """Shard file number ``number``."""
@@ -212,53 +294,15 @@ class EmbeddingCache:
         )
 
     # ------------------------------------------------------------------ index
-    def _refresh(self) -> None:
-        """Read index records appended since the last call (by this or another process)."""
-        try:
-            with open(self.index_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                start = max(self._index_pos, _INDEX_HEAD)
-                whole = start + (size - start) // RECORD_SIZE * RECORD_SIZE
-                if whole <= start:
-                    self._loaded = True
-                    return
-                if self._index_pos < _INDEX_HEAD:
-                    f.seek(0)
-                    if f.read(8) != _INDEX_MAGIC:  # not an index of this format: start afresh
-                        self._loaded = True
-                        return
-                f.seek(start)
-                data = f.read(whole - start)
-        except FileNotFoundError:
-            self._loaded = True
-            return
-        view = memoryview(data)
-        rec, crc = _RECORD.size, RECORD_SIZE
-        for pos in range(0, len(data), crc):
-            raw = view[pos : pos + rec]
-            if zlib.crc32(raw) != _CRC.unpack_from(view, pos + rec)[0]:
-                continue  # torn or damaged record: its entry counts as missing
-            owner, shard, offset, length, rows, cols, code = _RECORD.unpack(raw)
-            self._index[owner] = (shard, offset, length, rows, cols, code)
-        self._index_pos = start + len(data)
-        self._loaded = True
-
-    def _lookup(self, owner: bytes) -> tuple[int, int, int, int, int, bytes] | None:
+    def _lookup(self, owner: bytes) -> Location | None:
         with self._lock:
-            if not self._loaded:
-                self._refresh()
-            loc = self._index.get(owner)
-            if loc is None:  # maybe written by another process since
-                self._refresh()
-                loc = self._index.get(owner)
-            return loc
+            return self.index.get(owner)
 
     def __len__(self) -> int:
         """Number of entries in the index."""
         with self._lock:
-            self._refresh()
-            return len(self._index)
+            self.index.refresh()
+            return len(self.index.entries)
 
     def __contains__(self, key: str) -> bool:
         return self._lookup(_owner(key)) is not None
@@ -315,15 +359,15 @@ class EmbeddingCache:
             ):
                 return np.frombuffer(body, dtype=dtype, offset=_HEADER.size).reshape(rows, cols)
             self.n_corrupt += 1
-            if self._index.get(owner) == loc:
-                del self._index[owner]
+            if self.index.entries.get(owner) == loc:
+                del self.index.entries[owner]
             return None
 
     def get_many(self, keys: Sequence[str]) -> list[np.ndarray | None]:
         """:meth:`get` of every key (the index is refreshed once, not per missing key)."""
         with self._lock:
-            self._refresh()
-            present = [_owner(k) in self._index for k in keys]
+            self.index.refresh()
+            present = [_owner(k) in self.index.entries for k in keys]
         return [self.get(k) if ok else None for k, ok in zip(keys, present, strict=True)]
 
     # ------------------------------------------------------------------ writing
@@ -361,9 +405,9 @@ class EmbeddingCache:
             for owner, length, rows, cols, code in records:
                 raw = _RECORD.pack(owner, shard, offset, length, rows, cols, code)
                 out += raw + _CRC.pack(zlib.crc32(raw))
-                self._index[owner] = (shard, offset, length, rows, cols, code)
+                self.index.entries[owner] = (shard, offset, length, rows, cols, code)
                 offset += length
-            self._append_index(bytes(out))
+            self.index.append(bytes(out))
             if offset >= self.shard_bytes:  # full: the next write starts a new shard
                 self._release_shard()
 
@@ -393,27 +437,6 @@ class EmbeddingCache:
                 return self._shard
             os.close(fd)  # another writer locked it first
             number += 1
-
-    def _append_index(self, data: bytes) -> None:
-        """Append index records under an exclusive lock of the index file."""
-        fd = os.open(self.index_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size < _INDEX_HEAD or _pread(fd, 8, 0) != _INDEX_MAGIC:  # new, or unreadable
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-                _write_all(fd, _INDEX_MAGIC.ljust(_INDEX_HEAD, b"\0"))
-                size = _INDEX_HEAD
-            tail = (size - _INDEX_HEAD) % RECORD_SIZE
-            if tail:  # a torn record from an interrupted writer: cut it
-                size -= tail
-                os.ftruncate(fd, size)
-            os.lseek(fd, size, os.SEEK_SET)
-            _write_all(fd, data)
-        finally:
-            os.close(fd)  # also releases the lock
 
     def _release_shard(self) -> None:
         if self._shard is not None:
