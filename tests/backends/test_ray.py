@@ -1,6 +1,6 @@
 """The Ray backend on a real two-node Ray cluster on this machine: results equal the local
-backend's (a measure run through the command line; listed pairs, in order), a worker killed
-mid-run is retried by Ray, and failures are one-line errors.
+backend's (a measure run and a mine run through the command line; listed pairs, in order), a
+worker killed mid-run is retried by Ray, and failures are one-line errors.
 
 The cluster (a head and one more node, one CPU each) is started once for the module and shut
 down at its end; every run connects to it by address like ``socm measure --ray-address``.
@@ -19,6 +19,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'socm
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'socm[ray]')")
 
 import socm.backends.ray as ray_backend  # noqa: E402 - after the skip
+from socm.analyses.mine import read_mine_run, run_mine  # noqa: E402
 from socm.backends import get_backend  # noqa: E402
 from socm.backends.ray import EncodeActor  # noqa: E402
 from socm.cli import main  # noqa: E402
@@ -28,6 +29,7 @@ from socm.errors import SocmError  # noqa: E402
 from socm.measure import run_measure  # noqa: E402
 
 N_TEXTS = 30
+N_MINE = 60
 STORE = 100 << 20  # object store per node (the minimum Ray accepts is about 75 MB)
 
 
@@ -51,10 +53,11 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def shared(wiki_head, tmp_path_factory):
-    """A folder with ``head30.txt``: the wiki1m head's first 30 lines."""
+    """A folder with ``head30.txt`` and ``head60.txt``: the wiki1m head's first lines."""
     folder = tmp_path_factory.mktemp("ray-shared")
-    lines = wiki_head.read_text(encoding="utf-8").splitlines()[:N_TEXTS]
-    (folder / "head30.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = wiki_head.read_text(encoding="utf-8").splitlines()
+    for n in (N_TEXTS, N_MINE):
+        (folder / f"head{n}.txt").write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
     return folder
 
 
@@ -116,6 +119,41 @@ def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
     )
     assert again[0]["timings"]["n_encoded"] == 0
     assert_same_run(again, remote)
+
+
+def test_mine_on_ray_equals_local(cluster, shared, tmp_path, small_tiles, capsys):
+    """``socm mine --backend ray``: the same candidates, ranking and values as a local run.
+
+    Both read one warm cache (a cold one would let float32 batch noise flip near-tied
+    neighbours), so the actors only read and reduce; the candidates are scored as listed
+    pairs in several Ray tasks (chunks of 100 pairs)."""
+    corpus, cache = shared / f"head{N_MINE}.txt", str(tmp_path / "cache")
+    opts = {"neighbors": 5, "top_k": None, "rank_by": "relative_d_sigma", "max_per_text": None}
+    local_cfg = run_config(corpus, tmp_path, cache_dir=cache, out=str(tmp_path / "local"))
+    local, local_out = run_mine(local_cfg, **opts)
+    args = ["mine", "--corpus", str(corpus), "--device", "cpu", "--cache-dir", cache, "--quiet"]
+    args += ["--out", str(tmp_path / "ray"), "--neighbors", "5", "--top-k", "all", "--json"]
+    args += ["--rank-by", "relative_d_sigma", "--backend", "ray", "--ray-address", cluster]
+    assert main(args) == 0
+    remote = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
+    assert remote["timings"]["n_encoded"] == 0 and remote["timings"]["n_cached"] == N_MINE
+    info = remote["backend"]
+    assert info["name"] == "ray" and info["nodes"] == 2 and info["encode_actors"] == 2
+    assert info["score_tasks"] == -(-local["n_candidates"] // 100) > 1
+    assert local["backend"] == {"name": "local"} and remote["config"]["backend"] == "ray"
+    assert remote["n_candidates"] == local["n_candidates"] and remote["n_kept"] == local["n_kept"]
+    _, cand_a, texts_a = read_mine_run(local_out)
+    _, cand_b, texts_b = read_mine_run(tmp_path / "ray")
+    a, b = cand_a.to_pydict(), cand_b.to_pydict()
+    for col in ("text1_id", "text2_id", "rank"):  # the same pairs in the same ranking
+        assert a[col] == b[col], col
+    for col in ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma"):
+        np.testing.assert_allclose(b[col], a[col], rtol=0, atol=1e-5, err_msg=col)
+    ta, tb = texts_a.to_pydict(), texts_b.to_pydict()
+    for col in ("id", "n_tokens", "truncated", "n_candidates", "n_mined"):
+        assert ta[col] == tb[col], col
+    for col in ("normalized_spread", "neighbor_mean_cosine", "neighbor_mean_relative_d_sigma"):
+        np.testing.assert_allclose(tb[col], ta[col], rtol=0, atol=1e-5, err_msg=col)
 
 
 def test_listed_pairs_in_order_then_a_task_failing_after_its_retries(

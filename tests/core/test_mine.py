@@ -7,7 +7,7 @@ import pytest
 from conftest import random_tokens
 
 from socm.core.metrics import relative_d_sigma_from_bw2
-from socm.core.mine import mine
+from socm.core.mine import find_candidates, mine, rank_candidates
 from socm.core.neighbors import nearest_neighbors
 from socm.core.pairs import pairwise
 from socm.core.stats import token_stats_many
@@ -282,3 +282,34 @@ def test_more_input_errors(rng):
         nearest_neighbors(means, 1, margin=-1)
     with pytest.raises(ValueError, match="block_dtype must be"):
         nearest_neighbors(means, 1, block_dtype="float16")
+
+
+# ------------------------------------------------------------------------------ the steps
+@pytest.mark.parametrize("numerics", ["exact", "paper"])
+def test_the_steps_scored_elsewhere_give_mine(texts, numerics):
+    """find_candidates -> any scorer of the listed pairs in order -> rank_candidates is
+    ``mine`` (how a cluster backend's run is assembled)."""
+    stats = token_stats_many(texts)
+    ref = mine(
+        texts, neighbors=4, top_k=25, rank_by="relative_d_sigma", max_per_text=2, numerics=numerics
+    )
+    cand = find_candidates(np.stack([s.mean for s in stats]), 4)
+    assert cand.pairs().shape == (len(cand), 2) and (cand.i < cand.j).all()
+    scored = pairwise(stats, pairs=cand.pairs(), numerics=numerics)  # i first, in order
+    trace = np.array([s.trace for s in stats])
+    res = rank_candidates(
+        cand, scored.d_mu, scored.d_sigma, scored.socm, trace, "relative_d_sigma", 25, 2
+    )
+    np.testing.assert_array_equal(res.i, ref.i)
+    np.testing.assert_array_equal(res.j, ref.j)
+    for col in ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma"):
+        np.testing.assert_allclose(getattr(res, col), getattr(ref, col), rtol=0, atol=1e-12)
+    for key, val in ref.per_text().items():
+        np.testing.assert_allclose(res.per_text()[key], val, rtol=0, atol=1e-12)
+    assert res.n_candidates == ref.n_candidates and set(res.timings) == {"neighbors", "ranking"}
+    with pytest.raises(ValueError, match=f"{len(cand)} candidates but scores of shapes"):
+        rank_candidates(cand, scored.d_mu[:-1], scored.d_sigma, scored.socm, trace)
+    with pytest.raises(ValueError, match="rank_by must be one of"):
+        rank_candidates(cand, scored.d_mu, scored.d_sigma, scored.socm, trace, "cosine")
+    with pytest.raises(ValueError, match="neighbors must be smaller than the number of texts"):
+        find_candidates(np.stack([s.mean for s in stats]), len(stats))

@@ -10,7 +10,7 @@ import torch
 from conftest import random_tokens
 
 import socm
-from socm.core.pairs import all_pairs_index, resolve_device
+from socm.core.pairs import all_pairs_index, iter_pairwise_between, resolve_device
 from socm.core.reference import textbook_d_sigma, textbook_paper_d_sigma
 
 
@@ -62,6 +62,45 @@ def test_paper_mode_pairs_respect_first_text(texts):
         assert full.d_sigma[p] == pytest.approx(
             socm.d_sigma(texts[a], texts[b], "paper"), abs=1e-10
         )
+
+
+@pytest.mark.parametrize("numerics", ["exact", "paper"])
+def test_between_two_sets_matches_listed_pairs_on_the_union(numerics, rng):
+    # texts of rank 0 (one token) and 1 (two tokens), n > D, and more than one group per side
+    # (groups hold at most 64 texts): A has 70 texts, B 12
+    lengths_a = [1, 2, 1, 2, 3, 40, *rng.integers(1, 30, 64).tolist()]
+    lengths_b = [2, 1, 5, 17, 33, 1, 2, 9, 4, 26, 3, 12]
+    a = [random_tokens(rng, n, 16, rank=int(rng.integers(2, 16))) for n in lengths_a]
+    b = [random_tokens(rng, n, 16, rank=int(rng.integers(2, 16))) for n in lengths_b]
+    assert {socm.token_stats(t).rank for t in a + b} >= {0, 1, 15}
+    tiles = list(iter_pairwise_between(a, b, numerics=numerics, device="cpu"))
+    assert len(tiles) > 1  # several tiles: A spans two groups
+    got = {f: np.concatenate([getattr(t, f) for t in tiles]) for f in socm.PairResult.FIELDS}
+    assert got["i"].dtype == np.int64 and got["j"].dtype == np.int64
+    # i indexes A and j indexes B: every one of the 70 x 12 pairs exactly once
+    seen = sorted(zip(got["i"].tolist(), got["j"].tolist(), strict=True))
+    assert seen == list(itertools.product(range(len(a)), range(len(b))))
+    # the text from A is the first text of its pair (the paper's numerics are asymmetric)
+    pairs = np.stack([got["i"], got["j"] + len(a)], axis=1)
+    ref = socm.pairwise([*a, *b], pairs=pairs, numerics=numerics, device="cpu")
+    for f in ("d_mu", "d_sigma", "socm"):
+        np.testing.assert_allclose(got[f], getattr(ref, f), rtol=0, atol=1e-12)
+    if numerics == "paper":
+        swapped = socm.pairwise([*a, *b], pairs=pairs[:, ::-1], numerics="paper", device="cpu")
+        assert np.abs(swapped.d_sigma - got["d_sigma"]).max() > 1e-6
+
+
+def test_between_empty_sides_and_bad_input(texts):
+    assert list(iter_pairwise_between(texts[:3], [])) == []
+    assert list(iter_pairwise_between([], texts[:3])) == []
+    one = list(iter_pairwise_between(texts[:1], texts[1:2]))
+    assert len(one) == 1 and one[0].i.tolist() == [0] and one[0].j.tolist() == [0]
+    with pytest.raises(ValueError, match="text 1 of B has D=5 but text 0 of A has D=32"):
+        list(iter_pairwise_between(texts[:2], [texts[2], np.ones((3, 5))]))
+    with pytest.raises(ValueError, match="B: text 0: empty token list"):
+        list(iter_pairwise_between(texts[:2], [np.zeros((0, 32))]))
+    with pytest.raises(ValueError, match="numerics"):
+        list(iter_pairwise_between(texts[:2], texts[2:4], numerics="fast"))
 
 
 def test_batching_invariances(texts, rng):

@@ -8,18 +8,24 @@ coincide but whose token distributions differ in shape are what it confuses (Har
 Pipeline, in memory :math:`O(N)` per-text statistics and :math:`O(Nk)` pairs, never
 :math:`O(N^2)` and never all token embeddings at once:
 
-1. **Encode and reduce, streaming.** Texts are encoded in blocks of :data:`BLOCK_TEXTS`
-   (:meth:`socm.encode.Encoder.encode`, through the sharded cache) and each block is reduced at
-   once to per-text statistics (:func:`socm.core.stats.token_stats`: unit mean
-   :math:`\tilde\mu`, covariance factor :math:`F` with :math:`\Sigma = F^\top F`, and
-   :math:`\operatorname{tr}\Sigma`); the block's token embeddings are then dropped.
-2. **Mine** (:func:`socm.core.mine.mine`): the candidate pairs are each text's ``neighbors``
-   nearest texts by cosine :math:`\tilde\mu_i^\top\tilde\mu_j` (exact by default), scored with
-   :math:`d_\mu = (1 - \cos)/2`, :math:`d_\Sigma = \mathrm{BW}^2(\Sigma_i, \Sigma_j)/4`,
-   :math:`\mathrm{SOCM} = (1 - d_\mu)\,d_\Sigma` and the scale-free
+1. **Encode and reduce, streaming** (:meth:`socm.backends.Backend.encode_stats`). Locally,
+   texts are encoded in blocks of :data:`BLOCK_TEXTS` (:meth:`socm.encode.Encoder.encode`,
+   through the sharded cache) and each block is reduced at once to per-text statistics
+   (:func:`socm.core.stats.token_stats`: unit mean :math:`\tilde\mu`, covariance factor
+   :math:`F` with :math:`\Sigma = F^\top F`, and :math:`\operatorname{tr}\Sigma`); the block's
+   token embeddings are then dropped. With ``cfg.backend="ray"`` a Ray Data actor pool does
+   the same on the cluster.
+2. **Mine** (the steps of :func:`socm.core.mine.mine`): the candidate pairs are each text's
+   ``neighbors`` nearest texts by cosine :math:`\tilde\mu_i^\top\tilde\mu_j` (exact by
+   default; :func:`~socm.core.mine.find_candidates`, in this process: it needs only the unit
+   means), scored with :math:`d_\mu = (1 - \cos)/2`,
+   :math:`d_\Sigma = \mathrm{BW}^2(\Sigma_i, \Sigma_j)/4`,
+   :math:`\mathrm{SOCM} = (1 - d_\mu)\,d_\Sigma` (:func:`~socm.core.mine.score_candidates`
+   locally, Ray tasks over chunks of the listed candidates on a cluster:
+   :meth:`socm.backends.Backend.score`) and the scale-free
    :math:`\mathrm{BW}^2/(\operatorname{tr}\Sigma_i + \operatorname{tr}\Sigma_j) \in [0, 1]`,
    ranked by ``rank_by`` (descending), at most ``max_per_text`` pairs per text, the first
-   ``top_k`` kept.
+   ``top_k`` kept (:func:`~socm.core.mine.rank_candidates`, in this process).
 3. **Write** the run folder (:class:`socm.measure.writer.RunWriter`, all or nothing):
    ``candidates.parquet`` (text1_id, text2_id, cosine, d_mu, d_sigma, socm, relative_d_sigma,
    rank), ``texts.parquet`` (id, text, n_tokens, truncated, normalized_spread, n_candidates,
@@ -34,24 +40,33 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from socm.backends import Backend, get_backend
 from socm.core.metrics import check_numerics
-from socm.core.mine import RANK_BY, MineResult, mine
+from socm.core.mine import (
+    RANK_BY,
+    Candidates,
+    MineResult,
+    find_candidates,
+    rank_candidates,
+    score_candidates,
+)
 from socm.core.neighbors import METHODS, require_faiss
-from socm.core.stats import TokenStats, token_stats, token_stats_many
-from socm.encode.encoder import CACHE_DTYPES
+from socm.core.pairs import PairResult
+from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
 from socm.errors import SocmError
 from socm.files import atomic_write_json, atomic_write_parquet
+from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import run_file, versions
 from socm.measure.select import prepare
-from socm.progress import progress_bar
 
 __all__ = [
     "BLOCK_TEXTS",
@@ -126,19 +141,6 @@ def mine_options(
     }
 
 
-def _stats_of(embeddings: list[np.ndarray], ids: list[str]) -> list[TokenStats]:
-    """:func:`token_stats` of a block; an error names the text's id."""
-    try:
-        return token_stats_many(embeddings)
-    except ValueError:
-        for arr, ident in zip(embeddings, ids, strict=True):
-            try:
-                token_stats(arr, where=f"text {ident}")
-            except ValueError as exc:
-                raise SocmError(str(exc)) from None
-        raise  # pragma: no cover - the loop finds the failing text
-
-
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
@@ -181,7 +183,8 @@ def run_mine(
     show : int
         Pairs listed, with their texts, in the summary's ``top_pairs``.
     block : int
-        Texts encoded per block (memory of the token embeddings in flight).
+        Texts encoded per block by the local backend (memory of the token embeddings in
+        flight).
 
     Returns
     -------
@@ -192,7 +195,15 @@ def run_mine(
     ------
     SocmError
         Bad options (e.g. ``neighbors`` not below the number of texts), a listed-pairs file,
-        or any error of ``socm measure``'s input checks; all before a model is loaded.
+        or any error of ``socm measure``'s input checks; all before a model is loaded (and
+        before connecting to a cluster). With ``cfg.backend="ray"``: Ray not installed, the
+        cluster unreachable, a worker that failed after Ray's retries.
+
+    Notes
+    -----
+    ``cfg.backend`` and ``cfg.ray_address`` choose where the texts are encoded and the
+    candidates scored (:mod:`socm.backends`); the neighbour search and the ranking run in this
+    process. The results equal a local run's (bit for bit from the same cache).
     """
     t_start = time.perf_counter()
     options = mine_options(neighbors, top_k, rank_by, max_per_text, search, cache_dtype)
@@ -208,55 +219,16 @@ def run_mine(
         n_texts="all" if cfg.n_texts is None else cfg.n_texts,
         extra={**cfg.extra, "mine": options},
     )
-    job = prepare(cfg, "mine", cache_dtype=cache_dtype)
+    backend = get_backend(cfg.backend, cfg.ray_address, device=cfg.device)
+    job = prepare(cfg, "mine", cache_dtype=cache_dtype, **backend.driver_encoder_options())
     chosen, enc = job.texts, job.encoder
     n, k = len(chosen), options["neighbors"]
     if k >= n:
         raise SocmError(
             f"--neighbors {k} must be smaller than the number of texts ({n:,}): use at most {n - 1}"
         )
-
-    # 1. encode block by block; keep only per-text statistics
-    stats: list[TokenStats] = []
-    n_tokens: list[int] = []
-    truncated: list[bool] = []
-    enc_s = load_s = stats_s = 0.0
-    n_cached = n_encoded = 0
-    bar = progress_bar(n, "encode", "text", enabled=cfg.progress)
-    try:
-        for s in range(0, n, block):
-            ids = chosen.ids[s : s + block]
-            part = enc.encode(chosen.texts[s : s + block], ids, progress=bar)
-            enc_s += part.seconds
-            load_s += part.load_seconds
-            n_cached += part.n_cached
-            n_encoded += part.n_encoded
-            n_tokens += part.n_tokens
-            truncated += part.truncated
-            t0 = time.perf_counter()
-            stats += _stats_of(part.embeddings, ids)
-            stats_s += time.perf_counter() - t0
-            del part
-    finally:
-        bar.close()
-
-    # 2. neighbours, scores, ranking
-    try:
-        res = mine(
-            stats,
-            neighbors=k,
-            top_k=options["top_k"],
-            rank_by=rank_by,
-            max_per_text=options["max_per_text"],
-            numerics=cfg.numerics,
-            device=engine_device(enc.device),
-            progress=cfg.progress,
-            search=search,
-        )
-    except (ValueError, ImportError) as exc:
-        raise SocmError(str(exc).splitlines()[0]) from None
-    spreads = np.array([st.trace for st in stats], dtype=np.float64)
-    del stats
+    with backend:
+        res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, options, block)
 
     # 3. the run folder
     t_write = time.perf_counter()
@@ -277,29 +249,113 @@ def run_mine(
         "n_kept": len(res),
         "cache_dtype": cache_dtype,
         "token_policy": enc.token_policy(),
-        "n_truncated": int(sum(truncated)),
+        "n_truncated": int(sum(encoded.truncated)),
         "avg_normalized_spread": float(spreads.mean()),
         "neighbor_info": _jsonable(res.neighbor_info),
         "top_pairs": top,
     }
     with job.writer:
-        _write_tables(job.writer, res, chosen.ids, chosen.texts, n_tokens, truncated, spreads)
+        _write_tables(
+            job.writer,
+            res,
+            chosen.ids,
+            chosen.texts,
+            encoded.n_tokens,
+            encoded.truncated,
+            spreads,
+        )
         summary["timings"] = {
-            "encode_s": round(enc_s - load_s, 3),
-            "model_load_s": round(load_s, 3),
+            "encode_s": round(encoded.seconds - encoded.load_seconds, 3),
+            "model_load_s": round(encoded.load_seconds, 3),
             "stats_s": round(stats_s, 3),
             "neighbors_s": round(res.timings["neighbors"], 3),
             "scoring_s": round(res.timings["scoring"], 3),
-            "ranking_s": round(res.timings["ranking"] + res.timings["stats"], 3),
+            "ranking_s": round(res.timings["ranking"], 3),
             "write_s": round(time.perf_counter() - t_write, 3),
             "total_s": round(time.perf_counter() - t_start, 3),
-            "n_encoded": n_encoded,
-            "n_cached": n_cached,
+            "n_encoded": encoded.n_encoded,
+            "n_cached": encoded.n_cached,
         }
+        summary["backend"] = backend.info()
         summary["versions"] = {**versions(), **_faiss_version(search)}
         summary["config"] = cfg.to_dict()
         atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
     return summary, job.out
+
+
+def _mine_on(
+    backend: Backend,
+    cfg: MeasureConfig,
+    enc: Encoder,
+    chosen: Corpus,
+    options: dict[str, Any],
+    block: int,
+) -> tuple[MineResult, np.ndarray, EncodeResult, float]:
+    """Encode, find, score and rank on a started ``backend``.
+
+    The neighbour search and the ranking run here (they need only the unit means, the traces
+    and the scores); the encoding and the scoring run where the backend runs them. The local
+    backend scores with :func:`socm.core.mine.score_candidates`, so a local run equals
+    :func:`socm.core.mine.mine` on the same embeddings bit for bit; another backend scores the
+    same listed pairs, in order, with :meth:`~socm.backends.Backend.score`.
+
+    Returns
+    -------
+    (MineResult, numpy.ndarray, EncodeResult, float)
+        The mined pairs, every text's normalised spread, the encoding's counts and timings,
+        and the seconds spent reducing token embeddings to statistics in this process.
+    """
+    t0 = time.perf_counter()
+    try:
+        stats, encoded = backend.encode_stats(cfg, enc, chosen, cfg.progress, block=block)
+    except ValueError as exc:  # a text with no usable tokens, named by its id
+        raise SocmError(str(exc).splitlines()[0]) from None
+    stats_s = max(0.0, time.perf_counter() - t0 - encoded.seconds)
+    enc.unload()  # the model is not needed for mining: give its memory back
+    device = engine_device(enc.device)
+    means = np.stack([st.mean for st in stats])
+    spreads = np.array([st.trace for st in stats], dtype=np.float64)
+    try:
+        cand = find_candidates(means, options["neighbors"], options["search"], device, cfg.progress)
+    except (ValueError, ImportError) as exc:
+        raise SocmError(str(exc).splitlines()[0]) from None
+    del means
+    t_score = time.perf_counter()
+    if backend.name == "local":
+        dmu, dsig, soc = score_candidates(stats, cand.i, cand.j, cfg.numerics, device, cfg.progress)
+    else:
+        tiles = backend.score(
+            stats, cand.pairs(), cfg.numerics, device, cfg.progress, ids=chosen.ids
+        )
+        dmu, dsig, soc = _listed_scores(tiles, cand)
+    scoring_s = time.perf_counter() - t_score
+    del stats
+    res = rank_candidates(
+        cand,
+        dmu,
+        dsig,
+        soc,
+        spreads,
+        options["rank_by"],
+        options["top_k"],
+        options["max_per_text"],
+    )
+    res.timings["scoring"] = scoring_s
+    return res, spreads, encoded, stats_s
+
+
+def _listed_scores(
+    tiles: Iterable[PairResult], cand: Candidates
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d_mu, d_sigma, socm) of the candidates from a backend's tiles of listed pairs."""
+    parts = list(tiles)
+    cols = {
+        f: np.concatenate([getattr(t, f) for t in parts]) if parts else np.zeros(0)
+        for f in PairResult.FIELDS
+    }
+    if not (np.array_equal(cols["i"], cand.i) and np.array_equal(cols["j"], cand.j)):
+        raise SocmError("the backend returned other pairs than the candidates it was given")
+    return cols["d_mu"], cols["d_sigma"], cols["socm"]
 
 
 def _faiss_version(search: str) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""The backend interface: where a measure job encodes its texts and scores its pairs.
+"""The backend interface: where a measure or mine job encodes its texts and scores its pairs.
 
 A backend only schedules work; every formula stays in :mod:`socm.core` (statistics, pair
-engine) and :mod:`socm.encode` (token embeddings). The job (:func:`socm.measure.run_measure`)
-streams what :meth:`Backend.score` yields into ``pairs.parquet`` and the O(n) running sums of
-the summary, whichever backend computed it.
+engine) and :mod:`socm.encode` (token embeddings). The measure job
+(:func:`socm.measure.run_measure`) streams what :meth:`Backend.score` yields into
+``pairs.parquet`` and the O(n) running sums of the summary, whichever backend computed it; the
+mine job (:func:`socm.analyses.mine.run_mine`) scores its candidate pairs as listed pairs and
+ranks them itself.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from socm.core.pairs import PairResult, iter_pairwise
 from socm.core.stats import TokenStats, token_stats
 from socm.encode.encoder import Encoder, EncodeResult
 from socm.inputs.corpus import Corpus
+from socm.progress import progress_bar
 
 if TYPE_CHECKING:  # not at run time: socm.measure imports this package
     from socm.measure.config import MeasureConfig
@@ -23,22 +24,30 @@ def encode_stats(
     enc: Encoder, chosen: Corpus, progress: bool, block: int = STREAM_TEXTS
 ) -> tuple[list[TokenStats], EncodeResult]:
     """Per-text statistics of every text, encoding ``block`` texts at a time (each block's
-    token embeddings are dropped once reduced); the encoding's counts and timings."""
+    token embeddings are dropped once reduced); the encoding's counts and timings.
+
+    One progress bar over all texts (cached texts count at once). ``seconds`` is the time in
+    :meth:`Encoder.encode <socm.encode.Encoder.encode>` only, not the reduction to statistics.
+    """
     total = EncodeResult(embeddings=[], truncated=[])
     stats: list[TokenStats] = []
-    for s in range(0, len(chosen), block):
-        part = enc.encode(chosen.texts[s : s + block], chosen.ids[s : s + block], progress=progress)
-        embs = part.embeddings
-        for k in range(len(embs)):
-            stats.append(token_stats(embs[k], where=f"text {chosen.ids[s + k]}"))
-            embs[k] = None
-        total.n_tokens += part.n_tokens
-        total.truncated += part.truncated
-        total.n_truncated += part.n_truncated
-        total.n_cached += part.n_cached
-        total.n_encoded += part.n_encoded
-        total.seconds += part.seconds
-        total.load_seconds += part.load_seconds
+    bar = progress_bar(len(chosen), "encode", "text", enabled=bool(progress))
+    try:
+        for s in range(0, len(chosen), block):
+            part = enc.encode(chosen.texts[s : s + block], chosen.ids[s : s + block], progress=bar)
+            embs = part.embeddings
+            for k in range(len(embs)):
+                stats.append(token_stats(embs[k], where=f"text {chosen.ids[s + k]}"))
+                embs[k] = None
+            total.n_tokens += part.n_tokens
+            total.truncated += part.truncated
+            total.n_truncated += part.n_truncated
+            total.n_cached += part.n_cached
+            total.n_encoded += part.n_encoded
+            total.seconds += part.seconds
+            total.load_seconds += part.load_seconds
+    finally:
+        bar.close()
     return stats, total
 
 

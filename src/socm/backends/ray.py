@@ -11,20 +11,18 @@ Scheduling only; every number comes from the same code as the local backend:
   actor when the cluster has GPUs, else one actor per node with the node's CPUs.
 * **Scoring**: the statistics go to the object store once, in blocks of texts
   (:func:`ray.put`). All pairs: one task per block pair ``(a, b)``, ``a <= b``, scoring the
-  pairs within block ``a`` or between blocks ``a`` and ``b`` with
-  :func:`socm.core.pairs.pairwise`. Listed pairs: one task per chunk of pairs, given only
-  the blocks its pairs touch. Each task returns its tile's :class:`~socm.core.pairs.PairResult`;
-  the driver streams the tiles, in submission order, into the run's single
-  ``pairs.parquet`` and the O(n) running sums of the summary, with at most a few tiles per
-  worker in flight, so its memory is bounded by the texts and a few tiles, never by the pairs.
+  pairs within block ``a`` with :func:`socm.core.pairs.pairwise` or between blocks ``a`` and
+  ``b`` with :func:`socm.core.pairs.iter_pairwise_between` (both the engine's all-pairs
+  tiles). Listed pairs: one task per chunk of pairs, given only the blocks its pairs touch.
+  Each task returns its tile's :class:`~socm.core.pairs.PairResult`; the driver streams the
+  tiles, in submission order, into the run's single ``pairs.parquet`` and the O(n) running
+  sums of the summary, with at most a few tiles per worker in flight, so its memory is
+  bounded by the texts and a few tiles, never by the pairs.
   Failed tasks (a crashed worker, a lost node) are retried by Ray (``max_retries``).
 
 Why tiles come back to the driver instead of each task writing a part of a ``pairs.parquet``
 folder: every reader of ``pairs.parquet`` expects one file, and a tile is small (at most a
-million pairs, 40 MB). Between two blocks the engine's public entry points offer only its
-listed-pairs route (about 2.5x slower per pair on a CPU than the all-pairs route, which the
-tiles within a block use); a public cross-block entry in :mod:`socm.core.pairs` would remove
-that difference.
+million pairs, 40 MB).
 
 Ray is optional: ``pip install 'socm[ray]'``. Importing this module does not import Ray.
 """
@@ -49,7 +47,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from socm.backends.base import STREAM_TEXTS, Backend
-from socm.core.pairs import PairResult, pairwise
+from socm.core.pairs import PairResult, iter_pairwise_between, pairwise
 from socm.core.stats import TokenStats, token_stats
 from socm.encode.encoder import Encoder, EncodeResult
 from socm.encode.models import one_line
@@ -330,16 +328,23 @@ def _score_block_pair(
     fault: str | None,
 ) -> PairResult:
     """A Ray task: all pairs within block ``a`` (``b_stats=None``) or between blocks ``a``
-    and ``b``, with global indices (``i`` in the block that comes first)."""
+    and ``b``, with global indices ``i < j``.
+
+    Blocks are contiguous runs of positions and block ``a`` comes before block ``b``
+    (``a0 + len(a_stats) <= b0``), so a text of ``a`` is always the lower index of its pair:
+    the first text, as in the local all-pairs route (paper numerics). Between two blocks,
+    :func:`~socm.core.pairs.iter_pairwise_between` scores every pair by the engine's
+    all-pairs tiles; its ``i`` indexes block ``a`` and its ``j`` block ``b``.
+    """
     _inject_fault(fault)
     if b_stats is None:
         res = pairwise(a_stats, None, numerics, device)
         return PairResult(res.i + a0, res.j + a0, res.d_mu, res.d_sigma, res.socm)
-    na, nb = len(a_stats), len(b_stats)
-    ia = np.repeat(np.arange(na, dtype=np.int64), nb)
-    jb = np.tile(np.arange(nb, dtype=np.int64), na)
-    res = pairwise([*a_stats, *b_stats], np.stack([ia, jb + na], axis=1), numerics, device)
-    return PairResult(ia + a0, jb + b0, res.d_mu, res.d_sigma, res.socm)
+    tiles = list(iter_pairwise_between(a_stats, b_stats, numerics, device))
+    cols = {f: np.concatenate([getattr(t, f) for t in tiles]) for f in PairResult.FIELDS}
+    cols["i"] += a0
+    cols["j"] += b0
+    return PairResult(**cols)
 
 
 def _score_listed(

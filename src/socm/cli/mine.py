@@ -7,6 +7,7 @@ import json
 
 from socm.cli.common import (
     HELP_FORMAT,
+    backend_parent,
     config_from_args,
     corpus_parent,
     encoder_parent,
@@ -39,6 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             output_parent(
                 RUN_OUT, "print mine_summary.json instead of the top list", overwrite=True
             ),
+            backend_parent(),
         ],
         formatter_class=HELP_FORMAT,
         help="find the pairs of texts mean pooling confuses (close means, different tokens)",

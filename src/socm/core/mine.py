@@ -10,14 +10,16 @@ Sec. 3). Searching all :math:`\binom N2` pairs is infeasible for large corpora, 
    among the ``neighbors`` texts with the highest cosine :math:`\tilde\mu_i^\top\tilde\mu_j` of
    text :math:`i` (ties by lower index), or :math:`i` among :math:`j`'s; each pair once, with
    :math:`i < j` (:func:`socm.core.neighbors.nearest_neighbors`, exact by default).
-3. **Scores** of the candidates by the listed-pairs path of
-   :func:`socm.core.pairs.pairwise`: :math:`d_\mu = (1 - \cos)/2`,
+   :func:`find_candidates` needs only the unit means.
+3. **Scores** of the candidates (:func:`score_candidates`: the listed-pairs path of
+   :func:`socm.core.pairs.pairwise` in this process; a cluster backend scores the same pairs
+   with the same engine, :meth:`socm.backends.Backend.score`): :math:`d_\mu = (1 - \cos)/2`,
    :math:`d_\Sigma = \mathrm{BW}^2/4`, :math:`\mathrm{SOCM} = (1 - d_\mu)\,d_\Sigma`, and
    :math:`\mathrm{BW}^2/(\operatorname{tr}\Sigma_i + \operatorname{tr}\Sigma_j)`
    (:func:`socm.core.metrics.relative_d_sigma_from_bw2`).
-4. **Ranking** by ``rank_by`` (descending, ties by :math:`(i, j)`), at most ``max_per_text``
-   pairs per text (walking the ranking, a pair is skipped when either text already appears
-   that often among the kept pairs), then the first ``top_k``.
+4. **Ranking** (:func:`rank_candidates`) by ``rank_by`` (descending, ties by :math:`(i, j)`),
+   at most ``max_per_text`` pairs per text (walking the ranking, a pair is skipped when either
+   text already appears that often among the kept pairs), then the first ``top_k``.
 
 Memory is :math:`O(N k)` beyond the statistics: the candidates are scored in chunks whose
 texts' covariance factors fit ``score_chunk_bytes``.
@@ -38,7 +40,16 @@ from socm.core.neighbors import METHODS, nearest_neighbors
 from socm.core.pairs import pairwise
 from socm.core.stats import TokenStats, token_stats_many
 
-__all__ = ["RANK_BY", "MineResult", "candidate_pairs", "mine"]
+__all__ = [
+    "RANK_BY",
+    "Candidates",
+    "MineResult",
+    "candidate_pairs",
+    "find_candidates",
+    "mine",
+    "rank_candidates",
+    "score_candidates",
+]
 
 RANK_BY: tuple[str, ...] = ("socm", "d_sigma", "relative_d_sigma")
 
@@ -128,6 +139,40 @@ class MineResult:
         }
 
 
+@dataclass
+class Candidates:
+    r"""The candidate pairs of a corpus (:func:`find_candidates`), before scoring.
+
+    Attributes
+    ----------
+    i, j : numpy.ndarray of int64, shape (P,)
+        Text indices of each candidate pair, ``i < j``, sorted by ``(i, j)``.
+    cosine : numpy.ndarray of float64, shape (P,)
+        :math:`\tilde\mu_i^\top\tilde\mu_j` (:func:`socm.core.neighbors.pair_cosines`).
+    n_texts : int
+        :math:`N`.
+    neighbor_info : dict
+        What :func:`socm.core.neighbors.nearest_neighbors` reports (``method``, ``exact``,
+        ``recall`` ...).
+    seconds : float
+        Wall time of the neighbour search.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    cosine: np.ndarray
+    n_texts: int
+    neighbor_info: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return int(self.i.shape[0])
+
+    def pairs(self) -> np.ndarray:
+        """The pairs as an int64 ``(P, 2)`` array (``i`` first), e.g. for a backend's scoring."""
+        return np.stack([self.i, self.j], axis=1).astype(np.int64, copy=False)
+
+
 def candidate_pairs(indices: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, ...]:
     """Unordered candidate pairs from a neighbour table, each once with ``i < j``.
 
@@ -190,21 +235,40 @@ def _chunks(
     return np.split(order, cuts[1:])
 
 
-def _score(
+def score_candidates(
     stats: Sequence[TokenStats],
     i: np.ndarray,
     j: np.ndarray,
     numerics: str,
     device: str | torch.device | None,
     progress: bool,
-    chunk_bytes: int,
+    chunk_bytes: int = 512 << 20,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``pairwise`` on the listed pairs, in chunks so that only a chunk's factors are copied.
+    """d_μ, d_Σ and SOCM of listed pairs in this process (the scoring step of :func:`mine`).
 
-    ``pairwise`` stacks the factors of every text it is given; here it is given only the
-    distinct texts of one chunk, at most ``chunk_bytes`` of factors (a single text pair may
-    exceed it). Pairs follow :func:`_locality_order`, so that a text's pairs mostly fall in one
-    chunk and few texts are copied more than once.
+    :func:`~socm.core.pairs.pairwise` on the listed pairs, in chunks so that only a chunk's
+    factors are copied: ``pairwise`` stacks the factors of every text it is given; here it is
+    given only the distinct texts of one chunk, at most ``chunk_bytes`` of factors (a single
+    text pair may exceed it). Pairs follow :func:`_locality_order`, so that a text's pairs
+    mostly fall in one chunk and few texts are copied more than once.
+
+    Parameters
+    ----------
+    stats : sequence of TokenStats
+        Every text's statistics (not modified).
+    i, j : numpy.ndarray of int64, shape (P,)
+        The pairs (``i`` is the first text for the paper numerics).
+    numerics : {"exact", "paper"}
+    device : str or torch.device, optional
+    progress : bool
+        Show a progress bar over pairs.
+    chunk_bytes : int
+        Covariance-factor bytes copied per ``pairwise`` call.
+
+    Returns
+    -------
+    (d_mu, d_sigma, socm)
+        float64 arrays of shape (P,), in the order of the pairs.
     """
     p = len(i)
     dmu, dsig, soc = np.empty(p), np.empty(p), np.empty(p)
@@ -254,6 +318,156 @@ def _keep(
     return np.array(kept, dtype=np.int64)
 
 
+def _check_dims(stats: Sequence[TokenStats]) -> None:
+    """Refuse texts whose dimension differs from the first text's."""
+    dim = stats[0].dim
+    bad = next((t for t, s in enumerate(stats) if s.dim != dim), None)
+    if bad is not None:
+        raise ValueError(
+            f"dimension mismatch: text {bad} has D={stats[bad].dim} but text 0 has D={dim}"
+        )
+
+
+def find_candidates(
+    means: np.ndarray,
+    neighbors: int = 10,
+    search: str = "auto",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    **search_options: Any,
+) -> Candidates:
+    r"""The candidate pairs: each text's ``neighbors`` nearest texts by cosine (step 2).
+
+    Needs only the unit means, so it runs where they are (a cluster run's driver), whoever
+    scores the pairs.
+
+    Parameters
+    ----------
+    means : numpy.ndarray of float64, shape (N, D)
+        The texts' unit means :math:`\tilde\mu` (``TokenStats.mean``, stacked).
+    neighbors : int
+        :math:`k`, ``1 <= k < N``.
+    search : {"auto", "exact", "faiss", "hnsw"}
+        As in :func:`mine`.
+    device : str or torch.device, optional
+        Where the exact search's products run.
+    progress : bool
+        Show a progress bar.
+    **search_options
+        Passed on to :func:`~socm.core.neighbors.nearest_neighbors`.
+
+    Returns
+    -------
+    Candidates
+        Every unordered candidate pair once, ``i < j``, sorted by ``(i, j)``, with its cosine.
+
+    Raises
+    ------
+    ValueError
+        ``neighbors`` outside ``[1, N)``, fewer than 2 texts or an unknown ``search``.
+    ImportError
+        When ``search`` needs faiss and it is not installed.
+    """
+    if search not in METHODS:
+        raise ValueError(f"search must be one of {METHODS}, got {search!r}")
+    k = _positive_int("neighbors", neighbors, allow_none=False)
+    n = len(means)
+    if n < 2:
+        raise ValueError(f"mining needs at least 2 texts, got {n}")
+    if k >= n:
+        raise ValueError(f"neighbors must be smaller than the number of texts ({n}), got {k}")
+    t0 = time.perf_counter()
+    idx, cos, info = nearest_neighbors(means, k, search, device, progress, **search_options)
+    i, j, cosine = candidate_pairs(idx, cos)
+    return Candidates(i, j, cosine, n, info, time.perf_counter() - t0)
+
+
+def rank_candidates(
+    candidates: Candidates,
+    d_mu: np.ndarray,
+    d_sigma: np.ndarray,
+    socm: np.ndarray,
+    trace: np.ndarray,
+    rank_by: str = "socm",
+    top_k: int | None = None,
+    max_per_text: int | None = None,
+) -> MineResult:
+    r"""Rank scored candidates and summarise them per text (step 4).
+
+    Whoever scored the pairs (:func:`score_candidates` here, or a backend's
+    :meth:`~socm.backends.Backend.score` on ``candidates.pairs()``), the ranking is the same.
+
+    Parameters
+    ----------
+    candidates : Candidates
+        From :func:`find_candidates`.
+    d_mu, d_sigma, socm : numpy.ndarray of float64, shape (P,)
+        The candidates' scores, in the order of ``candidates``.
+    trace : numpy.ndarray of float64, shape (N,)
+        Every text's :math:`\operatorname{tr}\Sigma` (for the relative :math:`d_\Sigma`,
+        :func:`socm.core.metrics.relative_d_sigma_from_bw2`).
+    rank_by : {"socm", "d_sigma", "relative_d_sigma"}
+        Ranking column, descending; ties by ``(i, j)``.
+    top_k : int, optional
+        Keep the first ``top_k`` pairs of the ranking (after ``max_per_text``); None: all.
+    max_per_text : int, optional
+        At most this many kept pairs per text (greedy along the ranking).
+
+    Returns
+    -------
+    MineResult
+        The kept pairs, best first, with per-text summaries over every candidate; its
+        ``timings`` hold ``neighbors`` (from ``candidates``) and ``ranking``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``rank_by``, ``top_k`` / ``max_per_text`` below 1, or scores whose length
+        is not the number of candidates.
+    """
+    t0 = time.perf_counter()
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
+    top_k = _positive_int("top_k", top_k)
+    max_per_text = _positive_int("max_per_text", max_per_text)
+    i, j, cosine, n = candidates.i, candidates.j, candidates.cosine, candidates.n_texts
+    dmu, dsig, soc = (np.asarray(x, dtype=np.float64) for x in (d_mu, d_sigma, socm))
+    if not dmu.shape == dsig.shape == soc.shape == i.shape:
+        raise ValueError(
+            f"{len(i)} candidates but scores of shapes {dmu.shape}, {dsig.shape}, {soc.shape}"
+        )
+    trace = np.asarray(trace, dtype=np.float64)
+    rel = relative_d_sigma_from_bw2(4.0 * dsig, trace[i], trace[j])
+
+    n_cand = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
+    mean_cos = (np.bincount(i, cosine, n) + np.bincount(j, cosine, n)) / n_cand
+    mean_rel = (np.bincount(i, rel, n) + np.bincount(j, rel, n)) / n_cand
+
+    score = {"socm": soc, "d_sigma": dsig, "relative_d_sigma": rel}[rank_by]
+    order = np.lexsort((j, i, -score))
+    if max_per_text is not None:
+        order = _keep(order, i, j, n, max_per_text, top_k)
+    elif top_k is not None:
+        order = order[:top_k]
+    return MineResult(
+        i=i[order],
+        j=j[order],
+        cosine=cosine[order],
+        d_mu=dmu[order],
+        d_sigma=dsig[order],
+        socm=soc[order],
+        relative_d_sigma=rel[order],
+        rank_by=rank_by,
+        n_texts=n,
+        n_candidates=len(i),
+        neighbor_info=candidates.neighbor_info,
+        text_n_candidates=n_cand.astype(np.int64),
+        text_mean_cosine=mean_cos,
+        text_mean_relative_d_sigma=mean_rel,
+        timings={"neighbors": candidates.seconds, "ranking": time.perf_counter() - t0},
+    )
+
+
 def mine(
     token_lists: Sequence[Any],
     neighbors: int = 10,
@@ -269,6 +483,9 @@ def mine(
     **search_options: Any,
 ) -> MineResult:
     r"""Find the pairs of texts whose mean embeddings are close but whose tokens differ in shape.
+
+    :func:`find_candidates` on the unit means, :func:`score_candidates` in this process, then
+    :func:`rank_candidates`.
 
     Parameters
     ----------
@@ -320,8 +537,8 @@ def mine(
         raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
     if search not in METHODS:
         raise ValueError(f"search must be one of {METHODS}, got {search!r}")
-    top_k = _positive_int("top_k", top_k)
-    max_per_text = _positive_int("max_per_text", max_per_text)
+    _positive_int("top_k", top_k)
+    _positive_int("max_per_text", max_per_text)
     k = _positive_int("neighbors", neighbors, allow_none=False)
     n = len(token_lists)
     if n < 2:
@@ -331,53 +548,22 @@ def mine(
 
     t0 = time.perf_counter()
     stats = token_stats_many(token_lists)
-    dim = stats[0].dim
-    bad = next((t for t, s in enumerate(stats) if s.dim != dim), None)
-    if bad is not None:
-        raise ValueError(
-            f"dimension mismatch: text {bad} has D={stats[bad].dim} but text 0 has D={dim}"
-        )
+    _check_dims(stats)
     means = np.stack([s.mean for s in stats])
     t1 = time.perf_counter()
-    idx, cos, info = nearest_neighbors(means, k, search, device, progress, **search_options)
+    cand = find_candidates(means, k, search, device, progress, **search_options)
     del means
-    i, j, cosine = candidate_pairs(idx, cos)
-    del idx, cos
     t2 = time.perf_counter()
-    dmu, dsig, soc = _score(stats, i, j, numerics, device, progress, score_chunk_bytes)
-    trace = np.array([s.trace for s in stats], dtype=np.float64)
-    rel = relative_d_sigma_from_bw2(4.0 * dsig, trace[i], trace[j])
-    t3 = time.perf_counter()
-
-    n_cand = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
-    mean_cos = (np.bincount(i, cosine, n) + np.bincount(j, cosine, n)) / n_cand
-    mean_rel = (np.bincount(i, rel, n) + np.bincount(j, rel, n)) / n_cand
-
-    score = {"socm": soc, "d_sigma": dsig, "relative_d_sigma": rel}[rank_by]
-    order = np.lexsort((j, i, -score))
-    if max_per_text is not None:
-        order = _keep(order, i, j, n, max_per_text, top_k)
-    elif top_k is not None:
-        order = order[:top_k]
-    return MineResult(
-        i=i[order],
-        j=j[order],
-        cosine=cosine[order],
-        d_mu=dmu[order],
-        d_sigma=dsig[order],
-        socm=soc[order],
-        relative_d_sigma=rel[order],
-        rank_by=rank_by,
-        n_texts=n,
-        n_candidates=len(i),
-        neighbor_info=info,
-        text_n_candidates=n_cand.astype(np.int64),
-        text_mean_cosine=mean_cos,
-        text_mean_relative_d_sigma=mean_rel,
-        timings={
-            "stats": t1 - t0,
-            "neighbors": t2 - t1,
-            "scoring": t3 - t2,
-            "ranking": time.perf_counter() - t3,
-        },
+    dmu, dsig, soc = score_candidates(
+        stats, cand.i, cand.j, numerics, device, progress, score_chunk_bytes
     )
+    trace = np.array([s.trace for s in stats], dtype=np.float64)
+    t3 = time.perf_counter()
+    res = rank_candidates(cand, dmu, dsig, soc, trace, rank_by, top_k, max_per_text)
+    res.timings = {
+        "stats": t1 - t0,
+        "neighbors": t2 - t1,
+        "scoring": t3 - t2,
+        "ranking": res.timings["ranking"],
+    }
+    return res

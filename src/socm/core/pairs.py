@@ -9,6 +9,8 @@ matrix is ever formed.
 * **All pairs** (``pairs=None``): texts are sorted by rank and cut into groups whose zero-padded
   factors stack into one ``(rows, D)`` block; each group pair's cross-Grams come out of one
   large matrix product, and their singular values out of one batched call.
+* **Between two sets** (:func:`iter_pairwise_between`): the same groups on each side, one tile
+  per (group of A, group of B); every pair once, the text from A first.
 * **Listed pairs**: pairs are bucketed by their padded ranks, the factors gathered, and the
   cross-Grams formed by a batched product, chunk by chunk (memory stays bounded for any number
   of pairs).
@@ -40,7 +42,14 @@ from socm.core.metrics import (
 from socm.core.stats import TokenStats, token_stats_many
 from socm.progress import progress_bar
 
-__all__ = ["PairResult", "all_pairs_index", "iter_pairwise", "pairwise", "resolve_device"]
+__all__ = [
+    "PairResult",
+    "all_pairs_index",
+    "iter_pairwise",
+    "iter_pairwise_between",
+    "pairwise",
+    "resolve_device",
+]
 
 #: Padded sizes used to bucket factor ranks (about 12% padding at most above 8).
 _LADDER = [
@@ -304,43 +313,100 @@ def _workers(device: torch.device) -> int:
     return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
+def _group_tile(
+    fa: torch.Tensor,
+    ma: torch.Tensor,
+    fb: torch.Tensor,
+    mb: torch.Tensor,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    dense: bool,
+    first_left: np.ndarray | None,
+    numerics: str,
+    dim: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fidelity, cosine) of pairs ``(ia[p], ib[p])`` between two groups of padded factors.
+
+    ``fa`` (na, ka, D) and ``fb`` (nb, kb, D) are the groups' stacked factors, ``ma``, ``mb``
+    their unit means. All cross-Grams come out of one ``(na ka) x (nb kb)`` product. ``dense``:
+    the pairs are every ``(a, b)`` in row-major order (``ia``, ``ib`` as from ``np.repeat`` /
+    ``np.tile``), taken by a reshape instead of a gather. ``first_left`` (bool per pair, paper
+    numerics only): whether the pair's first text is the one from ``fa``; None: always.
+    """
+    na, ka = fa.shape[0], fa.shape[1]
+    nb, kb = fb.shape[0], fb.shape[1]
+    big = fa.reshape(-1, dim) @ fb.reshape(-1, dim).T
+    m4 = big.view(na, ka, nb, kb).permute(0, 2, 1, 3)
+    mean_cos = ma @ mb.T
+    tia = torch.from_numpy(ia).to(fa.device)
+    tib = torch.from_numpy(ib).to(fa.device)
+    if dense:
+        m, c = m4.reshape(-1, ka, kb), mean_cos.reshape(-1)
+    else:
+        m, c = m4[tia, tib], mean_cos[tia, tib]
+    if numerics == "paper":
+        flags = None if first_left is None else torch.from_numpy(first_left).to(fa.device)
+        f = _fidelities(m, flags, fa[tia], fb[tib], numerics, dim)
+    else:
+        f = _fidelities(m, None, fa, fb, numerics, dim)
+    return f, c
+
+
+def _group_means(bank: _Bank) -> list[torch.Tensor]:
+    """Each group's unit means, stacked like its factors."""
+    return [bank.means[torch.from_numpy(g).to(bank.device)] for g, _, _ in bank.groups]
+
+
+def _dense_index(na: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(a, b)``, ``a < na``, ``b < nb``, in row-major order."""
+    return np.repeat(np.arange(na), nb), np.tile(np.arange(nb), na)
+
+
 def _all_pair_tiles(bank: _Bank, numerics: str, progress: bool) -> Iterator[tuple]:
     """(i, j, fidelity, cosine) per tile of group pairs, ``i < j``, in tile order."""
     groups = bank.groups
-    means = [bank.means[torch.from_numpy(g).to(bank.device)] for g, _, _ in groups]
+    means = _group_means(bank)
     tiles = [(a, b) for a in range(len(groups)) for b in range(a, len(groups))]
 
     def run(tile: tuple[int, int]) -> tuple | None:
         a, b = tile
-        ga, ka, fa = groups[a]
-        gb, kb, fb = groups[b]
+        ga, _, fa = groups[a]
+        gb, _, fb = groups[b]
         if a == b:
             ia, ib = np.triu_indices(len(ga), k=1)
             if ia.size == 0:
                 return None
         else:
-            ia = np.repeat(np.arange(len(ga)), len(gb))
-            ib = np.tile(np.arange(len(gb)), len(ga))
+            ia, ib = _dense_index(len(ga), len(gb))
         ta, tb = ga[ia], gb[ib]
-        big = fa.reshape(-1, bank.dim) @ fb.reshape(-1, bank.dim).T
-        m4 = big.view(len(ga), ka, len(gb), kb).permute(0, 2, 1, 3)
-        mean_cos = means[a] @ means[b].T
-        tia = torch.from_numpy(ia).to(bank.device)
-        tib = torch.from_numpy(ib).to(bank.device)
-        if a == b:
-            m, c = m4[tia, tib], mean_cos[tia, tib]
-        else:
-            m, c = m4.reshape(-1, ka, kb), mean_cos.reshape(-1)
-        if numerics == "paper":
-            first_left = torch.from_numpy(ta < tb).to(bank.device)
-            f = _fidelities(m, first_left, fa[tia], fb[tib], numerics, bank.dim)
-        else:
-            f = _fidelities(m, None, fa, fb, numerics, bank.dim)
+        first_left = ta < tb if numerics == "paper" else None  # first text = lower index
+        f, c = _group_tile(
+            fa, means[a], fb, means[b], ia, ib, a != b, first_left, numerics, bank.dim
+        )
         return np.minimum(ta, tb), np.maximum(ta, tb), f.cpu().numpy(), c.cpu().numpy()
 
     for out in _run_all(run, tiles, _workers(bank.device), progress, "pairs"):
         if out is not None:
             yield out
+
+
+def _between_tiles(bank_a: _Bank, bank_b: _Bank, numerics: str, progress: bool) -> Iterator[tuple]:
+    """(i in A, j in B, fidelity, cosine) per tile (group of A, group of B), in tile order.
+
+    Every text of A is the first text of its pairs (paper numerics).
+    """
+    means_a, means_b = _group_means(bank_a), _group_means(bank_b)
+    tiles = [(a, b) for a in range(len(bank_a.groups)) for b in range(len(bank_b.groups))]
+
+    def run(tile: tuple[int, int]) -> tuple:
+        a, b = tile
+        ga, _, fa = bank_a.groups[a]
+        gb, _, fb = bank_b.groups[b]
+        ia, ib = _dense_index(len(ga), len(gb))
+        f, c = _group_tile(fa, means_a[a], fb, means_b[b], ia, ib, True, None, numerics, bank_a.dim)
+        return ga[ia], gb[ib], f.cpu().numpy(), c.cpu().numpy()
+
+    yield from _run_all(run, tiles, _workers(bank_a.device), progress, "pairs")
 
 
 def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterator:
@@ -548,18 +614,109 @@ def iter_pairwise(
     if arr is None:
         with torch.inference_mode():
             for i, j, fid, cos in _all_pair_tiles(bank, numerics, progress):
-                yield _finish(bank, i, j, fid, cos)
+                yield _finish(i, j, bank.trace[i], bank.trace[j], fid, cos)
         return
     for s in range(0, arr.shape[0], chunk_pairs):
         part = arr[s : s + chunk_pairs]
         with torch.inference_mode():
             fid, cos = _listed_pairs(bank, part, numerics, progress and arr.shape[0] <= chunk_pairs)
-        yield _finish(bank, part[:, 0], part[:, 1], fid, cos)
+        i, j = part[:, 0], part[:, 1]
+        yield _finish(i, j, bank.trace[i], bank.trace[j], fid, cos)
 
 
-def _finish(bank: _Bank, i: np.ndarray, j: np.ndarray, fid: np.ndarray, cos: np.ndarray):
+def iter_pairwise_between(
+    stats_a: Sequence[Any],
+    stats_b: Sequence[Any],
+    numerics: Numerics = "exact",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> Iterator[PairResult]:
+    """Every pair ``(a, b)`` of a text ``a`` of A and a text ``b`` of B, tile by tile.
+
+    The all-pairs route of :func:`iter_pairwise` between two sets of texts: each side is
+    sorted by rank and cut into groups of stacked factors, and each tile (a group of A, a
+    group of B) is one matrix product and one batched singular-value call, faster per pair
+    than listing the pairs. Used for the tiles between two blocks of texts of a cluster run
+    (:mod:`socm.backends.ray`).
+
+    Parameters
+    ----------
+    stats_a, stats_b : sequence of array_like, torch.Tensor or TokenStats
+        The two sets of texts, as for :func:`pairwise`; ``D`` must agree across both.
+    numerics : {"exact", "paper"}
+        See :func:`socm.core.metrics.d_sigma`. The text from A is the first text of every
+        pair (the paper's numerics are not symmetric): as in :func:`pairwise` with
+        ``pairs=[(a, len(A) + b), ...]`` on ``[*A, *B]``.
+    device : str or torch.device, optional
+        As in :func:`pairwise`.
+    progress : bool
+        Show a progress bar over tiles.
+
+    Yields
+    ------
+    PairResult
+        One tile at a time: ``i`` indexes A and ``j`` indexes B (positions in ``stats_a`` and
+        ``stats_b``, so ``i < j`` need not hold), every one of the ``len(A) * len(B)`` pairs
+        exactly once, in the engine's tile order (texts grouped by rank). Nothing when either
+        side is empty.
+
+    Raises
+    ------
+    ValueError
+        On invalid token lists (naming the side and the text's index), mismatched dimensions
+        or an unknown ``numerics``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from socm.core.pairs import iter_pairwise_between, pairwise
+    >>> rng = np.random.default_rng(0)
+    >>> a = [rng.normal(1, 1, (n, 4)) for n in (3, 5)]
+    >>> b = [rng.normal(1, 1, (n, 4)) for n in (1, 4, 6)]
+    >>> tiles = list(iter_pairwise_between(a, b))
+    >>> sorted(zip(*(np.concatenate([getattr(t, f) for t in tiles]).tolist() for f in "ij")))
+    [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    >>> t = tiles[0]
+    >>> ref = pairwise([*a, *b], pairs=np.stack([t.i, t.j + len(a)], axis=1))
+    >>> bool(np.allclose(t.socm, ref.socm, rtol=0, atol=1e-12))
+    True
+    """
+    check_numerics(numerics)
+    sides = []
+    for name, given in (("A", stats_a), ("B", stats_b)):
+        try:
+            sides.append(token_stats_many(given))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    sa, sb = sides
+    if not sa or not sb:
+        return
+    dim = sa[0].dim
+    for name, side in (("A", sa), ("B", sb)):
+        bad = next((t for t, s in enumerate(side) if s.dim != dim), None)
+        if bad is not None:
+            raise ValueError(
+                f"dimension mismatch: text {bad} of {name} has D={side[bad].dim} but text 0 "
+                f"of A has D={dim}"
+            )
+    dev = resolve_device(device)
+    with torch.inference_mode():
+        bank_a, bank_b = _Bank(sa, dev, "all"), _Bank(sb, dev, "all")
+        for i, j, fid, cos in _between_tiles(bank_a, bank_b, numerics, progress):
+            yield _finish(i, j, bank_a.trace[i], bank_b.trace[j], fid, cos)
+
+
+def _finish(
+    i: np.ndarray,
+    j: np.ndarray,
+    trace_i: np.ndarray,
+    trace_j: np.ndarray,
+    fid: np.ndarray,
+    cos: np.ndarray,
+) -> PairResult:
+    """The tile's :class:`PairResult` from fidelities, cosines and both texts' traces."""
     dmu = d_mu_from_cosine(cos)
-    dsig = d_sigma_from_bw2(bures_wasserstein2(bank.trace[i], bank.trace[j], fid))
+    dsig = d_sigma_from_bw2(bures_wasserstein2(trace_i, trace_j, fid))
     return PairResult(
         i=i.astype(np.int64),
         j=j.astype(np.int64),
