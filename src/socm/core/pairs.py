@@ -191,7 +191,11 @@ def all_pairs_index(n: int) -> tuple[np.ndarray, np.ndarray]:
     return i.astype(np.int64), j.astype(np.int64)
 
 
-def release_freed_memory() -> None:
+#: Consumed statistics are handed back to the system every this many bytes.
+_TRIM_BYTES = 128 << 20
+
+
+def release_freed_memory(collect: bool = True) -> None:
     """Hand memory that Python freed back to the operating system (glibc ``malloc_trim``).
 
     Freed per-text arrays sit between live ones on the C heap, so without this the process
@@ -202,7 +206,8 @@ def release_freed_memory() -> None:
     import ctypes.util
     import gc
 
-    gc.collect()
+    if collect:
+        gc.collect()
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim(0)
@@ -236,6 +241,17 @@ class _Bank:
         self.device = device
         self.flat = None
         self.groups: list[tuple[np.ndarray, int, torch.Tensor]] = []
+        freed = 0  # bytes of consumed statistics not yet handed back to the system
+
+        def drop(t: int) -> None:
+            nonlocal freed
+            if consume:
+                freed += stats[t].factor.nbytes
+                stats[t] = None
+                if freed > _TRIM_BYTES:  # keep the peak near one copy of the factors
+                    release_freed_memory(collect=False)
+                    freed = 0
+
         if mode == "all":
             order = np.argsort(self.rank, kind="stable")
             for g in _groups(order, self.rank, target_rows=1024, max_texts=64):
@@ -243,8 +259,7 @@ class _Bank:
                 block = np.zeros((len(g), k, self.dim))
                 for row, t in enumerate(g):
                     block[row, : self.rank[t]] = stats[t].factor
-                    if consume:
-                        stats[t] = None
+                    drop(t)
                 self.groups.append((g, k, torch.from_numpy(block).to(device)))
             return
         self.offset = np.concatenate([[0], np.cumsum(self.rank)[:-1]]).astype(np.int64)
@@ -252,8 +267,7 @@ class _Bank:
         for t in range(self.n):
             if self.rank[t]:
                 flat[self.offset[t] : self.offset[t] + self.rank[t]] = stats[t].factor
-            if consume:
-                stats[t] = None
+            drop(t)
         self.flat = torch.from_numpy(flat).to(device)
         self.zero_row = flat.shape[0] - 1
 
