@@ -365,7 +365,227 @@ def _score_listed(
     return PairResult(pairs[:, 0].copy(), pairs[:, 1].copy(), res.d_mu, res.d_sigma, res.socm)
 
 
-class RayBackend(Backend):
+class _RayEncoding:
+    """Encoding on the cluster: an actor pool of :class:`EncodeActor` over the corpus (a part
+    of :class:`RayBackend`, which holds the connection and resources it uses)."""
+
+    def encode_stats(
+        self,
+        cfg: MeasureConfig,
+        enc: Encoder,
+        corpus: Corpus,
+        progress: bool,
+        block: int = STREAM_TEXTS,
+    ) -> tuple[list[TokenStats], EncodeResult]:
+        """See :meth:`Backend.encode_stats`: Ray Data ``map_batches`` over an actor pool;
+        the statistics are reassembled here in corpus order (``block`` is not used)."""
+        self._check_started()
+        ray = self._ray
+        from ray.data import ActorPoolStrategy, DataContext
+
+        t0 = time.perf_counter()
+        n = len(corpus)
+        stats: list[Any] = [None] * n
+        total = EncodeResult(embeddings=[], truncated=[False] * n, n_tokens=[0] * n)
+        if n == 0:
+            return stats, total
+        actors, resources = self._encode_pool()
+        self.encode_actors = actors
+        batch = max(1, min(ENCODE_BATCH_TEXTS, math.ceil(n / (4 * actors))))
+        ctx = DataContext.get_current()
+        saved = ctx.enable_progress_bars
+        ctx.enable_progress_bars = False  # the driver shows its own bar
+        data_log = logging.getLogger("ray.data")
+        saved_level = data_log.level
+        data_log.setLevel(logging.ERROR)  # no execution-plan chatter around that bar
+        items = [
+            {"pos": k, "text": t, "id": i}
+            for k, (t, i) in enumerate(zip(corpus.texts, corpus.ids, strict=True))
+        ]
+        ds = ray.data.from_items(items).map_batches(
+            EncodeActor,
+            fn_constructor_kwargs={
+                "cfg": self._worker_config(cfg, enc),
+                "device": self.device,
+                "options": {
+                    "cache_dtype": enc.cache_dtype,
+                    "attn_implementation": enc.attn_implementation,
+                },
+            },
+            batch_size=batch,
+            compute=ActorPoolStrategy(size=actors),
+            batch_format="numpy",
+            **resources,
+        )
+        del items
+        bar = progress_bar(n, "encode (ray)", "text", enabled=progress)
+        try:
+            for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                self._take(out, stats, total)
+                bar.update(len(out["pos"]))
+        except (SocmError, ValueError):
+            raise
+        except Exception as exc:  # not a user error: a crash, a bug
+            raise SocmError(f"encoding on Ray failed: {_remote_error(exc)}") from None
+        finally:
+            bar.close()
+            ctx.enable_progress_bars = saved
+            data_log.setLevel(saved_level)
+        missing = [k for k in range(n) if stats[k] is None]
+        if missing:
+            raise SocmError(f"encoding on Ray returned no statistics for {len(missing)} texts")
+        total.n_truncated = int(sum(total.truncated))
+        total.seconds = time.perf_counter() - t0
+        return stats, total
+
+    @staticmethod
+    def _take(out: dict[str, np.ndarray], stats: list, total: EncodeResult) -> None:
+        """Put a batch of :meth:`EncodeActor.__call__` columns in place."""
+        errors = [e for e in out["error"].tolist() if e]
+        if errors:
+            _raise_user_error(str(errors[0]))
+        dim = out["mean"].shape[1] if len(out["pos"]) else 0
+        for k, pos in enumerate(out["pos"].tolist()):
+            factor = np.asarray(out["factor"][k], dtype=np.float64).reshape(-1, dim)
+            stats[pos] = TokenStats(
+                n_tokens=int(out["n_tokens"][k]),
+                mean_norm=float(out["mean_norm"][k]),
+                mean=np.array(out["mean"][k], dtype=np.float64),
+                factor=np.array(factor),  # writable copy, not a view of the batch
+                trace=float(out["trace"][k]),
+            )
+            total.truncated[pos] = bool(out["truncated"][k])
+            total.n_tokens[pos] = int(out["n_tokens"][k])
+        total.n_cached += int(out["n_cached"].sum())
+        total.n_encoded += int(out["n_encoded"].sum())
+        total.load_seconds = max(total.load_seconds, float(out["load_s"].max(initial=0.0)))
+
+
+class _RayScoring:
+    """Pair scoring on the cluster: tasks over block pairs or listed chunks (a part of
+    :class:`RayBackend`)."""
+
+    def _block_size(self, n: int, listed: bool) -> int:
+        """Texts per block: :data:`SCORE_BLOCK_TEXTS`, smaller for an all-pairs run too small
+        to give every slot :data:`TASKS_PER_SLOT` tiles."""
+        if listed:
+            return SCORE_BLOCK_TEXTS
+        want = TASKS_PER_SLOT * self._slots()
+        nb = 1
+        while nb * (nb + 1) // 2 < want:
+            nb += 1
+        return min(SCORE_BLOCK_TEXTS, max(MIN_BLOCK_TEXTS, math.ceil(n / nb)))
+
+    def score(
+        self,
+        stats: list[TokenStats],
+        pairs: np.ndarray | None,
+        numerics: str,
+        device: str,
+        progress: bool,
+        ids: Sequence[str] | None = None,
+    ) -> Iterator[PairResult]:
+        """See :meth:`Backend.score`: Ray tasks over tiles (``device`` is not used: the
+        workers' device is :attr:`device`)."""
+        self._check_started()
+        n = len(stats)
+        if n == 0 or (pairs is None and n < 2) or (pairs is not None and len(pairs) == 0):
+            return
+        if any(s.dim != stats[0].dim for s in stats):
+            t = next(t for t, s in enumerate(stats) if s.dim != stats[0].dim)
+            raise ValueError(
+                f"dimension mismatch: text {t} has D={stats[t].dim} but text 0 has D={stats[0].dim}"
+            )
+        ray = self._ray
+        size = self._block_size(n, pairs is not None)
+        starts = list(range(0, n, size))
+        refs = []
+        for s in starts:
+            refs.append(ray.put(stats[s : s + size]))
+            stats[s : s + size] = [None] * len(stats[s : s + size])  # the store holds them now
+        resources = {"num_gpus": 1} if self.use_gpu else {"num_cpus": 1}
+        fault = os.environ.get(FAULT_ENV) or None
+        if pairs is None:
+            tasks = self._all_pair_tasks(refs, starts, n, numerics, resources, fault, ids)
+        else:
+            tasks = self._listed_tasks(refs, size, pairs, numerics, resources, fault, ids)
+        yield from self._run(tasks, progress)
+
+    def _remote(self, fn: Any, resources: dict) -> Any:
+        return self._ray.remote(fn).options(
+            max_retries=MAX_RETRIES, retry_exceptions=False, **resources
+        )
+
+    def _all_pair_tasks(self, refs, starts, n, numerics, resources, fault, ids) -> list:
+        remote = self._remote(_score_block_pair, resources)
+        ends = [*starts[1:], n]
+        nb = len(starts)
+        tasks = []
+        for a in range(nb):
+            for b in range(a, nb):
+                if a == b and ends[a] - starts[a] < 2:
+                    continue
+                where = _texts(starts[a], ends[a], ids)
+                if a != b:
+                    where += " x " + _texts(starts[b], ends[b], ids)
+                label = f"tile ({a}, {b}) of {nb} blocks: {where}"
+                args = (refs[a], None if a == b else refs[b], starts[a], starts[b])
+                tasks.append((label, remote, (*args, numerics, self.device, fault)))
+        return tasks
+
+    def _listed_tasks(self, refs, size, pairs, numerics, resources, fault, ids) -> list:
+        remote = self._remote(_score_listed, resources)
+        p = len(pairs)
+        per_slot = math.ceil(p / (TASKS_PER_SLOT * self._slots()))
+        chunk = min(LISTED_CHUNK_PAIRS, max(MIN_LISTED_CHUNK, per_slot))
+        tasks = []
+        for s in range(0, p, chunk):
+            part = np.ascontiguousarray(pairs[s : s + chunk], dtype=np.int64)
+            blocks = np.unique(part // size)
+            i0, j0 = int(part[0, 0]), int(part[0, 1])
+            first = f"{ids[i0]!r}, {ids[j0]!r}" if ids is not None else f"{i0}, {j0}"
+            label = f"listed pairs {s}-{s + len(part) - 1} (the first: texts {first})"
+            block_refs = [refs[int(b)] for b in blocks]
+            args = (part, blocks, size, numerics, self.device, fault, *block_refs)
+            tasks.append((label, remote, args))
+        return tasks
+
+    def _run(self, tasks: list, progress: bool) -> Iterator[PairResult]:
+        """Submit ``tasks`` with a bounded window; yield their results in submission order."""
+        ray = self._ray
+        self.score_tasks = len(tasks)
+        window = max(2, IN_FLIGHT_PER_SLOT * self._slots())
+        pending: deque = deque()
+        bar = progress_bar(len(tasks), "pairs (ray)", "tile", enabled=progress)
+        todo = iter(tasks)
+        try:
+            while True:
+                while len(pending) < window:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        break
+                    label, remote, args = nxt
+                    pending.append((label, remote.remote(*args)))
+                if not pending:
+                    return
+                label, ref = pending.popleft()
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:
+                    for _, other in pending:
+                        ray.cancel(other)
+                    pending.clear()
+                    raise _task_error(exc, label) from None
+                bar.update(1)
+                # copy out of the object store, so the tile's memory there is freed at once
+                yield PairResult(*(np.array(getattr(result, f)) for f in PairResult.FIELDS))
+        finally:
+            for _, other in pending:
+                ray.cancel(other)
+            bar.close()
+
+
+class RayBackend(_RayEncoding, _RayScoring, Backend):
     """Encode and score on a Ray cluster (see the module docstring for the layout).
 
     Parameters
@@ -498,216 +718,7 @@ class RayBackend(Backend):
         cache = None if enc.cache_root is None else str(Path(enc.cache_root).resolve())
         return dataclasses.replace(cfg, model=model, cache_dir=cache, progress=False)
 
-    def encode_stats(
-        self,
-        cfg: MeasureConfig,
-        enc: Encoder,
-        corpus: Corpus,
-        progress: bool,
-        block: int = STREAM_TEXTS,
-    ) -> tuple[list[TokenStats], EncodeResult]:
-        """See :meth:`Backend.encode_stats`: Ray Data ``map_batches`` over an actor pool;
-        the statistics are reassembled here in corpus order (``block`` is not used)."""
-        self._check_started()
-        ray = self._ray
-        from ray.data import ActorPoolStrategy, DataContext
-
-        t0 = time.perf_counter()
-        n = len(corpus)
-        stats: list[Any] = [None] * n
-        total = EncodeResult(embeddings=[], truncated=[False] * n, n_tokens=[0] * n)
-        if n == 0:
-            return stats, total
-        actors, resources = self._encode_pool()
-        self.encode_actors = actors
-        batch = max(1, min(ENCODE_BATCH_TEXTS, math.ceil(n / (4 * actors))))
-        ctx = DataContext.get_current()
-        saved = ctx.enable_progress_bars
-        ctx.enable_progress_bars = False  # the driver shows its own bar
-        data_log = logging.getLogger("ray.data")
-        saved_level = data_log.level
-        data_log.setLevel(logging.ERROR)  # no execution-plan chatter around that bar
-        items = [
-            {"pos": k, "text": t, "id": i}
-            for k, (t, i) in enumerate(zip(corpus.texts, corpus.ids, strict=True))
-        ]
-        ds = ray.data.from_items(items).map_batches(
-            EncodeActor,
-            fn_constructor_kwargs={
-                "cfg": self._worker_config(cfg, enc),
-                "device": self.device,
-                "options": {
-                    "cache_dtype": enc.cache_dtype,
-                    "attn_implementation": enc.attn_implementation,
-                },
-            },
-            batch_size=batch,
-            compute=ActorPoolStrategy(size=actors),
-            batch_format="numpy",
-            **resources,
-        )
-        del items
-        bar = progress_bar(n, "encode (ray)", "text", enabled=progress)
-        try:
-            for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                self._take(out, stats, total)
-                bar.update(len(out["pos"]))
-        except (SocmError, ValueError):
-            raise
-        except Exception as exc:  # not a user error: a crash, a bug
-            raise SocmError(f"encoding on Ray failed: {_remote_error(exc)}") from None
-        finally:
-            bar.close()
-            ctx.enable_progress_bars = saved
-            data_log.setLevel(saved_level)
-        missing = [k for k in range(n) if stats[k] is None]
-        if missing:
-            raise SocmError(f"encoding on Ray returned no statistics for {len(missing)} texts")
-        total.n_truncated = int(sum(total.truncated))
-        total.seconds = time.perf_counter() - t0
-        return stats, total
-
-    @staticmethod
-    def _take(out: dict[str, np.ndarray], stats: list, total: EncodeResult) -> None:
-        """Put a batch of :meth:`EncodeActor.__call__` columns in place."""
-        errors = [e for e in out["error"].tolist() if e]
-        if errors:
-            _raise_user_error(str(errors[0]))
-        dim = out["mean"].shape[1] if len(out["pos"]) else 0
-        for k, pos in enumerate(out["pos"].tolist()):
-            factor = np.asarray(out["factor"][k], dtype=np.float64).reshape(-1, dim)
-            stats[pos] = TokenStats(
-                n_tokens=int(out["n_tokens"][k]),
-                mean_norm=float(out["mean_norm"][k]),
-                mean=np.array(out["mean"][k], dtype=np.float64),
-                factor=np.array(factor),  # writable copy, not a view of the batch
-                trace=float(out["trace"][k]),
-            )
-            total.truncated[pos] = bool(out["truncated"][k])
-            total.n_tokens[pos] = int(out["n_tokens"][k])
-        total.n_cached += int(out["n_cached"].sum())
-        total.n_encoded += int(out["n_encoded"].sum())
-        total.load_seconds = max(total.load_seconds, float(out["load_s"].max(initial=0.0)))
-
     # ------------------------------------------------------------------ scoring
-    def _block_size(self, n: int, listed: bool) -> int:
-        """Texts per block: :data:`SCORE_BLOCK_TEXTS`, smaller for an all-pairs run too small
-        to give every slot :data:`TASKS_PER_SLOT` tiles."""
-        if listed:
-            return SCORE_BLOCK_TEXTS
-        want = TASKS_PER_SLOT * self._slots()
-        nb = 1
-        while nb * (nb + 1) // 2 < want:
-            nb += 1
-        return min(SCORE_BLOCK_TEXTS, max(MIN_BLOCK_TEXTS, math.ceil(n / nb)))
-
-    def score(
-        self,
-        stats: list[TokenStats],
-        pairs: np.ndarray | None,
-        numerics: str,
-        device: str,
-        progress: bool,
-        ids: Sequence[str] | None = None,
-    ) -> Iterator[PairResult]:
-        """See :meth:`Backend.score`: Ray tasks over tiles (``device`` is not used: the
-        workers' device is :attr:`device`)."""
-        self._check_started()
-        n = len(stats)
-        if n == 0 or (pairs is None and n < 2) or (pairs is not None and len(pairs) == 0):
-            return
-        if any(s.dim != stats[0].dim for s in stats):
-            t = next(t for t, s in enumerate(stats) if s.dim != stats[0].dim)
-            raise ValueError(
-                f"dimension mismatch: text {t} has D={stats[t].dim} but text 0 has D={stats[0].dim}"
-            )
-        ray = self._ray
-        size = self._block_size(n, pairs is not None)
-        starts = list(range(0, n, size))
-        refs = []
-        for s in starts:
-            refs.append(ray.put(stats[s : s + size]))
-            stats[s : s + size] = [None] * len(stats[s : s + size])  # the store holds them now
-        resources = {"num_gpus": 1} if self.use_gpu else {"num_cpus": 1}
-        fault = os.environ.get(FAULT_ENV) or None
-        if pairs is None:
-            tasks = self._all_pair_tasks(refs, starts, n, numerics, resources, fault, ids)
-        else:
-            tasks = self._listed_tasks(refs, size, pairs, numerics, resources, fault, ids)
-        yield from self._run(tasks, progress)
-
-    def _remote(self, fn: Any, resources: dict) -> Any:
-        return self._ray.remote(fn).options(
-            max_retries=MAX_RETRIES, retry_exceptions=False, **resources
-        )
-
-    def _all_pair_tasks(self, refs, starts, n, numerics, resources, fault, ids) -> list:
-        remote = self._remote(_score_block_pair, resources)
-        ends = [*starts[1:], n]
-        nb = len(starts)
-        tasks = []
-        for a in range(nb):
-            for b in range(a, nb):
-                if a == b and ends[a] - starts[a] < 2:
-                    continue
-                where = _texts(starts[a], ends[a], ids)
-                if a != b:
-                    where += " x " + _texts(starts[b], ends[b], ids)
-                label = f"tile ({a}, {b}) of {nb} blocks: {where}"
-                args = (refs[a], None if a == b else refs[b], starts[a], starts[b])
-                tasks.append((label, remote, (*args, numerics, self.device, fault)))
-        return tasks
-
-    def _listed_tasks(self, refs, size, pairs, numerics, resources, fault, ids) -> list:
-        remote = self._remote(_score_listed, resources)
-        p = len(pairs)
-        per_slot = math.ceil(p / (TASKS_PER_SLOT * self._slots()))
-        chunk = min(LISTED_CHUNK_PAIRS, max(MIN_LISTED_CHUNK, per_slot))
-        tasks = []
-        for s in range(0, p, chunk):
-            part = np.ascontiguousarray(pairs[s : s + chunk], dtype=np.int64)
-            blocks = np.unique(part // size)
-            i0, j0 = int(part[0, 0]), int(part[0, 1])
-            first = f"{ids[i0]!r}, {ids[j0]!r}" if ids is not None else f"{i0}, {j0}"
-            label = f"listed pairs {s}-{s + len(part) - 1} (the first: texts {first})"
-            block_refs = [refs[int(b)] for b in blocks]
-            args = (part, blocks, size, numerics, self.device, fault, *block_refs)
-            tasks.append((label, remote, args))
-        return tasks
-
-    def _run(self, tasks: list, progress: bool) -> Iterator[PairResult]:
-        """Submit ``tasks`` with a bounded window; yield their results in submission order."""
-        ray = self._ray
-        self.score_tasks = len(tasks)
-        window = max(2, IN_FLIGHT_PER_SLOT * self._slots())
-        pending: deque = deque()
-        bar = progress_bar(len(tasks), "pairs (ray)", "tile", enabled=progress)
-        todo = iter(tasks)
-        try:
-            while True:
-                while len(pending) < window:
-                    nxt = next(todo, None)
-                    if nxt is None:
-                        break
-                    label, remote, args = nxt
-                    pending.append((label, remote.remote(*args)))
-                if not pending:
-                    return
-                label, ref = pending.popleft()
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:
-                    for _, other in pending:
-                        ray.cancel(other)
-                    pending.clear()
-                    raise _task_error(exc, label) from None
-                bar.update(1)
-                # copy out of the object store, so the tile's memory there is freed at once
-                yield PairResult(*(np.array(getattr(result, f)) for f in PairResult.FIELDS))
-        finally:
-            for _, other in pending:
-                ray.cancel(other)
-            bar.close()
 
 
 def _texts(start: int, end: int, ids: Sequence[str] | None) -> str:
