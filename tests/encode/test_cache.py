@@ -123,7 +123,7 @@ def test_shards_roll_over_and_writers_do_not_share_a_shard(tmp_path):
     small.shard_bytes = 2000  # a few entries per shard
     for s in range(0, 40, 4):
         small.put_many(items[s : s + 4])
-    assert len(small._shard_numbers()) > 3
+    assert len(small.shard_numbers()) > 3
     first = EmbeddingCache(tmp_path, {"model": "x"})
     second = EmbeddingCache(tmp_path, {"model": "x"})
     first.put(text_key("a"), np.ones((2, 2)))
@@ -138,7 +138,7 @@ def test_shards_roll_over_and_writers_do_not_share_a_shard(tmp_path):
         c.close()
     reuse = EmbeddingCache(tmp_path, {"model": "x"})
     reuse.put(text_key("d"), np.ones((1, 2)))  # the lock is free again: no new shard
-    assert len(reuse._shard_numbers()) == 2
+    assert len(reuse.shard_numbers()) == 2
 
 
 def test_a_flipped_byte_in_a_shard_loses_that_entry_only(tmp_path):

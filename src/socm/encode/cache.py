@@ -285,7 +285,8 @@ class EmbeddingCache:
         """Shard file number ``number``."""
         return self.dir / "shards" / f"{number:06d}.shard"
 
-    def _shard_numbers(self) -> list[int]:
+    def shard_numbers(self) -> list[int]:
+        """Numbers of the shard files present, in order."""
         folder = self.dir / "shards"
         if not folder.is_dir():
             return []
@@ -417,7 +418,7 @@ class EmbeddingCache:
             return self._shard
         (self.dir / "shards").mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
-        numbers = self._shard_numbers()
+        numbers = self.shard_numbers()
         if numbers and fcntl is not None:  # continue the newest shard when it has room
             last = numbers[-1]
             fd = os.open(self.shard_path(last), flags)
