@@ -64,3 +64,37 @@ def test_measure_flags():
     assert (args.backend, args.ray_address) == ("local", None)
     with pytest.raises(SystemExit):
         parser.parse_args(["measure", "--backend", "spark"])
+
+
+def test_local_stats_hold_the_small_numbers_and_the_means(rng):
+    from socm.backends import LocalStats
+
+    stats = [token_stats(random_tokens(rng, int(rng.integers(3, 9)), 8)) for _ in range(5)]
+    held = LocalStats(list(stats))
+    assert len(held) == 5 and held.dim == 8
+    assert held.ranks.tolist() == [s.rank for s in stats]
+    np.testing.assert_array_equal(held.traces, [s.trace for s in stats])
+    np.testing.assert_array_equal(held.means(), np.stack([s.mean for s in stats]))
+
+
+def test_score_listed_in_locality_order_comes_back_in_the_given_order(rng):
+    """The base route (locality order through ``score``, then back) and the local override
+    (``score_candidates``) give the same scores as the engine, pair by pair."""
+    from socm.backends import Backend
+    from socm.core.mine import score_candidates
+
+    tokens = [random_tokens(rng, int(rng.integers(3, 12)), 16) for _ in range(30)]
+    stats = [token_stats(t) for t in tokens]
+    pairs = rng.integers(0, 30, (200, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]  # both orientations: paper numerics are asymmetric
+    i, j = pairs[:, 0].copy(), pairs[:, 1].copy()
+    ref = pairwise(tokens, pairs, numerics="paper")
+    with get_backend("local") as backend:
+        base = Backend.score_listed(backend, list(stats), i, j, "paper", "cpu", progress=False)
+        local = backend.score_listed(stats, i, j, "paper", "cpu", progress=False)
+    expected = score_candidates(stats, i, j, "paper", "cpu", progress=False)
+    for got in (base, local):
+        for k, f in enumerate(("d_mu", "d_sigma", "socm")):
+            np.testing.assert_allclose(got[k], getattr(ref, f), rtol=0, atol=1e-12)
+    for a, b in zip(local, expected, strict=True):
+        np.testing.assert_array_equal(a, b)  # the local backend is score_candidates itself

@@ -19,6 +19,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'socm
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'socm[ray]')")
 
 import socm.backends.ray as ray_backend  # noqa: E402 - after the skip
+import socm.backends.ray.scoring as ray_scoring  # noqa: E402
 from socm.analyses.mine import read_mine_run, run_mine  # noqa: E402
 from socm.backends import get_backend  # noqa: E402
 from socm.backends.ray import EncodeActor  # noqa: E402
@@ -64,9 +65,9 @@ def shared(wiki_head, tmp_path_factory):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Blocks of 8 texts and chunks of 100 listed pairs: several tiles even for 30 texts."""
-    monkeypatch.setattr(ray_backend, "MIN_BLOCK_TEXTS", 8)
-    monkeypatch.setattr(ray_backend, "SCORE_BLOCK_TEXTS", 8)
-    monkeypatch.setattr(ray_backend, "MIN_LISTED_CHUNK", 100)
+    monkeypatch.setattr(ray_scoring, "MIN_BLOCK_TEXTS", 8)
+    monkeypatch.setattr(ray_scoring, "SCORE_BLOCK_TEXTS", 8)
+    monkeypatch.setattr(ray_scoring, "MIN_LISTED_CHUNK", 100)
 
 
 def pairs_table(run) -> dict:
@@ -172,7 +173,7 @@ def test_listed_pairs_in_order_then_a_task_failing_after_its_retries(
         for f in ("i", "j", "d_mu", "d_sigma", "socm"):
             got = np.concatenate([getattr(t, f) for t in tiles])
             np.testing.assert_allclose(got, getattr(ref, f), rtol=0, atol=1e-12)
-        monkeypatch.setattr(ray_backend, "MAX_RETRIES", 0)
+        monkeypatch.setattr(ray_scoring, "MAX_RETRIES", 0)
         monkeypatch.setenv(ray_backend.FAULT_ENV, "crash")
         stats = [token_stats(t) for t in tokens]
         with pytest.raises(SocmError) as info:
@@ -204,3 +205,63 @@ def test_an_unreachable_address_is_one_line(tmp_path, wiki_head, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("socm: ") and "cannot reach the Ray cluster" in err
     assert len(err.splitlines()) == 1
+
+
+def test_statistics_stay_in_the_object_store(cluster, shared, tmp_path, small_tiles):
+    """encode_stats on Ray hands back references to blocks of statistics, not the statistics:
+    only traces and ranks are here, and the means come when asked, equal to a local run's."""
+    from socm.backends import LocalBackend
+    from socm.backends.ray import RemoteStats
+    from socm.measure.select import prepare
+
+    cfg = run_config(shared / f"head{N_TEXTS}.txt", tmp_path, n_texts="all")
+    job = prepare(cfg, "measure", device="cpu")
+    local, _ = LocalBackend().encode_stats(cfg, job.encoder, job.texts, progress=False)
+    with get_backend("ray", cluster) as backend:
+        held, encoded = backend.encode_stats(cfg, job.encoder, job.texts, progress=False)
+        assert isinstance(held, RemoteStats) and len(held) == N_TEXTS
+        assert held.n_blocks > 1 and held.starts[-1] == N_TEXTS
+        assert not any(
+            isinstance(v, (list, tuple)) and v and hasattr(v[0], "factor")
+            for v in vars(held).values()
+        )
+        assert held.ranks.tolist() == local.ranks.tolist()
+        np.testing.assert_allclose(held.traces, local.traces, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(held.means(), local.means(), rtol=0, atol=1e-9)
+        assert encoded.n_tokens == [s.n_tokens for s in local.items]
+        tiles = list(backend.score(held, None, "exact", "cpu", progress=False))
+    assert sum(len(t) for t in tiles) == N_TEXTS * (N_TEXTS - 1) // 2
+
+
+def test_a_listed_chunk_receives_only_its_texts(cluster, small_tiles):
+    rng = np.random.default_rng(2)
+    tokens = [random_tokens(rng, int(rng.integers(2, 12)), 16) for _ in range(40)]
+    pairs = np.array([[0, 39], [38, 1], [0, 1], [39, 38]])
+    ref = pairwise(tokens, pairs, numerics="paper")
+    with get_backend("ray", cluster) as backend:
+        stats = [token_stats(t) for t in tokens]  # blocks of 8 texts in the store
+        tiles = list(backend.score(stats, pairs, "paper", "cpu", progress=False))
+        assert backend.chunk_texts == 4  # texts 0, 1, 38, 39: not their two blocks (16 texts)
+    assert len(tiles) == 1
+    for f in ("i", "j", "d_mu", "d_sigma", "socm"):
+        np.testing.assert_allclose(getattr(tiles[0], f), getattr(ref, f), rtol=0, atol=1e-12)
+
+
+def test_mine_in_python_on_ray(cluster, small_tiles, monkeypatch):
+    """``socm.mine(..., backend="ray")`` (the cluster of RAY_ADDRESS) and with a started
+    backend: the same pairs and scores as in this process."""
+    from socm import mine
+
+    rng = np.random.default_rng(3)
+    tokens = [random_tokens(rng, int(rng.integers(3, 20)), 16, rank=6) for _ in range(50)]
+    ref = mine(tokens, neighbors=4, device="cpu")
+    monkeypatch.setenv("RAY_ADDRESS", cluster)
+    got = mine(tokens, neighbors=4, device="cpu", backend="ray")
+    assert not ray.is_initialized()  # mine connected and disconnected
+    with get_backend("ray", cluster) as backend:
+        again = mine(tokens, neighbors=4, device="cpu", backend=backend)
+        assert backend.score_tasks > 1
+    for res in (got, again):
+        assert res.i.tolist() == ref.i.tolist() and res.j.tolist() == ref.j.tolist()
+        for f in ("d_mu", "d_sigma", "socm", "relative_d_sigma"):
+            np.testing.assert_allclose(getattr(res, f), getattr(ref, f), rtol=0, atol=1e-12)

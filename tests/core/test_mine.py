@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import random_tokens
 
 from socm.core.metrics import relative_d_sigma_from_bw2
-from socm.core.mine import find_candidates, mine, rank_candidates
+from socm.core.mine import (
+    chunk_pairs,
+    find_candidates,
+    locality_order,
+    mine,
+    rank_candidates,
+)
 from socm.core.neighbors import nearest_neighbors
 from socm.core.pairs import pairwise
 from socm.core.stats import token_stats_many
@@ -256,6 +264,7 @@ def test_per_text(texts):
         ({"max_per_text": -1}, "max_per_text must be a positive integer or None"),
         ({"search": "annoy"}, "search must be one of"),
         ({"numerics": "fast"}, "numerics must be one of"),
+        ({"backend": "spark"}, "backend must be 'local', 'ray' or a Backend"),
     ],
 )
 def test_input_errors(rng, kwargs, match):
@@ -313,3 +322,31 @@ def test_the_steps_scored_elsewhere_give_mine(texts, numerics):
         rank_candidates(cand, scored.d_mu, scored.d_sigma, scored.socm, trace, "cosine")
     with pytest.raises(ValueError, match="neighbors must be smaller than the number of texts"):
         find_candidates(np.stack([s.mean for s in stats]), len(stats))
+
+
+# ------------------------------------------------------------------------------ chunks
+def test_locality_order_and_chunks_cover_every_pair_once(texts):
+    stats = token_stats_many(texts)
+    cand = find_candidates(np.stack([s.mean for s in stats]), 4)
+    order = locality_order(cand.i, cand.j, len(stats))
+    assert sorted(order.tolist()) == list(range(len(cand)))
+    nbytes = np.array([8 * s.dim * (s.rank + 1) for s in stats])
+    budget = int(nbytes.max()) * 6
+    chunks = chunk_pairs(order, cand.i, cand.j, nbytes, budget, max_pairs=7)
+    np.testing.assert_array_equal(np.concatenate(chunks), order)
+    for sel in chunks:
+        assert 1 <= len(sel) <= 7
+        used = nbytes[np.unique(np.concatenate([cand.i[sel], cand.j[sel]]))].sum()
+        assert used <= budget or len(sel) == 1  # only a single pair may pass the budget
+    # a chunk ends only when the next pair would pass the budget or the pair cap
+    for sel, nxt in itertools.pairwise(chunks):
+        grown = np.concatenate([sel, nxt[:1]])
+        used = nbytes[np.unique(np.concatenate([cand.i[grown], cand.j[grown]]))].sum()
+        assert used > budget or len(grown) > 7
+
+    # in locality order, chunks need fewer distinct texts than in (i, j) order
+    def texts_sent(order):
+        parts = chunk_pairs(order, cand.i, cand.j, nbytes, budget)
+        return sum(len(np.unique(np.concatenate([cand.i[c], cand.j[c]]))) for c in parts)
+
+    assert texts_sent(order) <= texts_sent(np.arange(len(cand)))

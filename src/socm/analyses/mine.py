@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,14 +50,11 @@ from socm.backends import Backend, get_backend
 from socm.core.metrics import check_numerics
 from socm.core.mine import (
     RANK_BY,
-    Candidates,
     MineResult,
     find_candidates,
     rank_candidates,
-    score_candidates,
 )
 from socm.core.neighbors import METHODS, require_faiss
-from socm.core.pairs import PairResult
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
 from socm.errors import SocmError
@@ -297,7 +293,8 @@ def _mine_on(
     and the scores); the encoding and the scoring run where the backend runs them. The local
     backend scores with :func:`socm.core.mine.score_candidates`, so a local run equals
     :func:`socm.core.mine.mine` on the same embeddings bit for bit; another backend scores the
-    same listed pairs, in order, with :meth:`~socm.backends.Backend.score`.
+    same pairs with :meth:`~socm.backends.Backend.score_listed`. Only the unit means and the
+    traces come to this process; the covariance factors stay where the backend keeps them.
 
     Returns
     -------
@@ -313,21 +310,17 @@ def _mine_on(
     stats_s = max(0.0, time.perf_counter() - t0 - encoded.seconds)
     enc.unload()  # the model is not needed for mining: give its memory back
     device = engine_device(enc.device)
-    means = np.stack([st.mean for st in stats])
-    spreads = np.array([st.trace for st in stats], dtype=np.float64)
+    means = stats.means()  # the only N x D array here: the factors stay with the backend
+    spreads = stats.traces
     try:
         cand = find_candidates(means, options["neighbors"], options["search"], device, cfg.progress)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
     t_score = time.perf_counter()
-    if backend.name == "local":
-        dmu, dsig, soc = score_candidates(stats, cand.i, cand.j, cfg.numerics, device, cfg.progress)
-    else:
-        tiles = backend.score(
-            stats, cand.pairs(), cfg.numerics, device, cfg.progress, ids=chosen.ids
-        )
-        dmu, dsig, soc = _listed_scores(tiles, cand)
+    dmu, dsig, soc = backend.score_listed(
+        stats, cand.i, cand.j, cfg.numerics, device, cfg.progress, ids=chosen.ids
+    )
     scoring_s = time.perf_counter() - t_score
     del stats
     res = rank_candidates(
@@ -342,20 +335,6 @@ def _mine_on(
     )
     res.timings["scoring"] = scoring_s
     return res, spreads, encoded, stats_s
-
-
-def _listed_scores(
-    tiles: Iterable[PairResult], cand: Candidates
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(d_mu, d_sigma, socm) of the candidates from a backend's tiles of listed pairs."""
-    parts = list(tiles)
-    cols = {
-        f: np.concatenate([getattr(t, f) for t in parts]) if parts else np.zeros(0)
-        for f in PairResult.FIELDS
-    }
-    if not (np.array_equal(cols["i"], cand.i) and np.array_equal(cols["j"], cand.j)):
-        raise SocmError("the backend returned other pairs than the candidates it was given")
-    return cols["d_mu"], cols["d_sigma"], cols["socm"]
 
 
 def _faiss_version(search: str) -> dict[str, str]:

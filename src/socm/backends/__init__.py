@@ -8,11 +8,20 @@ here imports Ray until that backend is asked for.
 
 from __future__ import annotations
 
-from socm.backends.base import BACKENDS, STREAM_TEXTS, Backend
+from socm.backends.base import BACKENDS, STREAM_TEXTS, Backend, LocalStats, StatsHandle
 from socm.backends.local import LocalBackend, encode_stats
 from socm.errors import SocmError
 
-__all__ = ["BACKENDS", "STREAM_TEXTS", "Backend", "LocalBackend", "encode_stats", "get_backend"]
+__all__ = [
+    "BACKENDS",
+    "STREAM_TEXTS",
+    "Backend",
+    "LocalBackend",
+    "LocalStats",
+    "StatsHandle",
+    "encode_stats",
+    "get_backend",
+]
 
 
 def get_backend(

@@ -14,22 +14,109 @@ import abc
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import numpy as np
+import numpy as np
 
+from socm.core.mine import locality_order
+from socm.core.stats import TokenStats
+from socm.errors import SocmError
+
+if TYPE_CHECKING:
     from socm.core.pairs import PairResult
-    from socm.core.stats import TokenStats
     from socm.encode.encoder import Encoder, EncodeResult
     from socm.inputs.corpus import Corpus
     from socm.measure.config import MeasureConfig
 
-__all__ = ["BACKENDS", "STREAM_TEXTS", "Backend"]
+__all__ = ["BACKENDS", "STREAM_TEXTS", "Backend", "LocalStats", "StatsHandle"]
 
 #: The backends ``--backend`` accepts.
 BACKENDS = ("local", "ray")
 #: Texts encoded and reduced to statistics per block by the local backend (token embeddings of
 #: one block at a time are in memory).
 STREAM_TEXTS = 4096
+
+
+class StatsHandle(abc.ABC):
+    r"""Every text's statistics (:class:`~socm.core.stats.TokenStats`), wherever a backend
+    keeps them: in this process (:class:`LocalStats`) or in a cluster's object store
+    (:class:`socm.backends.ray.RemoteStats`), so that the covariance factors, the bulk of
+    the statistics, never have to gather in one process.
+
+    This process always holds the small per-text numbers (:attr:`traces`, :attr:`ranks`);
+    :meth:`means` brings the unit means here, :math:`N \times D` floats, only when asked
+    (the neighbour search of a mine job needs them; a measure job does not).
+    """
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of texts."""
+
+    @property
+    @abc.abstractmethod
+    def traces(self) -> np.ndarray:
+        r"""float64 ``(N,)``: every text's :math:`\operatorname{tr}\Sigma(\tilde X)`."""
+
+    @property
+    @abc.abstractmethod
+    def ranks(self) -> np.ndarray:
+        """int64 ``(N,)``: rows of every text's covariance factor."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Embedding dimension :math:`D` (0 without texts)."""
+
+    @abc.abstractmethod
+    def means(self) -> np.ndarray:
+        r"""float64 ``(N, D)``: every text's unit mean :math:`\tilde\mu`, in text order."""
+
+
+class LocalStats(StatsHandle):
+    """Statistics held in this process: a list of :class:`~socm.core.stats.TokenStats`.
+
+    Parameters
+    ----------
+    items : list of TokenStats
+        The statistics, in text order (the local backend's scoring consumes the list).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from socm.core.stats import token_stats
+    >>> rng = np.random.default_rng(0)
+    >>> held = LocalStats([token_stats(rng.normal(1, 1, (6, 4))) for _ in range(3)])
+    >>> len(held), held.means().shape, held.dim
+    (3, (3, 4), 4)
+    """
+
+    def __init__(self, items: list[TokenStats]) -> None:
+        self.items = items
+        self._traces = np.array([s.trace for s in items], dtype=np.float64)
+        self._ranks = np.array([s.rank for s in items], dtype=np.int64)
+        self._dim = items[0].dim if items else 0
+
+    def __len__(self) -> int:
+        return len(self._traces)
+
+    @property
+    def traces(self) -> np.ndarray:
+        """See :attr:`StatsHandle.traces`."""
+        return self._traces
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """See :attr:`StatsHandle.ranks`."""
+        return self._ranks
+
+    @property
+    def dim(self) -> int:
+        """See :attr:`StatsHandle.dim`."""
+        return self._dim
+
+    def means(self) -> np.ndarray:
+        """See :meth:`StatsHandle.means` (raises if :attr:`items` was consumed)."""
+        if not self.items:
+            return np.zeros((0, 0))
+        return np.stack([s.mean for s in self.items])
 
 
 class Backend(abc.ABC):
@@ -75,7 +162,7 @@ class Backend(abc.ABC):
         corpus: Corpus,
         progress: bool,
         block: int = STREAM_TEXTS,
-    ) -> tuple[list[TokenStats], EncodeResult]:
+    ) -> tuple[StatsHandle, EncodeResult]:
         """Per-text statistics of every text of ``corpus``, in corpus order.
 
         Parameters
@@ -93,10 +180,10 @@ class Backend(abc.ABC):
 
         Returns
         -------
-        (list of TokenStats, EncodeResult)
-            The statistics, and the encoding's counts, per-text truncation flags and token
-            counts and timings (its ``embeddings`` list is empty: token embeddings are dropped
-            once reduced).
+        (StatsHandle, EncodeResult)
+            The statistics (where the backend keeps them), and the encoding's counts,
+            per-text truncation flags and token counts and timings (its ``embeddings`` list is
+            empty: token embeddings are dropped once reduced).
 
         Raises
         ------
@@ -107,7 +194,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def score(
         self,
-        stats: list[TokenStats],
+        stats: StatsHandle | list[TokenStats],
         pairs: np.ndarray | None,
         numerics: str,
         device: str,
@@ -116,13 +203,15 @@ class Backend(abc.ABC):
     ) -> Iterator[PairResult]:
         """Score all pairs (``pairs=None``) or the listed ``(P, 2)`` pairs, tile by tile.
 
-        ``stats`` is consumed: its entries are dropped once the backend holds its own copy.
-        All pairs come in any order, every pair ``i < j`` exactly once; listed pairs come in
-        the given order (the job relies on it for pair labels).
+        ``stats`` is consumed: a list's entries are dropped once the backend holds its own
+        copy. All pairs come in any order, every pair ``i < j`` exactly once; listed pairs
+        come in the given order (the job relies on it for pair labels; a caller that wants
+        locality, such as mine, orders the list so that neighbouring pairs share texts).
 
         Parameters
         ----------
-        stats : list of TokenStats
+        stats : StatsHandle or list of TokenStats
+            What :meth:`encode_stats` of this backend returned, or statistics in this process.
         pairs : numpy.ndarray of int64, shape (P, 2), or None
         numerics : {"exact", "paper"}
         device : str
@@ -138,3 +227,54 @@ class Backend(abc.ABC):
         SocmError
             A failed worker (naming the tile and its texts).
         """
+
+    def score_listed(
+        self,
+        stats: StatsHandle | list[TokenStats],
+        i: np.ndarray,
+        j: np.ndarray,
+        numerics: str,
+        device: str,
+        progress: bool,
+        ids: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """d_μ, d_Σ and SOCM of listed pairs (a mine job's candidates), in their given order.
+
+        The pairs go to :meth:`score` in :func:`~socm.core.mine.locality_order`, so that the
+        consecutive pairs of one task share most of their texts, and the scores come back in
+        the order of ``i, j``. ``stats`` is consumed as by :meth:`score`.
+
+        Parameters
+        ----------
+        stats : StatsHandle or list of TokenStats
+        i, j : numpy.ndarray of int64, shape (P,)
+            The pairs (``i`` is the first text for the paper numerics).
+        numerics : {"exact", "paper"}
+        device : str
+        progress : bool
+        ids : sequence of str, optional
+
+        Returns
+        -------
+        (d_mu, d_sigma, socm)
+            float64 arrays of shape (P,).
+
+        Raises
+        ------
+        SocmError
+            A failed worker, or tiles that are not the pairs asked for.
+        """
+        p = len(i)
+        order = locality_order(i, j, len(stats))
+        pairs = np.stack([i[order], j[order]], axis=1).astype(np.int64, copy=False)
+        out = np.empty((3, p))
+        done = 0
+        for tile in self.score(stats, pairs, numerics, device, progress, ids=ids):
+            sel = order[done : done + len(tile)]
+            if not (np.array_equal(tile.i, i[sel]) and np.array_equal(tile.j, j[sel])):
+                raise SocmError(f"the {self.name} backend returned other pairs than it was given")
+            out[0, sel], out[1, sel], out[2, sel] = tile.d_mu, tile.d_sigma, tile.socm
+            done += len(tile)
+        if done != p:
+            raise SocmError(f"the {self.name} backend scored {done} of {p} pairs")
+        return out[0], out[1], out[2]

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from socm.backends.base import STREAM_TEXTS, Backend
+from socm.backends.base import STREAM_TEXTS, Backend, LocalStats, StatsHandle
+from socm.core.mine import score_candidates
 from socm.core.pairs import PairResult, iter_pairwise
 from socm.core.stats import TokenStats, token_stats
 from socm.encode.encoder import Encoder, EncodeResult
@@ -77,13 +78,14 @@ class LocalBackend(Backend):
         corpus: Corpus,
         progress: bool,
         block: int = STREAM_TEXTS,
-    ) -> tuple[list[TokenStats], EncodeResult]:
+    ) -> tuple[LocalStats, EncodeResult]:
         """See :meth:`Backend.encode_stats`: :func:`encode_stats` with the driver's encoder."""
-        return encode_stats(enc, corpus, progress, block)
+        stats, encoded = encode_stats(enc, corpus, progress, block)
+        return LocalStats(stats), encoded
 
     def score(
         self,
-        stats: list[TokenStats],
+        stats: StatsHandle | list[TokenStats],
         pairs: np.ndarray | None,
         numerics: str,
         device: str,
@@ -91,7 +93,26 @@ class LocalBackend(Backend):
         ids: Sequence[str] | None = None,
     ) -> Iterator[PairResult]:
         """See :meth:`Backend.score`: :func:`~socm.core.pairs.iter_pairwise` on ``device``."""
+        if isinstance(stats, LocalStats):
+            stats = stats.items
+        elif isinstance(stats, StatsHandle):
+            raise TypeError(f"the local backend scores statistics held here, not {type(stats)}")
         return iter_pairwise(stats, pairs, numerics, device, progress, consume=True)
+
+    def score_listed(
+        self,
+        stats: StatsHandle | list[TokenStats],
+        i: np.ndarray,
+        j: np.ndarray,
+        numerics: str,
+        device: str,
+        progress: bool,
+        ids: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """See :meth:`Backend.score_listed`: :func:`~socm.core.mine.score_candidates` (the
+        scoring of :func:`socm.core.mine.mine`, bit for bit; ``stats`` is not consumed)."""
+        items = stats.items if isinstance(stats, LocalStats) else stats
+        return score_candidates(items, i, j, numerics, device, progress)
 
     def info(self) -> dict:
         """``{"name": "local"}``."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -40,12 +40,17 @@ from socm.core.neighbors import METHODS, nearest_neighbors
 from socm.core.pairs import pairwise
 from socm.core.stats import TokenStats, token_stats_many
 
+if TYPE_CHECKING:  # the backends import this module
+    from socm.backends.base import Backend
+
 __all__ = [
     "RANK_BY",
     "Candidates",
     "MineResult",
     "candidate_pairs",
+    "chunk_pairs",
     "find_candidates",
+    "locality_order",
     "mine",
     "rank_candidates",
     "score_candidates",
@@ -196,12 +201,31 @@ def candidate_pairs(indices: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarra
     return key // n, key % n, cosines.reshape(-1)[first]
 
 
-def _locality_order(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+def locality_order(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     """Pair order in which consecutive pairs share texts: reverse Cuthill–McKee of the graph.
 
     Texts are renumbered by RCM of the candidate graph (which keeps linked texts close;
     neighbourhoods of clustered corpora end up in narrow bands), and pairs sorted by their
-    later text in that order.
+    later text in that order. Chunks of consecutive pairs in this order then need few
+    distinct texts (:func:`chunk_pairs`).
+
+    Parameters
+    ----------
+    i, j : numpy.ndarray of int64, shape (P,)
+        The pairs.
+    n : int
+        Number of texts (indices are below ``n``).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (P,)
+        A permutation of the pairs.
+
+    Examples
+    --------
+    >>> order = locality_order(np.array([0, 0, 1]), np.array([5, 1, 5]), 6)
+    >>> sorted(order.tolist())
+    [0, 1, 2]
     """
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import reverse_cuthill_mckee
@@ -214,18 +238,52 @@ def _locality_order(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     return np.lexsort((np.minimum(pi, pj), np.maximum(pi, pj)))
 
 
-def _chunks(
-    order: np.ndarray, i: np.ndarray, j: np.ndarray, text_bytes: np.ndarray, budget: int
+def chunk_pairs(
+    order: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    text_bytes: np.ndarray,
+    budget: int,
+    max_pairs: int | None = None,
 ) -> list[np.ndarray]:
-    """Cut ``order`` where the distinct texts of a chunk would pass ``budget`` bytes."""
+    """Cut ``order`` into chunks of consecutive pairs whose distinct texts fit ``budget``.
+
+    A chunk ends where its distinct texts' bytes would pass ``budget`` (a single pair may
+    exceed it alone) or, with ``max_pairs``, where it would hold more pairs than that.
+
+    Parameters
+    ----------
+    order : numpy.ndarray of int64, shape (P,)
+        The pairs' order (e.g. :func:`locality_order`, or ``arange(P)``).
+    i, j : numpy.ndarray of int64, shape (P,)
+        The pairs.
+    text_bytes : numpy.ndarray of int64, shape (N,)
+        Bytes of each text's statistics.
+    budget : int
+        Bytes of distinct texts per chunk at most.
+    max_pairs : int, optional
+        Pairs per chunk at most.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Consecutive parts of ``order``.
+
+    Examples
+    --------
+    >>> i, j = np.array([0, 0, 1, 2]), np.array([1, 2, 2, 3])
+    >>> [c.tolist() for c in chunk_pairs(np.arange(4), i, j, np.full(4, 10), budget=30)]
+    [[0, 1, 2], [3]]
+    """
     cuts = [0]
     last = [-1] * len(text_bytes)
     nbytes = text_bytes.tolist()
+    cap = max_pairs or len(order) + 1
     used = 0
     for p, a, b in zip(range(len(order)), i[order].tolist(), j[order].tolist(), strict=True):
         chunk = len(cuts)
         add = (nbytes[a] if last[a] != chunk else 0) + (nbytes[b] if last[b] != chunk else 0)
-        if used and used + add > budget:
+        if used and (used + add > budget or p - cuts[-1] >= cap):
             cuts.append(p)
             chunk += 1
             add = nbytes[a] + nbytes[b]
@@ -249,7 +307,7 @@ def score_candidates(
     :func:`~socm.core.pairs.pairwise` on the listed pairs, in chunks so that only a chunk's
     factors are copied: ``pairwise`` stacks the factors of every text it is given; here it is
     given only the distinct texts of one chunk, at most ``chunk_bytes`` of factors (a single
-    text pair may exceed it). Pairs follow :func:`_locality_order`, so that a text's pairs
+    text pair may exceed it). Pairs follow :func:`locality_order`, so that a text's pairs
     mostly fall in one chunk and few texts are copied more than once.
 
     Parameters
@@ -274,13 +332,13 @@ def score_candidates(
     dmu, dsig, soc = np.empty(p), np.empty(p), np.empty(p)
     dim = stats[0].dim
     text_bytes = np.array([8 * dim * (s.rank + 1) for s in stats], dtype=np.int64)
-    order = _locality_order(i, j, len(stats))
+    order = locality_order(i, j, len(stats))
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=p, desc="scoring", unit="pair")
-    for sel in _chunks(order, i, j, text_bytes, chunk_bytes):
+    for sel in chunk_pairs(order, i, j, text_bytes, chunk_bytes):
         texts, inv = np.unique(np.concatenate([i[sel], j[sel]]), return_inverse=True)
         local = inv.reshape(2, -1).T
         res = pairwise([stats[t] for t in texts], pairs=local, numerics=numerics, device=device)
@@ -480,6 +538,7 @@ def mine(
     search: str = "auto",
     *,
     score_chunk_bytes: int = 512 << 20,
+    backend: Backend | str | None = None,
     **search_options: Any,
 ) -> MineResult:
     r"""Find the pairs of texts whose mean embeddings are close but whose tokens differ in shape.
@@ -514,6 +573,13 @@ def mine(
         measured recall in ``neighbor_info``.
     score_chunk_bytes : int
         Covariance-factor bytes copied per scoring call (bounds the extra memory).
+    backend : Backend or {"local", "ray"}, optional
+        Where the candidates are scored (:mod:`socm.backends`): None or ``"local"`` in this
+        process (:func:`score_candidates`); ``"ray"`` on the Ray cluster of ``RAY_ADDRESS``
+        (else a local Ray instance), connected and disconnected here; a
+        :class:`~socm.backends.Backend` instance must be started by the caller (use it as a
+        context manager). Every backend gives the same scores (the same engine); the
+        statistics, the neighbour search and the ranking run in this process.
     **search_options
         Passed on to :func:`~socm.core.neighbors.nearest_neighbors` (``margin``,
         ``ef_search``, ``recall_sample``, ...).
@@ -531,6 +597,9 @@ def mine(
         ``top_k`` / ``max_per_text`` below 1.
     ImportError
         When ``search`` needs faiss and it is not installed.
+    SocmError
+        With ``backend="ray"``: Ray not installed, the cluster unreachable, a worker that
+        failed after Ray's retries.
     """
     check_numerics(numerics)
     if rank_by not in RANK_BY:
@@ -539,6 +608,8 @@ def mine(
         raise ValueError(f"search must be one of {METHODS}, got {search!r}")
     _positive_int("top_k", top_k)
     _positive_int("max_per_text", max_per_text)
+    if isinstance(backend, str) and backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local', 'ray' or a Backend, got {backend!r}")
     k = _positive_int("neighbors", neighbors, allow_none=False)
     n = len(token_lists)
     if n < 2:
@@ -553,11 +624,20 @@ def mine(
     t1 = time.perf_counter()
     cand = find_candidates(means, k, search, device, progress, **search_options)
     del means
-    t2 = time.perf_counter()
-    dmu, dsig, soc = score_candidates(
-        stats, cand.i, cand.j, numerics, device, progress, score_chunk_bytes
-    )
     trace = np.array([s.trace for s in stats], dtype=np.float64)
+    t2 = time.perf_counter()
+    if backend is None or backend == "local":
+        dmu, dsig, soc = score_candidates(
+            stats, cand.i, cand.j, numerics, device, progress, score_chunk_bytes
+        )
+    elif isinstance(backend, str):
+        from socm.backends import get_backend  # not at import: the backends import this module
+
+        with get_backend(backend) as owned:
+            dmu, dsig, soc = owned.score_listed(stats, cand.i, cand.j, numerics, device, progress)
+    else:
+        dmu, dsig, soc = backend.score_listed(stats, cand.i, cand.j, numerics, device, progress)
+    del stats
     t3 = time.perf_counter()
     res = rank_candidates(cand, dmu, dsig, soc, trace, rank_by, top_k, max_per_text)
     res.timings = {

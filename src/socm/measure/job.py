@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socm.backends import STREAM_TEXTS, Backend, encode_stats, get_backend
+from socm.backends import STREAM_TEXTS, Backend, LocalStats, encode_stats, get_backend
 from socm.core.metrics import check_numerics
 from socm.core.pairs import PairResult, iter_pairwise
 from socm.core.uncertainty import PairAccumulator
@@ -88,10 +88,10 @@ def _run(
     n = len(chosen)
     stats, encoded = backend.encode_stats(cfg, enc, chosen, cfg.progress, block=STREAM_TEXTS)
     enc.unload()  # the model is not needed for scoring: give its memory back
-    spreads = np.array([st.trace for st in stats])
+    spreads = stats.traces
     n_pairs = n * (n - 1) // 2 if pairs is None else len(pairs)
-    if n_pairs >= ESTIMATE_PAIRS_MIN and backend.name == "local":
-        announce_estimate(stats, n_pairs, cfg.numerics, device)
+    if n_pairs >= ESTIMATE_PAIRS_MIN and isinstance(stats, LocalStats):
+        announce_estimate(stats.items, n_pairs, cfg.numerics, device)
     t_pairs = time.perf_counter()
     acc = PairAccumulator(n)
     per_label = LabelSums(labels) if labels and any(x is not None for x in labels) else None
