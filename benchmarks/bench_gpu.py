@@ -519,6 +519,73 @@ def section_mine(ctx: dict) -> dict:
     return out
 
 
+def section_eig(ctx: dict) -> dict:
+    """Where batched symmetric eigenvalues are fastest: :func:`torch.linalg.eigvalsh` on the
+    accelerator, :func:`socm.core.metrics.batched_eigvalsh` (the engine's choice) and the CPU
+    in threads, for 20,000 matrices of each size; then all pairs of 1,000 texts with every
+    eigenproblem on the accelerator up to 32 x 32 (the default) or none there."""
+    from socm.core import metrics
+    from socm.core.pairs import pairwise
+    from socm.core.stats import token_stats_many
+
+    acc, sz = ctx["acc"], ctx["sizes"]
+    b = 2000 if ctx["sizes"] is SIZES["quick"] else 20000
+    out: dict[str, Any] = {"batch": b, "micro": {}, "engine": {}}
+    g = torch.Generator().manual_seed(0)
+    for n in (8, 16, 24, 32, 33, 48, 64):
+        a = torch.randn(b, n, n, generator=g, dtype=torch.float64)
+        sym = a @ a.mT
+        t0 = time.perf_counter()
+        ref = metrics.eigvalsh_in_threads(sym)
+        row = {"cpu_threads_s": round(time.perf_counter() - t0, 4)}
+        dev = sym.to(acc)
+        for name, fn in (
+            ("acc_direct", torch.linalg.eigvalsh),
+            ("engine", metrics.batched_eigvalsh),
+        ):
+            fn(dev[:64])  # warm-up
+            sync(acc)
+            t0 = time.perf_counter()
+            lam = fn(dev)
+            sync(acc)
+            row[f"{name}_s"] = round(time.perf_counter() - t0, 4)
+            row[f"{name}_max_rel_diff"] = float(
+                ((lam.cpu() - ref).abs().amax(-1) / ref.abs().amax(-1)).max()
+            )
+        out["micro"][n] = row
+        log(
+            f"  eigvalsh {b} x {n}x{n}: cpu threads {row['cpu_threads_s']:.3f} s, "
+            f"{acc} direct {row['acc_direct_s']:.3f} s (rel {row['acc_direct_max_rel_diff']:.1e})"
+            f", engine {row['engine_s']:.3f} s"
+        )
+    texts = token_lists(sz["engine_texts"], 5, 60, seed=2)
+    stats = token_stats_many(texts)
+    ref = {}
+    for numerics in ("exact", "paper"):
+        t0 = time.perf_counter()
+        ref[numerics] = pairwise(stats, numerics=numerics, device="cpu")
+        out["engine"][f"{numerics}_cpu_s"] = round(time.perf_counter() - t0, 3)
+    saved = metrics.CUDA_EIG_MAX
+    try:
+        for numerics in ("exact", "paper"):
+            for eig_max in (32, 0):
+                metrics.CUDA_EIG_MAX = eig_max
+                pairwise(stats[:100], numerics=numerics, device=acc)  # warm-up
+                t0 = time.perf_counter()
+                res = pairwise(stats, numerics=numerics, device=acc)
+                s = time.perf_counter() - t0
+                d = pair_diffs(res, ref[numerics])
+                out["engine"][f"{numerics}_acc_eigmax{eig_max}"] = {"seconds": round(s, 3), **d}
+                log(
+                    f"  all pairs {numerics} of {len(stats)} texts on {acc}, eigenproblems <= "
+                    f"{eig_max} there: {s:.2f} s (cpu {out['engine'][f'{numerics}_cpu_s']:.2f} s)"
+                    f", max|d socm| {d['max_abs_diff_socm']:.1e}"
+                )
+    finally:
+        metrics.CUDA_EIG_MAX = saved
+    return out
+
+
 def section_ray(ctx: dict) -> dict:
     """The Ray backend on this machine (a local Ray instance, one GPU): encode the texts with
     :meth:`RayBackend.encode_stats` (a Ray Data actor on the GPU, statistics left in the object
@@ -727,6 +794,7 @@ def main() -> int:
         "actor": section_actor,
         "mine": section_mine,
         "ray": section_ray,
+        "eig": section_eig,
     }
     try:
         for name in sections:

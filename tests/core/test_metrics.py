@@ -230,3 +230,18 @@ def test_bad_input(rng):
         socm.socm(np.ones((2, 2)), np.ones((2, 2)), numerics="fast")
     with pytest.raises(ValueError, match="second text: empty token list"):
         socm.d_mu(np.ones((2, 2)), np.ones((0, 2)))
+
+
+def test_eigvalsh_in_threads_is_one_call_bit_for_bit():
+    """The CPU route of batched_eigvalsh for large matrices on CUDA: slices on threads give
+    what one batched call gives, matrix by matrix."""
+    from socm.core.metrics import batched_eigvalsh, eigvalsh_in_threads
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(300, 40, 40, generator=g, dtype=torch.float64)
+    sym = a @ a.mT
+    ref = torch.linalg.eigvalsh(sym)
+    for threads in (1, 2, 3):
+        assert torch.equal(eigvalsh_in_threads(sym, threads), ref)
+    assert torch.equal(batched_eigvalsh(sym), ref)  # on the CPU: one call
+    assert eigvalsh_in_threads(sym[:0]).shape == (0, 40)

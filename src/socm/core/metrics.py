@@ -51,6 +51,8 @@ The :math:`\varepsilon` under the roots without :math:`\varepsilon` in the trace
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -59,13 +61,16 @@ import torch
 from socm.core.stats import TokenStats, token_stats
 
 __all__ = [
+    "CUDA_EIG_MAX",
     "NUMERICS",
     "PAPER_EPS",
+    "batched_eigvalsh",
     "bures_wasserstein2",
     "d_mu",
     "d_mu_from_cosine",
     "d_sigma",
     "d_sigma_from_bw2",
+    "eigvalsh_in_threads",
     "fidelity_exact",
     "fidelity_paper",
     "relative_d_sigma_from_bw2",
@@ -77,6 +82,16 @@ Numerics = Literal["exact", "paper"]
 NUMERICS: tuple[str, ...] = ("exact", "paper")
 PAPER_EPS: float = 1e-9
 """The regulariser ε of the published code."""
+CUDA_EIG_MAX: int = int(os.environ.get("SOCM_CUDA_EIG_MAX", "32"))
+"""Largest matrix size whose batched eigenvalues are computed on a CUDA device.
+
+PyTorch solves a batch of symmetric eigenproblems on CUDA with one batched Jacobi call
+(cuSOLVER ``syevjBatched``) only up to 32 x 32; larger ones are solved one matrix after the
+other, about 60 µs each, 10x slower than 16 CPU cores (measured on an H200, see
+``benchmarks/bench_gpu.py``). Larger batches therefore go to the CPU
+(:func:`batched_eigvalsh`)."""
+
+_POOL: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its threads)
 
 
 def check_numerics(numerics: str) -> str:
@@ -161,6 +176,64 @@ def relative_d_sigma_from_bw2(bw2: Any, trace_a: Any, trace_b: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- batched kernels
+def batched_eigvalsh(x: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues (ascending) of a batch of symmetric matrices, where they are fastest.
+
+    :func:`torch.linalg.eigvalsh` in place, except for a batch of matrices larger than
+    :data:`CUDA_EIG_MAX` on a CUDA device: those are copied to the CPU and solved there in
+    parallel slices of the batch (LAPACK, one thread each; PyTorch would loop over them on the
+    GPU), and the eigenvalues copied back. The same LAPACK routine as the CPU engine, so the
+    result does not depend on where the engine runs beyond rounding of the products.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (B, n, n)
+        Symmetric matrices (only the lower triangle is read).
+
+    Returns
+    -------
+    torch.Tensor, shape (B, n)
+        On ``x``'s device.
+
+    Examples
+    --------
+    >>> batched_eigvalsh(torch.diag_embed(torch.tensor([[2.0, 1.0]], dtype=torch.float64)))
+    tensor([[1., 2.]], dtype=torch.float64)
+    """
+    if x.device.type != "cuda" or x.shape[-1] <= CUDA_EIG_MAX or x.ndim < 3 or len(x) < 2:
+        return torch.linalg.eigvalsh(x)
+    return eigvalsh_in_threads(x.cpu()).to(x.device)
+
+
+def eigvalsh_in_threads(x: torch.Tensor, threads: int | None = None) -> torch.Tensor:
+    """:func:`torch.linalg.eigvalsh` of a batch, in slices on parallel threads.
+
+    PyTorch solves a batch of small matrices on the CPU one after the other on one thread; each
+    slice here is one such call on a thread of its own (LAPACK releases the GIL). The result is
+    that of one call on the whole batch, bit for bit (each matrix is solved alone either way).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (B, n, n)
+        Symmetric matrices.
+    threads : int, optional
+        Slices at most (default: :func:`torch.get_num_threads`); at least 64 matrices each.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, n)
+    """
+    global _POOL
+    want = threads or torch.get_num_threads()
+    slices = max(1, min(want, len(x) // 64))
+    if slices == 1:
+        return torch.linalg.eigvalsh(x)
+    if _POOL is None or _POOL[1] < slices:
+        _POOL = (ThreadPoolExecutor(slices, thread_name_prefix="socm-eigvalsh"), slices)
+    parts = _POOL[0].map(torch.linalg.eigvalsh, torch.tensor_split(x, slices))
+    return torch.cat(list(parts))
+
+
 def fidelity_exact(m: torch.Tensor, atol: float = 1e-10) -> torch.Tensor:
     r"""Exact fidelity :math:`\lVert M\rVert_*` for a batch of cross-Gram matrices.
 
@@ -195,7 +268,7 @@ def fidelity_exact(m: torch.Tensor, atol: float = 1e-10) -> torch.Tensor:
     p, q = mm.shape[-2], mm.shape[-1]
     gram = mm @ mm.mT
     n_zero = (gram.diagonal(dim1=-2, dim2=-1) == 0).sum(-1, keepdim=True)  # zero rows of M
-    lam = torch.linalg.eigvalsh(gram)  # ascending
+    lam = batched_eigvalsh(gram)  # ascending
     known_zero = torch.arange(p, device=m.device) < n_zero
     lam = torch.where(known_zero, 0.0, lam.clamp(min=0))
     delta = 2 * (p + q) * torch.finfo(m.dtype).eps * lam[..., -1:]
@@ -237,7 +310,7 @@ def fidelity_paper(
         return m.new_full(m.shape[:-2], tail)
     inner = m.mT @ m + eps * gram_second
     inner = (inner + inner.mT) / 2
-    lam = torch.linalg.eigvalsh(inner).clamp(min=0)
+    lam = batched_eigvalsh(inner).clamp(min=0)
     return torch.sqrt(lam + eps).sum(-1) + tail
 
 
