@@ -46,24 +46,31 @@ class StatsHandle(abc.ABC):
     (the neighbour search of a mine job needs them; a measure job does not).
     """
 
-    @abc.abstractmethod
+    def __init__(self, traces: np.ndarray, ranks: np.ndarray, dim: int) -> None:
+        self._traces = np.asarray(traces, dtype=np.float64)
+        self._ranks = np.asarray(ranks, dtype=np.int64)
+        self._dim = int(dim)
+        if self._traces.shape != self._ranks.shape:
+            raise ValueError("traces and ranks must have one entry per text")
+
     def __len__(self) -> int:
         """Number of texts."""
+        return len(self._traces)
 
     @property
-    @abc.abstractmethod
     def traces(self) -> np.ndarray:
         r"""float64 ``(N,)``: every text's :math:`\operatorname{tr}\Sigma(\tilde X)`."""
+        return self._traces
 
     @property
-    @abc.abstractmethod
     def ranks(self) -> np.ndarray:
         """int64 ``(N,)``: rows of every text's covariance factor."""
+        return self._ranks
 
     @property
-    @abc.abstractmethod
     def dim(self) -> int:
         """Embedding dimension :math:`D` (0 without texts)."""
+        return self._dim
 
     @abc.abstractmethod
     def means(self) -> np.ndarray:
@@ -89,28 +96,12 @@ class LocalStats(StatsHandle):
     """
 
     def __init__(self, items: list[TokenStats]) -> None:
+        super().__init__(
+            np.array([s.trace for s in items], dtype=np.float64),
+            np.array([s.rank for s in items], dtype=np.int64),
+            items[0].dim if items else 0,
+        )
         self.items = items
-        self._traces = np.array([s.trace for s in items], dtype=np.float64)
-        self._ranks = np.array([s.rank for s in items], dtype=np.int64)
-        self._dim = items[0].dim if items else 0
-
-    def __len__(self) -> int:
-        return len(self._traces)
-
-    @property
-    def traces(self) -> np.ndarray:
-        """See :attr:`StatsHandle.traces`."""
-        return self._traces
-
-    @property
-    def ranks(self) -> np.ndarray:
-        """See :attr:`StatsHandle.ranks`."""
-        return self._ranks
-
-    @property
-    def dim(self) -> int:
-        """See :attr:`StatsHandle.dim`."""
-        return self._dim
 
     def means(self) -> np.ndarray:
         """See :meth:`StatsHandle.means` (raises if :attr:`items` was consumed)."""

@@ -165,4 +165,5 @@ class RayBackend(RayEncoding, RayScoring, Backend):
             "device": self.device,
             "encode_actors": self.encode_actors,
             "score_tasks": self.score_tasks,
+            "listed_texts_sent": self.chunk_texts,
         }

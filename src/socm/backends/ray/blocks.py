@@ -116,15 +116,13 @@ class RemoteStats(StatsHandle):
         ranks: np.ndarray,
         dim: int,
     ) -> None:
+        super().__init__(traces, ranks, dim)
         self._ray = ray
         self.refs = list(refs)
         sizes = np.asarray(sizes, dtype=np.int64)
         #: First text of each block, and the number of texts at the end.
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._traces = np.asarray(traces, dtype=np.float64)
-        self._ranks = np.asarray(ranks, dtype=np.int64)
-        self._dim = int(dim)
-        if len(self.refs) != len(sizes) or self.starts[-1] != len(self._traces):
+        if len(self.refs) != len(sizes) or self.starts[-1] != len(self):
             raise ValueError("RemoteStats: blocks, sizes and per-text arrays disagree")
 
     @classmethod
@@ -141,24 +139,6 @@ class RemoteStats(StatsHandle):
             sizes.append(len(part))
             stats[s : s + size] = [None] * len(part)
         return cls(ray, refs, sizes, traces, ranks, dim)
-
-    def __len__(self) -> int:
-        return len(self._traces)
-
-    @property
-    def traces(self) -> np.ndarray:
-        """See :attr:`StatsHandle.traces <socm.backends.base.StatsHandle.traces>`."""
-        return self._traces
-
-    @property
-    def ranks(self) -> np.ndarray:
-        """See :attr:`StatsHandle.ranks <socm.backends.base.StatsHandle.ranks>`."""
-        return self._ranks
-
-    @property
-    def dim(self) -> int:
-        """See :attr:`StatsHandle.dim <socm.backends.base.StatsHandle.dim>`."""
-        return self._dim
 
     @property
     def n_blocks(self) -> int:

@@ -134,6 +134,7 @@ class RayScoring:
     device: str
     use_gpu: bool
     score_tasks: int
+    chunk_texts: int
 
     def _block_size(self, n: int, listed: bool) -> int:
         """Texts per group: :data:`SCORE_BLOCK_TEXTS`, smaller for an all-pairs run too small
