@@ -16,7 +16,7 @@ Sections (each in its own ``try``; a failure is recorded and the next one runs):
 2. ``encoder``: :class:`socm.encode.Encoder` (no cache) on 20,000 texts on the accelerator at
    batch sizes 32 (default) and 256, with ``attn_implementation="eager"`` at 256, and with the
    loaded model cast to bfloat16 at 256 (not an Encoder option: measured by casting
-   ``enc._model``, to see what a dtype option would give); the same Encoder on the CPU for
+   ``enc.model`` in place, to see what a dtype option would give); the same Encoder on the CPU for
    1,000 texts. Agreement of CPU and accelerator token embeddings of 200 texts (max abs diff)
    and of their all-pairs SOCM (CPU engine on both, and the full accelerator path).
 3. ``actor``: :class:`socm.backends.ray.EncodeActor` called directly (Ray is not imported:
@@ -324,7 +324,7 @@ def section_encoder(ctx: dict) -> dict:
             log(f"  {label}: FAILED {type(exc).__name__}: {exc}")
     try:  # not an Encoder option: cast the loaded model to see what bf16 would give
         e = Encoder(str(model), device=str(acc), batch_size=256, cache_dir=None)
-        e._model = e.model.to(torch.bfloat16)
+        e.model.to(torch.bfloat16)  # in place (nn.Module.to): the encoder's own module
         e.encode(texts[:64])
         record("acc_bf16_cast_bs256", e, texts)
         e.unload()

@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from common import WIKI_HEAD
 
 from socm.analyses.mine import read_mine_run, run_mine
 from socm.measure import DEFAULT_MODEL, MeasureConfig, run_measure
+from socm.measure.rundir import pairs_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -43,6 +43,16 @@ def timed_run(cfg: MeasureConfig) -> tuple[dict, float, object]:
     t0 = time.perf_counter()
     summary, out = run_measure(cfg)
     return summary, time.perf_counter() - t0, out
+
+
+def by_pair(path: Path) -> dict:
+    """A run's pairs (a file, or a Ray run's folder of parts in tile order), sorted by pair."""
+    t = (
+        pairs_dataset(path)
+        .to_table()
+        .sort_by([("text1_id", "ascending"), ("text2_id", "ascending")])
+    )
+    return t.to_pydict()
 
 
 def line(name: str, summary: dict, wall: float) -> str:
@@ -101,8 +111,7 @@ def bench_measure(args: argparse.Namespace) -> None:
             cfg = MeasureConfig(**base, out=f"{tmp}/ray", backend="ray", ray_address=address)
             remote, ray_wall, ray_out = timed_run(cfg)
 
-        a = pq.read_table(f"{local_out}/pairs.parquet").to_pydict()
-        b = pq.read_table(f"{ray_out}/pairs.parquet").to_pydict()
+        a, b = (by_pair(Path(out) / "pairs.parquet") for out in (local_out, ray_out))
         same_pairs = a["text1_id"] == b["text1_id"] and a["text2_id"] == b["text2_id"]
         diff = max(
             float(np.max(np.abs(np.subtract(a[c], b[c])))) for c in ("d_mu", "d_sigma", "socm")

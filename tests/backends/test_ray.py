@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from conftest import random_tokens, run_config
 
@@ -28,6 +27,7 @@ from socm.core.pairs import pairwise  # noqa: E402
 from socm.core.stats import token_stats  # noqa: E402
 from socm.errors import SocmError  # noqa: E402
 from socm.measure import run_measure  # noqa: E402
+from socm.measure.rundir import pairs_dataset  # noqa: E402
 
 N_TEXTS = 30
 N_MINE = 60
@@ -70,21 +70,36 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(ray_scoring, "MIN_LISTED_CHUNK", 100)
 
 
-def pairs_table(run) -> dict:
-    return pq.read_table(run / "pairs.parquet").to_pydict()
+def pairs_table(run, by_pair: bool = False) -> dict:
+    """A run's pairs (a file, or a Ray run's folder of parts), optionally sorted by pair."""
+    table = pairs_dataset(run / "pairs.parquet").to_table().to_pydict()
+    if by_pair:
+        order = sorted(
+            range(len(table["socm"])), key=lambda k: (table["text1_id"][k], table["text2_id"][k])
+        )
+        table = {c: [v[k] for k in order] for c, v in table.items()}
+    return table
 
 
-def assert_same_run(local: tuple, remote: tuple) -> None:
-    """Same pairs in the same order, averages within 1e-6, each pair within 1e-5."""
+def assert_same_run(local: tuple, remote: tuple, by_pair: bool = False) -> None:
+    """Same pairs (in the same order, or the same set with ``by_pair``), each pair within
+    1e-5, the summary's averages and intervals within 1e-6, the same quantiles."""
     (s1, o1), (s2, o2) = local, remote
-    a, b = pairs_table(o1), pairs_table(o2)
+    a, b = pairs_table(o1, by_pair), pairs_table(o2, by_pair)
     assert a["text1_id"] == b["text1_id"] and a["text2_id"] == b["text2_id"]
     assert a.get("label") == b.get("label")
     for col in ("d_mu", "d_sigma", "socm"):
         np.testing.assert_allclose(a[col], b[col], rtol=0, atol=1e-5)
     assert s1["n_pairs"] == s2["n_pairs"]
+    assert s1["n_d_sigma_over_1"] == s2["n_d_sigma_over_1"]
+    assert s1["socm_quantiles_exact"] == s2["socm_quantiles_exact"]
     for key in ("avg_socm", "avg_d_mu", "avg_d_sigma", "avg_normalized_spread"):
-        assert s2[key] == pytest.approx(s1[key], abs=1e-6)
+        assert s2[key] == pytest.approx(s1[key], abs=1e-6), key
+    for q, value in s1["socm_quantiles"].items():
+        assert s2["socm_quantiles"][q] == pytest.approx(value, abs=1e-6), q
+    for key in ("avg_socm_ci95", "avg_d_mu_ci95"):
+        if s1.get(key) is not None:
+            np.testing.assert_allclose(s2[key], s1[key], rtol=0, atol=1e-6, err_msg=key)
 
 
 def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
@@ -104,7 +119,9 @@ def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
     summary = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
     assert marker.exists()  # a worker died on its first scoring task; Ray retried the task
     remote = (summary, tmp_path / "ray")
-    assert_same_run(local, remote)
+    assert_same_run(local, remote, by_pair=True)
+    parts = sorted(p.name for p in (tmp_path / "ray" / "pairs.parquet").iterdir())
+    assert parts == [f"part-{k:06d}.parquet" for k in range(10)]  # one per task, no stray
     assert summary["n_pairs"] == N_TEXTS * (N_TEXTS - 1) // 2
     assert summary["timings"]["n_encoded"] == N_TEXTS
     assert summary["backend"]["nodes"] == 2 and summary["backend"]["encode_actors"] == 2
@@ -119,7 +136,7 @@ def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
         run_config(corpus, tmp_path, n_texts="all", cache_dir=ray_cache, out=str(tmp_path / "b"))
     )
     assert again[0]["timings"]["n_encoded"] == 0
-    assert_same_run(again, remote)
+    assert_same_run(again, remote, by_pair=True)
 
 
 def test_mine_on_ray_equals_local(cluster, shared, tmp_path, small_tiles, capsys):
@@ -265,3 +282,39 @@ def test_mine_in_python_on_ray(cluster, small_tiles, monkeypatch):
         assert res.i.tolist() == ref.i.tolist() and res.j.tolist() == ref.j.tolist()
         for f in ("d_mu", "d_sigma", "socm", "relative_d_sigma"):
             np.testing.assert_allclose(getattr(res, f), getattr(ref, f), rtol=0, atol=1e-12)
+
+
+def test_listed_pairs_with_labels_written_by_the_tasks(cluster, shared, tmp_path, small_tiles):
+    """A pairs file on Ray: the parts hold the listed pairs in the given order with their
+    labels, and the per-label sums and intervals merged from the tasks equal a local run's."""
+    corpus = shared / f"head{N_TEXTS}.txt"
+    rng = np.random.default_rng(4)
+    i, j = np.triu_indices(N_TEXTS, 1)
+    pick = rng.permutation(len(i))[:260]
+    flip = rng.random(260) < 0.5  # either text first (the paper numerics are asymmetric)
+    rows = [
+        (int(j[p]), int(i[p])) if f else (int(i[p]), int(j[p]))
+        for p, f in zip(pick, flip, strict=True)
+    ]
+    ids = [str(k) for k in range(N_TEXTS)]  # a .txt corpus: line numbers are the ids
+    lines = [f"{ids[a]}\t{ids[b]}\t{'pos' if k % 3 else 'neg'}" for k, (a, b) in enumerate(rows)]
+    pf = tmp_path / "pairs.tsv"
+    pf.write_text("\n".join(lines) + "\n")
+    cache = str(tmp_path / "cache")
+    kw = {"n_texts": None, "pairs_file": str(pf), "cache_dir": cache}
+    local = run_measure(run_config(corpus, tmp_path, out=str(tmp_path / "a"), **kw))
+    remote = run_measure(
+        run_config(
+            corpus, tmp_path, out=str(tmp_path / "b"), backend="ray", ray_address=cluster, **kw
+        )
+    )
+    assert_same_run(local, remote)  # the given order, labels included
+    assert remote[0]["backend"]["score_tasks"] == 3  # chunks of 100 listed pairs
+    for name, got in remote[0]["by_label"].items():
+        ref = local[0]["by_label"][name]
+        assert got["n_pairs"] == ref["n_pairs"]
+        assert got["avg_socm"] == pytest.approx(ref["avg_socm"], abs=1e-6)
+    # a rerun into the same folder locally: the single file replaces the folder of parts
+    again = run_measure(run_config(corpus, tmp_path, out=str(tmp_path / "b"), overwrite=True, **kw))
+    assert (again[1] / "pairs.parquet").is_file()
+    assert_same_run(local, again)

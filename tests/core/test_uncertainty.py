@@ -486,3 +486,72 @@ def test_a_non_positive_unbiased_estimate_falls_back_to_the_jackknife():
             assert "not positive" in r["method"] and r["ci"][1] > r["ci"][0]
             return
     pytest.fail("no sample with a non-positive unbiased estimate was drawn")
+
+
+# ------------------------------------------------------------------------------ merging
+def _tiles(rng, n, n_tiles, size):
+    """Random distinct pairs of n texts, cut into tiles, with three values each."""
+    i, j = np.triu_indices(n, 1)
+    pick = rng.permutation(len(i))[: n_tiles * size]
+    for t in range(n_tiles):
+        sel = pick[t * size : (t + 1) * size]
+        yield i[sel], j[sel], rng.random(len(sel)), rng.random(len(sel)) * 1.2, rng.random(len(sel))
+
+
+@pytest.mark.parametrize("keep", [10**6, 0, 50])
+def test_merged_accumulators_equal_one_fed_everything(rng, keep):
+    """Workers' accumulators over their own texts (local indices), merged: the same summary
+    as one accumulator fed every tile; quantiles exactly the same (same values, same grid)."""
+    from socm.core.uncertainty import PairAccumulator
+
+    n = 40
+    whole = PairAccumulator(n, keep_exact_up_to=keep)
+    merged = PairAccumulator(n, keep_exact_up_to=keep)
+    for i, j, dmu, dsig, soc in _tiles(rng, n, 6, 90):
+        whole.update(i, j, dmu, dsig, soc)
+        texts, inv = np.unique(np.concatenate([i, j]), return_inverse=True)
+        part = PairAccumulator(len(texts), keep_exact_up_to=keep if keep else 0)
+        part.update(inv[: len(i)], inv[len(i) :], dmu + 0.0, dsig, soc)
+        merged.merge(part, index=texts)
+    a, b = whole.result(n_population=1000), merged.result(n_population=1000)
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        if isinstance(value, float):
+            assert b[key] == pytest.approx(value, rel=1e-12, abs=1e-14), key
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_allclose(b[key], value, rtol=1e-12, atol=1e-14, err_msg=key)
+        elif key.endswith("ci95") and value is not None:
+            np.testing.assert_allclose(b[key], value, rtol=1e-12, err_msg=key)
+        else:
+            assert b[key] == value, key
+
+
+def test_merging_histograms_of_other_widths_keeps_the_coarser_bound(rng):
+    from socm.core.uncertainty import StreamingQuantiles
+
+    a = StreamingQuantiles(0, bin_width=2.0**-10)
+    b = StreamingQuantiles(0, bin_width=2.0**-6)
+    va, vb = rng.normal(0.4, 0.1, 5000), rng.normal(0.6, 0.2, 3000)
+    a.update(va)
+    b.update(vb)
+    a.merge(b)
+    assert a.count == 8000 and a.abs_error_bound == 2.0**-6
+    both = np.concatenate([va, vb])
+    q = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+    np.testing.assert_allclose(a.quantile(q), np.quantile(both, q), rtol=0, atol=2.0**-6)
+    exact = StreamingQuantiles()
+    exact.update(va[:10])
+    exact.merge(b)  # an exact stream takes a histogram: it bins from then on
+    assert not exact.exact and exact.count == 3010
+
+
+def test_merge_refuses_what_does_not_fit():
+    from socm.core.uncertainty import PairSums
+
+    a = PairSums(4, ("x",))
+    with pytest.raises(ValueError, match="cannot merge sums"):
+        a.merge(PairSums(4, ("y",)))
+    with pytest.raises(ValueError, match="index must give 2 texts"):
+        a.merge(PairSums(2, ("x",)), index=[0, 9])
+    with pytest.raises(ValueError, match="must not repeat"):
+        a.merge(PairSums(2, ("x",)), index=[1, 1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -128,3 +129,34 @@ def test_percentile_and_limits(runs):
     both = shared_limits(runs)
     assert both.d_sigma >= max(whole(r)["d_sigma"].max() for r in runs)
     assert Limits.of(0.62, 1.31, 0.9) == Limits(0.65, 1.35, 1.0)
+
+
+def test_a_folder_of_parts_reads_like_the_file(runs, tmp_path):
+    """A cluster run writes pairs.parquet as a folder of parts: every reader gives what it
+    gives for the single file (the parts in part order)."""
+    from socm.measure.rundir import pairs_dataset
+    from socm.output.data import pair_column_max
+
+    run = tmp_path / "parts"
+    shutil.copytree(runs[0], run)
+    table = pq.read_table(run / "pairs.parquet")
+    (run / "pairs.parquet").unlink()
+    (run / "pairs.parquet").mkdir()
+    cuts = [0, 30, 31, table.num_rows]  # uneven parts, one of a single row
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+        pq.write_table(table.slice(a, b - a), run / "pairs.parquet" / f"part-{k:06d}.parquet")
+    (run / "pairs.parquet" / ".part-000009.parquet.1.tmp").write_text("half a part")
+    assert pairs_dataset(run / "pairs.parquet").to_table().equals(table)
+    assert pair_column_max(run) == pair_column_max(runs[0])
+    data._SCAN_CACHE.clear()
+    limits = shared_limits([runs[0]])
+    assert shared_limits([run]) == limits
+    a, b = scan_pairs(runs[0], limits), scan_pairs(run, limits)
+    assert a.n_pairs == b.n_pairs and np.array_equal(a.hist, b.hist)
+    assert top_pairs(run, 5) == top_pairs(runs[0], 5)
+    value = float(np.median(whole(runs[0])["socm"]))
+    assert socm_percentile(run, value) == socm_percentile(runs[0], value)
+    for part in (run / "pairs.parquet").glob("part-*"):
+        part.unlink()
+    with pytest.raises(Exception, match="without part-"):
+        pairs_dataset(run / "pairs.parquet")

@@ -19,7 +19,7 @@ from socm.errors import SocmError
 from socm.files import atomic_write_bytes, atomic_write_json, check_writable_dir
 from socm.measure.config import MeasureConfig
 from socm.measure.job import run_measure
-from socm.measure.rundir import read_summary, run_file, slug, summary_row
+from socm.measure.rundir import pairs_dataset, read_summary, run_file, slug, summary_row
 
 __all__ = ["format_markdown", "measure_or_reuse", "paired_delta", "run_compare"]
 
@@ -129,21 +129,20 @@ def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
         ``delta``, ``ci`` ([lo, hi] or None), ``outside_noise`` (the interval excludes 0),
         ``note`` (why there is no paired interval, when there is none).
     """
-    import pyarrow.parquet as pq
 
     from socm.core.uncertainty import PairSums
 
     none = {"delta": None, "ci": None, "outside_noise": None}
     sb = read_summary(run)
     files = [Path(backbone_run) / "pairs.parquet", Path(run) / "pairs.parquet"]
-    if not all(f.is_file() for f in files):
+    if not all(f.exists() for f in files):
         return {**none, "note": "a run has no pairs.parquet (--no-pairs-file): no paired interval"}
     ids = [json.loads(x)["id"] for x in run_file(run, "texts.jsonl").read_text().splitlines()]
     index = {t: k for k, t in enumerate(ids)}
     n = len(ids)
     keyed = []
     for f in files:
-        t = pq.read_table(f, columns=["text1_id", "text2_id", "socm"]).to_pydict()
+        t = pairs_dataset(f).to_table(columns=["text1_id", "text2_id", "socm"]).to_pydict()
         try:
             i = np.array([index[x] for x in t["text1_id"]], dtype=np.int64)
             j = np.array([index[x] for x in t["text2_id"]], dtype=np.int64)

@@ -119,6 +119,10 @@ class Backend(abc.ABC):
 
     #: The backend's name (one of :data:`BACKENDS`).
     name: str = ""
+    #: Whether a measure job scores through :meth:`score_summarized` (tasks write their own
+    #: parts of a ``pairs.parquet`` folder and send back sums) instead of streaming the
+    #: tiles of :meth:`score` into one file here.
+    writes_pairs: bool = False
 
     def __enter__(self) -> Backend:
         self.start()
@@ -269,3 +273,19 @@ class Backend(abc.ABC):
         if done != p:
             raise SocmError(f"the {self.name} backend scored {done} of {p} pairs")
         return out[0], out[1], out[2]
+
+    def score_summarized(
+        self,
+        stats: StatsHandle | list[TokenStats],
+        pairs: np.ndarray | None,
+        numerics: str,
+        progress: bool,
+        ids: Sequence[str],
+        acc: Any,
+        pairs_dir: Any = None,
+        labels: list[str | None] | None = None,
+        per_label: Any = None,
+    ) -> None:
+        """Score where the pairs are written: only for a backend with :attr:`writes_pairs`
+        (see :meth:`socm.backends.ray.RayBackend.score_summarized`)."""
+        raise NotImplementedError(f"the {self.name} backend streams tiles: use score()")

@@ -675,6 +675,55 @@ class PairSums:
         self.text_counts += np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         self.n_pairs += t
 
+    def merge(self, other: PairSums, index: Any = None) -> None:
+        r"""Add the pairs another :class:`PairSums` was fed (e.g. on a cluster worker).
+
+        The result equals feeding those pairs here, up to rounding: the other's sums are moved
+        from its shift to this one's, :math:`\sum (v - s) = \sum (v - s') + (s' - s)\,c`
+        and :math:`\sum (v - s)^2 = \sum (v - s')^2 + 2 (s' - s) \sum (v - s')
+        + (s' - s)^2 c`, and likewise per text.
+
+        Parameters
+        ----------
+        other : PairSums
+            Sums over the same metrics; its texts are this one's ``index`` (default: the same
+            texts, ``other.n_texts == self.n_texts``).
+        index : array_like of int, optional
+            Distinct text indices here of the other's texts ``0 .. other.n_texts - 1``.
+
+        Raises
+        ------
+        ValueError
+            Other metrics, or an index that does not fit.
+        """
+        if other.metrics != self.metrics:
+            raise ValueError(f"cannot merge sums of {other.metrics} into {self.metrics}")
+        idx = np.arange(self.n_texts) if index is None else np.asarray(index, dtype=np.int64)
+        if idx.shape != (other.n_texts,) or (
+            idx.size and (idx.min() < 0 or idx.max() >= self.n_texts)
+        ):
+            raise ValueError(f"index must give {other.n_texts} texts in [0, {self.n_texts})")
+        if idx.size != np.unique(idx).size:
+            raise ValueError("index must not repeat a text")
+        if other.n_pairs == 0:
+            return
+        if self.n_pairs == 0:
+            self.shift = other.shift.copy()
+        delta = other.shift - self.shift  # (k,)
+        o_sums = other._sums + other._comp  # rows: sum x', sum x'^2 (x' = v - other.shift)
+        c = float(other.n_pairs)
+        moved = np.stack(
+            [o_sums[0] + delta * c, o_sums[1] + 2 * delta * o_sums[0] + delta * delta * c]
+        )
+        _neumaier_add(self._sums, self._comp, moved)
+        counts = other.text_counts
+        per_text = other._text_sum + other._text_comp + delta[:, None] * counts[None, :]
+        total, comp = self._text_sum[:, idx], self._text_comp[:, idx]
+        _neumaier_add(total, comp, per_text)
+        self._text_sum[:, idx], self._text_comp[:, idx] = total, comp
+        self.text_counts[idx] += counts
+        self.n_pairs += other.n_pairs
+
     def sample_ci(self, metric: str, n_listed: int, level: float = 0.95) -> dict[str, Any]:
         """:func:`pair_sample_ci` for ``metric``: the pairs fed are a sample of a fixed list of
         ``n_listed`` pairs."""
@@ -727,6 +776,15 @@ class PairSums:
             shift=float(self.shift[r]),
             method=method,
         )
+
+
+def _coarsened(counts: np.ndarray, lo: int) -> tuple[np.ndarray, int]:
+    """Histogram ``counts`` starting at grid index ``lo``, on the grid of twice the width."""
+    if lo % 2:
+        counts, lo = np.concatenate([[0], counts]), lo - 1
+    if counts.size % 2:
+        counts = np.concatenate([counts, [0]])
+    return counts.reshape(-1, 2).sum(axis=1), lo // 2
 
 
 class StreamingQuantiles:
@@ -808,15 +866,51 @@ class StreamingQuantiles:
                 self._bin(chunk)
         self._bin(v)
 
+    def merge(self, other: StreamingQuantiles) -> None:
+        """Add the values another :class:`StreamingQuantiles` has seen.
+
+        Exact values are added as by :meth:`update`; a histogram is added bin by bin on the
+        common grid (the finer of the two is coarsened to the other's width first), so the
+        quantiles are those of one stream fed both, with the bound of the coarser grid.
+        """
+        if other.count == 0:
+            return
+        if other._exact is not None:
+            for chunk in other._exact:
+                self.update(chunk)
+            return
+        if self._exact is not None:  # this one bins from now on
+            kept, self._exact = self._exact, None
+            for chunk in kept:
+                self._bin(chunk)
+        counts, lo, width = other._counts, other._lo, other._width
+        nz = np.flatnonzero(counts)
+        counts, lo = counts[nz[0] : nz[-1] + 1], lo + int(nz[0])
+        while True:
+            if width < self._width:
+                counts, lo = _coarsened(counts, lo)
+                width *= 2.0
+            elif width > self._width and self._counts.size:
+                self._coarsen()
+            elif width > self._width:
+                self._width = width
+            else:
+                cur = (self._lo, self._lo + self._counts.size - 1) if self._counts.size else None
+                lo_all = lo if cur is None else min(lo, cur[0])
+                hi_all = lo + counts.size - 1 if cur is None else max(lo + counts.size - 1, cur[1])
+                if hi_all - lo_all + 1 <= self.max_bins:
+                    break
+                counts, lo = _coarsened(counts, lo)
+                width *= 2.0
+        self._grow(lo_all, hi_all)
+        self._counts[lo - self._lo : lo - self._lo + counts.size] += counts
+        self.count += other.count
+        self._min = min(self._min, other._min)
+        self._max = max(self._max, other._max)
+
     def _coarsen(self) -> None:
         """Double the bin width, merging bins pairwise (grid stays anchored at 0)."""
-        counts, lo = self._counts, self._lo
-        if lo % 2:
-            counts, lo = np.concatenate([[0], counts]), lo - 1
-        if counts.size % 2:
-            counts = np.concatenate([counts, [0]])
-        self._counts = counts.reshape(-1, 2).sum(axis=1)
-        self._lo = lo // 2
+        self._counts, self._lo = _coarsened(self._counts, self._lo)
         self._width *= 2.0
 
     def _bin(self, v: np.ndarray) -> None:
@@ -942,6 +1036,26 @@ class PairAccumulator:
         self.sums.update(i, j, values)  # validates everything before any state changes below
         self.socm_quantiles.update(socm)
         self.n_d_sigma_over_1 += int(np.count_nonzero(np.asarray(d_sigma) > 1.0))
+
+    def merge(self, other: PairAccumulator, index: Any = None) -> None:
+        """Add the pairs another accumulator was fed, e.g. a cluster worker's over the texts
+        of its tile (``index``: their indices here; see :meth:`PairSums.merge`).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> whole, part = PairAccumulator(5), PairAccumulator(3)
+        >>> v = rng.random((3, 2))
+        >>> whole.update([3, 1], [4, 4], *v)
+        >>> part.update([1, 0], [2, 2], *v)  # texts 1, 3, 4 as 0, 1, 2
+        >>> merged = PairAccumulator(5)
+        >>> merged.merge(part, index=[1, 3, 4])
+        >>> bool(np.isclose(merged.sums.mean("socm"), whole.sums.mean("socm")))
+        True
+        """
+        self.sums.merge(other.sums, index)
+        self.socm_quantiles.merge(other.socm_quantiles)
+        self.n_d_sigma_over_1 += other.n_d_sigma_over_1
 
     def result(
         self,

@@ -96,21 +96,35 @@ def _run(
     acc = PairAccumulator(n)
     per_label = LabelSums(labels) if labels and any(x is not None for x in labels) else None
     with job.writer as writer:
-        sink = PairsFile(
-            None if cfg.no_pairs_file else writer.path("pairs.parquet"),
-            chosen.ids,
-            labels if per_label else None,
-            n_sorted=n if pairs is None and n_pairs <= SORTED_PAIRS_MAX else None,
-        )
-        start = 0
-        tiles = backend.score(stats, pairs, cfg.numerics, device, cfg.progress, ids=chosen.ids)
-        for tile in tiles:
-            acc.update(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
-            sink.add(tile, start)
-            if per_label is not None:
-                per_label.update(start, tile)
-            start += len(tile)
-        sink.close()
+        pairs_path = None if cfg.no_pairs_file else writer.path("pairs.parquet")
+        if backend.writes_pairs:  # tasks write parts of a pairs.parquet folder, send sums
+            backend.score_summarized(
+                stats,
+                pairs,
+                cfg.numerics,
+                cfg.progress,
+                chosen.ids,
+                acc,
+                pairs_dir=pairs_path,
+                labels=labels if per_label else None,
+                per_label=per_label,
+            )
+        else:
+            sink = PairsFile(
+                pairs_path,
+                chosen.ids,
+                labels if per_label else None,
+                n_sorted=n if pairs is None and n_pairs <= SORTED_PAIRS_MAX else None,
+            )
+            start = 0
+            tiles = backend.score(stats, pairs, cfg.numerics, device, cfg.progress, chosen.ids)
+            for tile in tiles:
+                acc.update(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
+                sink.add(tile, start)
+                if per_label is not None:
+                    per_label.update(start, tile)
+                start += len(tile)
+            sink.close()
         pair_seconds = time.perf_counter() - t_pairs
         if listed:
             mode = "listed"

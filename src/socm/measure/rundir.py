@@ -19,6 +19,7 @@ from socm.errors import SocmError
 
 __all__ = [
     "SUMMARY_FIELDS",
+    "pairs_dataset",
     "per_layer_table",
     "read_summary",
     "run_file",
@@ -70,9 +71,30 @@ def run_file(run: str | Path, name: str) -> Path:
     path = Path(run) / name
     if not Path(run).is_dir():
         raise SocmError(f"run folder not found: {run}")
-    if not path.is_file():
+    if not path.exists():
         raise SocmError(f"{run}: missing {name} (incomplete run folder)")
     return path
+
+
+def pairs_dataset(path: str | Path) -> Any:
+    """A run's ``pairs.parquet`` as a :class:`pyarrow.dataset.Dataset`: one file (a local
+    run), or a folder of ``part-*.parquet`` files (a cluster run: one part per task, read in
+    part order, which is the order of the tiles or of the listed pairs).
+
+    Raises
+    ------
+    SocmError
+        A folder without parts.
+    """
+    import pyarrow.dataset as pads
+
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(str(p) for p in path.glob("part-*.parquet"))
+        if not parts:
+            raise SocmError(f"{path}: a pairs folder without part-*.parquet files")
+        return pads.dataset(parts, format="parquet")
+    return pads.dataset(str(path), format="parquet")
 
 
 # Keys every summary.json written by socm measure has (checked by read_summary).

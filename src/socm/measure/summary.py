@@ -99,6 +99,15 @@ class LabelSums:
         for col, values in enumerate((res.socm, res.d_mu, res.d_sigma), start=1):
             self.sums[:, col] += np.bincount(code, weights=values, minlength=k)
 
+    def merge(self, names: list[str], sums: np.ndarray) -> None:
+        """Add another :class:`LabelSums`' ``names`` and ``sums`` (e.g. a cluster worker's,
+        over its part of the listed pairs)."""
+        index = {name: k for k, name in enumerate(self.names)}
+        for name, row in zip(names, np.asarray(sums), strict=True):
+            if name not in index:
+                raise ValueError(f"unknown pair label {name!r}")
+            self.sums[index[name]] += row
+
     def result(self) -> dict:
         """``{label: {n_pairs, avg_socm, avg_d_mu, avg_d_sigma}}``."""
         out = {}

@@ -112,6 +112,14 @@ def _socm_files(folder: Path) -> list[Path]:
     return [folder / name for name in RUN_FILES if (folder / name).exists()]
 
 
+def _remove(path: Path) -> None:
+    """Remove a run file, or a run's folder of parts."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _read_manifest(folder: Path) -> dict | None:
     path = folder / MANIFEST
     if not path.is_file():
@@ -229,13 +237,16 @@ class RunWriter:
             return
         if self._replace_all:
             for old in _socm_files(self.out):
-                old.unlink()
+                _remove(old)
         else:
             for name in stale:  # this command's files from its previous run
                 if name not in files:
-                    (self.out / name).unlink(missing_ok=True)
+                    _remove(self.out / name)
         for name in files:
-            os.replace(self._tmp / name, self.out / name)
+            target = self.out / name
+            if target.is_dir() or (target.exists() and (self._tmp / name).is_dir()):
+                _remove(target)  # a folder (a cluster run's pairs) replaces a file, or back
+            os.replace(self._tmp / name, target)
         atomic_write_json(self.out / MANIFEST, new_manifest)
 
 

@@ -1,6 +1,6 @@
 r"""What the figures and the report read from run folders, streamed so that any run fits.
 
-``pairs.parquet`` is read in batches (``pyarrow.parquet.ParquetFile.iter_batches``), never
+``pairs.parquet`` (a file, or a cluster run's folder of parts) is read in batches, never
 whole: :func:`scan_pairs` makes one pass that gathers everything the figures need — 2-D and
 1-D histograms of :math:`(d_\mu, d_\Sigma)` over fixed limits, counts, sums, the pairs with the
 highest SOCM, one representative pair per cell of a coarse grid (what the report's hover
@@ -23,7 +23,7 @@ import numpy as np
 from socm.core.metrics import socm_from_parts
 from socm.core.stats import SPREAD_BOUND
 from socm.errors import SocmError
-from socm.measure.rundir import read_summary, run_file
+from socm.measure.rundir import pairs_dataset, read_summary, run_file
 from socm.output.style import nice_limit
 
 __all__ = [
@@ -100,24 +100,28 @@ def pair_column_max(run: str | Path) -> dict[str, float]:
     """
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(run_file(run, "pairs.parquet"))
-    names = pf.schema_arrow.names
+    pairs = pairs_dataset(run_file(run, "pairs.parquet"))
+    names = pairs.schema.names
+    files = [pq.ParquetFile(f) for f in pairs.files]
     out = {}
     for col in ("d_mu", "d_sigma", "socm"):
         if col not in names:
             raise SocmError(f"{run}: pairs.parquet has no column {col}")
         k = names.index(col)
         best = -math.inf
-        for g in range(pf.metadata.num_row_groups):
-            stats = pf.metadata.row_group(g).column(k).statistics
-            if stats is None or not stats.has_min_max:
-                best = math.nan
+        for pf in files:
+            for g in range(pf.metadata.num_row_groups):
+                stats = pf.metadata.row_group(g).column(k).statistics
+                if stats is None or not stats.has_min_max:
+                    best = math.nan
+                    break
+                best = max(best, float(stats.max))
+            if math.isnan(best):
                 break
-            best = max(best, float(stats.max))
         out[col] = best
     if any(math.isnan(v) for v in out.values()):
         out = {c: -math.inf for c in out}
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(out)):
+        for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=list(out)):
             for c in out:
                 v = batch.column(c).to_numpy(zero_copy_only=False)
                 if len(v):
@@ -140,7 +144,7 @@ def shared_limits(runs: list[str | Path]) -> Limits:
     """
     m = {"d_mu": 0.0, "d_sigma": 0.0, "socm": 0.0}
     for run in runs:
-        if not (Path(run) / "pairs.parquet").is_file():
+        if not (Path(run) / "pairs.parquet").exists():
             continue
         for k, v in pair_column_max(run).items():
             if math.isfinite(v):
@@ -269,7 +273,6 @@ def scan_pairs(
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     path = run_file(run, "pairs.parquet")
     limits = limits or shared_limits([run])
@@ -278,11 +281,11 @@ def scan_pairs(
     if key in _SCAN_CACHE:
         _SCAN_CACHE.move_to_end(key)
         return _SCAN_CACHE[key]
-    pf = pq.ParquetFile(path)
-    missing = [c for c in _COLUMNS if c not in pf.schema_arrow.names]
+    pairs = pairs_dataset(path)
+    missing = [c for c in _COLUMNS if c not in pairs.schema.names]
     if missing:
         raise SocmError(f"{path}: missing column(s) {', '.join(missing)}")
-    n_total = pf.metadata.num_rows
+    n_total = pairs.count_rows()
     nb = bins or _bins(n_total)
     scan = PairScan(limits=limits, grid=grid)
     scan.mu_edges = np.linspace(0, limits.d_mu, nb + 1)
@@ -307,7 +310,7 @@ def scan_pairs(
     id_list: list[str] = []
     tsum = {c: np.zeros(0) for c in ("n_pairs", "d_mu", "d_sigma", "socm")}
     row0 = 0
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_COLUMNS)):  # streamed
+    for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=list(_COLUMNS)):  # streamed
         n = batch.num_rows
         if n == 0:
             continue
@@ -479,11 +482,10 @@ def socm_percentile(run: str | Path, value: float) -> dict:
         ``percentile`` (share of the run's pairs with a lower SOCM, ties counted half, in
         percent), ``n_pairs``, ``n_above`` (pairs with a higher SOCM).
     """
-    import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(run_file(run, "pairs.parquet"))
+    pairs = pairs_dataset(run_file(run, "pairs.parquet"))
     below = ties = total = 0
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=["socm"]):
+    for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=["socm"]):
         v = batch.column("socm").to_numpy(zero_copy_only=False)
         below += int((v < value).sum())
         ties += int((v == value).sum())
@@ -605,7 +607,7 @@ def read_texts(run: str | Path, limits: Limits | None = None) -> TextTable:
     source = "texts.jsonl"
     if not have:
         source = "none"
-        if (Path(run) / "pairs.parquet").is_file():
+        if (Path(run) / "pairs.parquet").exists():
             tm = scan_pairs(run, limits).text_means()
             for c in _TEXT_MEANS:
                 means[c] = np.array([tm.get(t, {}).get(c, math.nan) for t in ids])

@@ -34,7 +34,7 @@ import numpy as np
 from socm.core.metrics import socm_from_parts
 from socm.core.stats import SPREAD_BOUND
 from socm.errors import SocmError
-from socm.measure.rundir import read_summary, run_file
+from socm.measure.rundir import pairs_dataset, read_summary, run_file
 from socm.output.data import (
     Limits,
     read_texts,
@@ -325,9 +325,8 @@ def read_pairs(run: Path, max_points: int = 20_000, seed: int = 0) -> tuple[dict
     Kept for callers that want points; the figures stream the whole file instead
     (:func:`socm.output.data.scan_pairs`).
     """
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(run_file(run, "pairs.parquet"), columns=["d_mu", "d_sigma", "socm"])
+    pairs = pairs_dataset(run_file(run, "pairs.parquet"))
+    table = pairs.to_table(columns=["d_mu", "d_sigma", "socm"])
     cols = {k: table.column(k).to_numpy() for k in ("d_mu", "d_sigma", "socm")}
     total = len(cols["socm"])
     if total > max_points:

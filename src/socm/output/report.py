@@ -347,7 +347,7 @@ def build_report(
     measure = [r for r in runs if is_measure_run(r) or not is_mine_run(r)]
     rows = run_rows(measure, backbone)
     summaries = [read_summary(r) for r in measure]
-    paired = [r for r in measure if (r / "pairs.parquet").is_file()]
+    paired = [r for r in measure if (r / "pairs.parquet").exists()]
     limits = shared_limits(paired)
     labels = dict(zip(runs, run_labels(runs), strict=True))
     for r in mines:

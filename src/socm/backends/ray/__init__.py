@@ -12,8 +12,9 @@ Scheduling only; every number comes from the same code as the local backend:
   the per-text traces and ranks (and the unit means when a mine job asks for them).
 * **Scoring** (:mod:`~socm.backends.ray.scoring`): one task per tile of all pairs (two
   groups of blocks) or per chunk of listed pairs (given only its texts), retried by Ray when
-  a worker or node dies; the tiles stream back to the driver in order, into the run's single
-  ``pairs.parquet`` and the O(n) running sums of the summary.
+  a worker or node dies. In a measure job each task writes its part of the run's
+  ``pairs.parquet`` folder and sends back only its sums, merged by the driver into the
+  summary; a mine job gets the candidates' scores back to rank them.
 
 Ray is optional: ``pip install 'socm[ray]'``. Importing this package does not import Ray.
 """
@@ -74,6 +75,7 @@ class RayBackend(RayEncoding, RayScoring, Backend):
     """
 
     name = "ray"
+    writes_pairs = True
 
     def __init__(self, address: str | None = None, device: str | None = None) -> None:
         self._ray = import_ray()
