@@ -47,12 +47,9 @@ def timed_run(cfg: MeasureConfig) -> tuple[dict, float, object]:
 
 def by_pair(path: Path) -> dict:
     """A run's pairs (a file, or a Ray run's folder of parts in tile order), sorted by pair."""
-    t = (
-        pairs_dataset(path)
-        .to_table()
-        .sort_by([("text1_id", "ascending"), ("text2_id", "ascending")])
-    )
-    return t.to_pydict()
+    t = pairs_dataset(path).to_table().to_pydict()
+    order = sorted(range(len(t["socm"])), key=lambda k: (t["text1_id"][k], t["text2_id"][k]))
+    return {c: [v[k] for k in order] for c, v in t.items()}
 
 
 def line(name: str, summary: dict, wall: float) -> str:
