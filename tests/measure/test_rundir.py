@@ -76,3 +76,22 @@ def test_cli_names_the_broken_file(tmp_path, capsys, command):
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"socm: error: {run / 'summary.json'}: not a socm summary (missing ")
     assert "avg_socm" in err and "rerun socm measure" in err
+
+
+def test_pairs_dataset_reads_parts_in_task_order(tmp_path):
+    """Parts are read by their number, also past part-999999 (where names get longer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from socm.measure.rundir import pairs_dataset
+
+    folder = tmp_path / "pairs.parquet"
+    folder.mkdir()
+    for k in (1_000_000, 2, 999_999):
+        pq.write_table(pa.table({"socm": [float(k)]}), folder / f"part-{k:06d}.parquet")
+    (folder / ".part-000003.parquet.7.tmp").write_text("a killed attempt's leftover")
+    got = pairs_dataset(folder).to_table().column("socm").to_pylist()
+    assert got == [2.0, 999_999.0, 1_000_000.0]
+    single = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"socm": [0.5]}), single)
+    assert pairs_dataset(single).count_rows() == 1

@@ -633,7 +633,8 @@ def mine(
     elif isinstance(backend, str):
         from socm.backends import get_backend  # not at import: the backends import this module
 
-        with get_backend(backend) as owned:
+        where = None if device is None else str(device)  # the cluster's GPUs, or as asked
+        with get_backend(backend, device=where) as owned:
             dmu, dsig, soc = owned.score_listed(stats, cand.i, cand.j, numerics, device, progress)
     else:
         dmu, dsig, soc = backend.score_listed(stats, cand.i, cand.j, numerics, device, progress)

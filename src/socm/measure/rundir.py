@@ -90,11 +90,17 @@ def pairs_dataset(path: str | Path) -> Any:
 
     path = Path(path)
     if path.is_dir():
-        parts = sorted(str(p) for p in path.glob("part-*.parquet"))
+        parts = sorted(path.glob("part-*.parquet"), key=_part_number)
         if not parts:
             raise SocmError(f"{path}: a pairs folder without part-*.parquet files")
-        return pads.dataset(parts, format="parquet")
+        return pads.dataset([str(p) for p in parts], format="parquet")
     return pads.dataset(str(path), format="parquet")
+
+
+def _part_number(path: Path) -> tuple[int, str]:
+    """``part-000012.parquet`` -> (12, name): parts in task order, past a million too."""
+    digits = path.name[len("part-") : -len(".parquet")]
+    return (int(digits) if digits.isdigit() else -1, path.name)
 
 
 # Keys every summary.json written by socm measure has (checked by read_summary).

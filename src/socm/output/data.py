@@ -102,23 +102,21 @@ def pair_column_max(run: str | Path) -> dict[str, float]:
 
     pairs = pairs_dataset(run_file(run, "pairs.parquet"))
     names = pairs.schema.names
-    files = [pq.ParquetFile(f) for f in pairs.files]
     out = {}
     for col in ("d_mu", "d_sigma", "socm"):
         if col not in names:
             raise SocmError(f"{run}: pairs.parquet has no column {col}")
-        k = names.index(col)
-        best = -math.inf
-        for pf in files:
-            for g in range(pf.metadata.num_row_groups):
-                stats = pf.metadata.row_group(g).column(k).statistics
+        out[col] = -math.inf
+    for f in pairs.files:  # one part's footer at a time: a cluster run may have thousands
+        meta = pq.read_metadata(f)
+        for col in out:
+            k = meta.schema.to_arrow_schema().names.index(col)
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(k).statistics
                 if stats is None or not stats.has_min_max:
-                    best = math.nan
+                    out[col] = math.nan
                     break
-                best = max(best, float(stats.max))
-            if math.isnan(best):
-                break
-        out[col] = best
+                out[col] = max(out[col], float(stats.max))
     if any(math.isnan(v) for v in out.values()):
         out = {c: -math.inf for c in out}
         for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=list(out)):

@@ -250,6 +250,7 @@ class RayScoring:
     _ray: Any
     device: str
     use_gpu: bool
+    resources: dict[str, float]
     score_tasks: int
     chunk_texts: int
 
@@ -289,8 +290,11 @@ class RayScoring:
         numerics: str,
         ids: Sequence[str] | None,
         summary: _Summary | None,
-    ) -> tuple[Iterator[tuple] | list, int]:
-        resources = {"num_gpus": 1} if self.use_gpu else {"num_cpus": 1}
+    ) -> tuple[Iterator[tuple], int]:
+        resources = {"num_cpus": 1}
+        if self.use_gpu:  # a GPU, and its share of the CPUs (large eigenproblems run there)
+            share = int(self.resources.get("CPU", 1) // max(self.resources.get("GPU", 1), 1))
+            resources = {"num_gpus": 1, "num_cpus": max(1, share)}
         fault = os.environ.get(FAULT_ENV) or None
         n = len(stats)
         if pairs is None:
@@ -355,11 +359,12 @@ class RayScoring:
         """
         if pairs is not None:
             pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        if pairs_dir is not None:
-            Path(pairs_dir).mkdir(exist_ok=False)
+        if pairs_dir is not None:  # absolute: workers on other nodes run in other folders
+            pairs_dir = Path(pairs_dir).resolve()
+            pairs_dir.mkdir(exist_ok=False)
         held = self._prepare(stats, pairs)
         summary = _Summary(
-            None if pairs_dir is None else Path(pairs_dir),
+            pairs_dir,
             acc.socm_quantiles.keep_exact_up_to,
             labels,
             ids,
@@ -371,11 +376,17 @@ class RayScoring:
                 if per_label is not None and result.label_sums is not None:
                     per_label.merge(*result.label_sums)
         if pairs_dir is not None:
-            for stray in Path(pairs_dir).glob(".part-*.tmp"):  # left by a killed attempt
+            for stray in pairs_dir.glob(".part-*.tmp"):  # left by a killed attempt
                 stray.unlink(missing_ok=True)
             if summary.parts == 0:  # no pair at all: one empty part with the columns
                 empty = PairResult(*(np.zeros(0, dtype=np.int64),) * 2, *(np.zeros(0),) * 3)
-                summarize(empty, [], str(Path(pairs_dir) / "part-000000.parquet"), True)
+                summarize(empty, [], str(pairs_dir / "part-000000.parquet"), True)
+            found = len(list(pairs_dir.glob("part-*.parquet")))
+            if found != max(summary.parts, 1):
+                raise SocmError(
+                    f"{pairs_dir}: {found} parts where the tasks wrote {summary.parts}: is the "
+                    "run folder on storage every Ray node sees at the same path?"
+                )
 
     def _remote(self, fn: Any, resources: dict) -> Any:
         return self._ray.remote(fn).options(
@@ -390,7 +401,8 @@ class RayScoring:
         fault: str | None,
         ids: Sequence[str] | None,
         summary: _Summary | None = None,
-    ) -> list:
+    ) -> Iterator[tuple]:
+        """Tile tasks, made as they are submitted (the driver holds a window of them)."""
         remote = self._remote(score_tile if summary is None else score_tile_summarized, resources)
         size = self._block_size(len(stats), listed=False)
         groups: list[list[int]] = [[]]  # consecutive blocks of about `size` texts
@@ -401,7 +413,6 @@ class RayScoring:
         first = [int(stats.starts[g[0]]) for g in groups]
         ends = [int(stats.starts[g[-1] + 1]) for g in groups]
         ng = len(groups)
-        tasks = []
         for a in range(ng):
             for b in range(a, ng):
                 if a == b and ends[a] - first[a] < 2:
@@ -421,8 +432,7 @@ class RayScoring:
                     m_a = ends[a] - first[a]
                     n_pairs = m_a * (m_a - 1) // 2 if a == b else m_a * (ends[b] - first[b])
                     args += summary.task_args(n_pairs, [summary.ids[t] for t in texts])
-                tasks.append((label, remote, (*args, *refs), texts))
-        return tasks
+                yield label, remote, (*args, *refs), texts
 
     def _listed_tasks(
         self,
