@@ -12,6 +12,7 @@ import io
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,14 @@ from socm.errors import SocmError
 from socm.files import atomic_write_bytes, atomic_write_json, check_writable_dir
 from socm.measure.config import MeasureConfig
 from socm.measure.job import run_measure
-from socm.measure.rundir import pairs_dataset, read_summary, run_file, slug, summary_row
+from socm.measure.rundir import (
+    iter_pairs_batches,
+    pairs_dataset,
+    read_summary,
+    run_file,
+    slug,
+    summary_row,
+)
 
 __all__ = ["format_markdown", "measure_or_reuse", "paired_delta", "run_compare"]
 
@@ -115,6 +123,13 @@ def run_compare(
     return records
 
 
+#: Pairs per bucket of the on-disk join of :func:`paired_delta` (memory: two buckets at a time,
+#: 16 bytes per pair each).
+JOIN_BUCKET_PAIRS = 2_000_000
+#: Bucket files open at once at most (buckets grow beyond JOIN_BUCKET_PAIRS past this).
+JOIN_MAX_BUCKETS = 256
+
+
 def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
     r"""Paired interval for :math:`\Delta` = avg SOCM(run) − avg SOCM(backbone run).
 
@@ -123,12 +138,19 @@ def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
     :func:`socm.core.uncertainty.PairSums.ci` gives its interval: the text-to-text variation
     both models share cancels, which makes it far tighter than two independent intervals.
 
+    The two ``pairs.parquet`` (files, or a cluster run's folders of parts, in any pair order)
+    are joined on disk: each is streamed once into hash buckets of about
+    :data:`JOIN_BUCKET_PAIRS` pairs (the pair :math:`\{i, j\}` as the key
+    :math:`\min(i,j)\,n + \max(i,j)` and its SOCM), and the buckets are matched one at a
+    time, so memory grows with the texts and one bucket, never with the pairs.
+
     Returns
     -------
     dict
         ``delta``, ``ci`` ([lo, hi] or None), ``outside_noise`` (the interval excludes 0),
         ``note`` (why there is no paired interval, when there is none).
     """
+    import tempfile
 
     from socm.core.uncertainty import PairSums
 
@@ -140,24 +162,26 @@ def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
     ids = [json.loads(x)["id"] for x in run_file(run, "texts.jsonl").read_text().splitlines()]
     index = {t: k for k, t in enumerate(ids)}
     n = len(ids)
-    keyed = []
-    for f in files:
-        t = pairs_dataset(f).to_table(columns=["text1_id", "text2_id", "socm"]).to_pydict()
-        try:
-            i = np.array([index[x] for x in t["text1_id"]], dtype=np.int64)
-            j = np.array([index[x] for x in t["text2_id"]], dtype=np.int64)
-        except KeyError:
-            return {**none, "note": "the runs scored different texts: no paired interval"}
-        lo, hi = np.minimum(i, j), np.maximum(i, j)
-        order = np.argsort(lo * n + hi, kind="stable")
-        keyed.append((lo[order], hi[order], np.asarray(t["socm"])[order]))
-    (ia, ja, ha), (ib, jb, hb) = keyed
-    if not (np.array_equal(ia, ib) and np.array_equal(ja, jb)):
+    datasets = [pairs_dataset(f) for f in files]
+    rows = [d.count_rows() for d in datasets]
+    if rows[0] != rows[1]:
         return {**none, "note": "the runs scored different pairs: no paired interval"}
+    n_buckets = int(min(JOIN_MAX_BUCKETS, max(1, -(-rows[0] // JOIN_BUCKET_PAIRS))))
     sums = PairSums(n, ("diff",))
-    sums.update(ia, ja, {"diff": hb - ha})
+    with tempfile.TemporaryDirectory(prefix="socm-compare-") as tmp:
+        for side, path in enumerate(files):
+            if not _bucket_pairs(path, index, n, n_buckets, Path(tmp), side):
+                return {**none, "note": "the runs scored different texts: no paired interval"}
+        for k in range(n_buckets):
+            (ka, ha), (kb, hb) = (_read_bucket(Path(tmp), side, k) for side in (0, 1))
+            if not np.array_equal(ka, kb):
+                return {**none, "note": "the runs scored different pairs: no paired interval"}
+            if len(ka):
+                sums.update(ka // n, ka % n, {"diff": hb - ha})
+    if sums.n_pairs == 0:
+        return {**none, "note": "no scored pairs: no paired interval"}
     if sb.get("pairs") == "listed":
-        ci = sums.sample_ci("diff", int(sb.get("pairs_possible") or len(ha)), level)
+        ci = sums.sample_ci("diff", int(sb.get("pairs_possible") or rows[0]), level)
     else:
         ci = sums.ci("diff", sb.get("n_population"), sb.get("pairs_possible"), level)
     inside = ci["ci"] is not None and ci["ci"][0] <= 0 <= ci["ci"][1]
@@ -167,6 +191,62 @@ def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
         "outside_noise": None if ci["ci"] is None else not inside,
         "note": ci["reason"],
     }
+
+
+def _text_index(column: Any, index: dict[str, int]) -> np.ndarray | None:
+    """Text positions of a batch's id column (dictionary-encoded or plain); None for an id
+    that is not among the texts."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        try:
+            lookup = np.array([index[x] for x in column.dictionary.to_pylist()], dtype=np.int64)
+        except KeyError:
+            return None
+        codes = column.indices.to_numpy(zero_copy_only=False)
+        return lookup[codes] if len(lookup) else codes.astype(np.int64)
+    try:
+        return np.array([index[x] for x in column.to_pylist()], dtype=np.int64)
+    except KeyError:
+        return None
+
+
+def _bucket_pairs(
+    path: Path, index: dict[str, int], n: int, n_buckets: int, folder: Path, side: int
+) -> bool:
+    """Stream a run's pairs into ``n_buckets`` files of (key, socm); False on unknown texts."""
+    import pyarrow as pa
+
+    handles = [open(folder / f"{side}-{k}.bin", "wb") for k in range(n_buckets)]
+    try:
+        columns = ["text1_id", "text2_id", "socm"]
+        for batch in iter_pairs_batches(path, columns, 1 << 18):
+            cols = [batch.column(c) for c in columns[:2]]
+            cols = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in cols]
+            i, j = (_text_index(c, index) for c in cols)
+            if i is None or j is None:
+                return False
+            key = np.minimum(i, j) * n + np.maximum(i, j)
+            value = batch.column("socm").to_numpy(zero_copy_only=False).astype(np.float64)
+            bucket = (key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+            bucket = (bucket % np.uint64(n_buckets)).astype(np.int64)
+            for k in np.unique(bucket):
+                sel = bucket == k
+                rec = np.empty(int(sel.sum()), dtype=[("key", "<i8"), ("socm", "<f8")])
+                rec["key"], rec["socm"] = key[sel], value[sel]
+                rec.tofile(handles[k])
+    finally:
+        for h in handles:
+            h.close()
+    return True
+
+
+def _read_bucket(folder: Path, side: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A bucket's keys, sorted, and their SOCM values; a pair listed twice keeps its listings
+    in file order (stable sort), so the k-th listing of one run meets the k-th of the other."""
+    rec = np.fromfile(folder / f"{side}-{k}.bin", dtype=[("key", "<i8"), ("socm", "<f8")])
+    order = np.argsort(rec["key"], kind="stable")
+    return rec["key"][order], rec["socm"][order]
 
 
 def format_markdown(records: list[dict]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,21 @@ def pairs_dataset(path: str | Path) -> Any:
             raise SocmError(f"{path}: a pairs folder without part-*.parquet files")
         return pads.dataset([str(p) for p in parts], format="parquet")
     return pads.dataset(str(path), format="parquet")
+
+
+def iter_pairs_batches(
+    path: str | Path, columns: list[str], batch_size: int = 1 << 16
+) -> Iterator[Any]:
+    """Record batches of ``columns`` of a run's ``pairs.parquet`` (a file, or a folder of
+    parts in part order), one file and one row group at a time
+    (:meth:`pyarrow.parquet.ParquetFile.iter_batches`), so memory stays at a batch whatever
+    the size of the run (a dataset scan, or pre-buffered reading, would read ahead)."""
+    import pyarrow.parquet as pq
+
+    for file in pairs_dataset(path).files:
+        # no pre-buffering: it reads a whole file's column chunks ahead (memory ~ the run)
+        with pq.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20) as pf:
+            yield from pf.iter_batches(batch_size=batch_size, columns=columns)
 
 
 def _part_number(path: Path) -> tuple[int, str]:

@@ -23,7 +23,7 @@ import numpy as np
 from socm.core.metrics import socm_from_parts
 from socm.core.stats import SPREAD_BOUND
 from socm.errors import SocmError
-from socm.measure.rundir import pairs_dataset, read_summary, run_file
+from socm.measure.rundir import iter_pairs_batches, pairs_dataset, read_summary, run_file
 from socm.output.style import nice_limit
 
 __all__ = [
@@ -119,7 +119,7 @@ def pair_column_max(run: str | Path) -> dict[str, float]:
                 out[col] = max(out[col], float(stats.max))
     if any(math.isnan(v) for v in out.values()):
         out = {c: -math.inf for c in out}
-        for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=list(out)):
+        for batch in iter_pairs_batches(run_file(run, "pairs.parquet"), list(out), BATCH_ROWS):
             for c in out:
                 v = batch.column(c).to_numpy(zero_copy_only=False)
                 if len(v):
@@ -308,7 +308,7 @@ def scan_pairs(
     id_list: list[str] = []
     tsum = {c: np.zeros(0) for c in ("n_pairs", "d_mu", "d_sigma", "socm")}
     row0 = 0
-    for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=list(_COLUMNS)):  # streamed
+    for batch in iter_pairs_batches(path, list(_COLUMNS), BATCH_ROWS):  # streamed
         n = batch.num_rows
         if n == 0:
             continue
@@ -481,9 +481,8 @@ def socm_percentile(run: str | Path, value: float) -> dict:
         percent), ``n_pairs``, ``n_above`` (pairs with a higher SOCM).
     """
 
-    pairs = pairs_dataset(run_file(run, "pairs.parquet"))
     below = ties = total = 0
-    for batch in pairs.to_batches(batch_size=BATCH_ROWS, columns=["socm"]):
+    for batch in iter_pairs_batches(run_file(run, "pairs.parquet"), ["socm"], BATCH_ROWS):
         v = batch.column("socm").to_numpy(zero_copy_only=False)
         below += int((v < value).sum())
         ties += int((v == value).sum())
