@@ -104,7 +104,8 @@ class LocalStats(StatsHandle):
         self.items = items
 
     def means(self) -> np.ndarray:
-        """See :meth:`StatsHandle.means` (raises if :attr:`items` was consumed)."""
+        """See :meth:`StatsHandle.means` (before :meth:`LocalBackend.score
+        <socm.backends.LocalBackend.score>` consumes :attr:`items`)."""
         if not self.items:
             return np.zeros((0, 0))
         return np.stack([s.mean for s in self.items])

@@ -38,7 +38,7 @@ import torch
 from socm.core.metrics import Numerics, check_numerics, relative_d_sigma_from_bw2
 from socm.core.neighbors import METHODS, nearest_neighbors
 from socm.core.pairs import pairwise
-from socm.core.stats import TokenStats, token_stats_many
+from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 
 if TYPE_CHECKING:  # the backends import this module
     from socm.backends.base import Backend
@@ -376,16 +376,6 @@ def _keep(
     return np.array(kept, dtype=np.int64)
 
 
-def _check_dims(stats: Sequence[TokenStats]) -> None:
-    """Refuse texts whose dimension differs from the first text's."""
-    dim = stats[0].dim
-    bad = next((t for t, s in enumerate(stats) if s.dim != dim), None)
-    if bad is not None:
-        raise ValueError(
-            f"dimension mismatch: text {bad} has D={stats[bad].dim} but text 0 has D={dim}"
-        )
-
-
 def find_candidates(
     means: np.ndarray,
     neighbors: int = 10,
@@ -619,7 +609,7 @@ def mine(
 
     t0 = time.perf_counter()
     stats = token_stats_many(token_lists)
-    _check_dims(stats)
+    check_same_dim(stats)
     means = np.stack([s.mean for s in stats])
     t1 = time.perf_counter()
     cand = find_candidates(means, k, search, device, progress, **search_options)

@@ -39,7 +39,7 @@ from socm.core.metrics import (
     fidelity_paper,
     socm_from_parts,
 )
-from socm.core.stats import TokenStats, token_stats_many
+from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 from socm.progress import progress_bar
 
 __all__ = [
@@ -612,11 +612,7 @@ def iter_pairwise(
     if consume and not all(isinstance(x, TokenStats) for x in stats):
         raise ValueError("consume=True needs a list of TokenStats")
     n = len(stats)
-    if n and any(s.dim != stats[0].dim for s in stats):
-        t = next(t for t, s in enumerate(stats) if s.dim != stats[0].dim)
-        raise ValueError(
-            f"dimension mismatch: text {t} has D={stats[t].dim} but text 0 has D={stats[0].dim}"
-        )
+    check_same_dim(stats)
     arr = None if pairs is None else _check_pairs(pairs, n)
     if n == 0 or (arr is None and n < 2) or (arr is not None and arr.shape[0] == 0):
         return

@@ -32,6 +32,7 @@ __all__ = [
     "TokenStats",
     "as_token_matrix",
     "avg_cosine",
+    "check_same_dim",
     "normalized_spread",
     "spread_and_cosine",
     "token_stats",
@@ -291,3 +292,25 @@ def avg_cosine(x: Any) -> float:
 
     arr = torch.from_numpy(as_token_matrix(x))[None]
     return float(spread_and_cosine(arr, torch.ones(arr.shape[:2], dtype=torch.bool))[1][0])
+
+
+def check_same_dim(stats: Sequence[TokenStats]) -> None:
+    """Refuse texts whose embedding dimension differs from the first text's.
+
+    Raises
+    ------
+    ValueError
+        ``dimension mismatch: text t has D=... but text 0 has D=...`` (the first such text).
+
+    Examples
+    --------
+    >>> check_same_dim([token_stats(np.ones((2, 3))), token_stats(np.eye(3))])
+    """
+    if not stats:
+        return
+    dim = stats[0].dim
+    bad = next((t for t, s in enumerate(stats) if s.dim != dim), None)
+    if bad is not None:
+        raise ValueError(
+            f"dimension mismatch: text {bad} has D={stats[bad].dim} but text 0 has D={dim}"
+        )

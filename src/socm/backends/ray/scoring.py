@@ -48,7 +48,7 @@ from socm.backends.ray.blocks import RemoteStats, take_texts
 from socm.backends.ray.cluster import FAULT_ENV, inject_fault, remote_error, root_cause, texts_label
 from socm.core.mine import chunk_pairs
 from socm.core.pairs import PairResult, iter_pairwise_between, pairwise
-from socm.core.stats import TokenStats
+from socm.core.stats import TokenStats, check_same_dim
 from socm.core.uncertainty import PairAccumulator
 from socm.encode.models import one_line
 from socm.errors import SocmError
@@ -277,7 +277,7 @@ class RayScoring:
         if n == 0 or (pairs is None and n < 2) or (pairs is not None and len(pairs) == 0):
             return None
         if isinstance(stats, list):
-            _check_dims(stats)
+            check_same_dim(stats)
             return RemoteStats.put(self._ray, stats, self._block_size(n, pairs is not None))
         if not isinstance(stats, RemoteStats):
             raise TypeError(f"the ray backend scores RemoteStats or a list, not {type(stats)}")
@@ -522,14 +522,6 @@ class RayScoring:
             for _, other, _ in pending:
                 ray.cancel(other)
             bar.close()
-
-
-def _check_dims(stats: list[TokenStats]) -> None:
-    if any(s.dim != stats[0].dim for s in stats):
-        t = next(t for t, s in enumerate(stats) if s.dim != stats[0].dim)
-        raise ValueError(
-            f"dimension mismatch: text {t} has D={stats[t].dim} but text 0 has D={stats[0].dim}"
-        )
 
 
 def task_error(exc: BaseException, label: str) -> Exception:
