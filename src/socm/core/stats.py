@@ -34,6 +34,8 @@ __all__ = [
     "avg_cosine",
     "check_same_dim",
     "normalized_spread",
+    "reduce_batch",
+    "reduce_many",
     "spread_and_cosine",
     "token_stats",
     "token_stats_many",
@@ -122,7 +124,7 @@ class TokenStats:
 
 
 def token_stats(x: Any, *, where: str = "text") -> TokenStats:
-    r"""Compute the statistics of one text's token embeddings.
+    r"""Compute the statistics of one text's token embeddings (:func:`reduce_batch` of one).
 
     Parameters
     ----------
@@ -143,15 +145,6 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
         On an empty or non-finite input, or when :math:`\mu(X)` is (numerically) the zero
         vector, so that :math:`X` cannot be unit-mean normalised.
 
-    Notes
-    -----
-    With :math:`Z = (\tilde X - 1\tilde\mu^\top)/\sqrt n`, the factor is :math:`HZ` for the
-    Helmert matrix :math:`H` when :math:`n - 1 \le D` (an exact orthogonal change of basis that
-    drops the direction centring removes, ``n - 1`` rows, no decomposition), and otherwise
-    :math:`SV^\top` from the thin SVD of :math:`Z` with singular values below
-    ``max(n, D) * eps * s_max`` dropped (the rule of ``numpy.linalg.matrix_rank``), which
-    changes no trace or nuclear norm beyond rounding.
-
     Examples
     --------
     >>> import numpy as np
@@ -160,47 +153,207 @@ def token_stats(x: Any, *, where: str = "text") -> TokenStats:
     >>> st.mean.tolist(), round(st.trace, 12), st.rank
     ([1.0, 0.0, 0.0], 1.0, 1)
     """
-    arr = as_token_matrix(x, where=where)
-    n, dim = arr.shape
-    # scale by a power of two near max |x| first: exact (bit-identical results), and any finite
-    # input works (1e200 would overflow in the squared norm, 1e-200 underflow)
-    top = float(np.abs(arr).max())
-    pow2 = float(np.ldexp(1.0, int(np.frexp(top)[1]))) if top > 0 else 1.0
-    arr = arr / pow2
-    mu = arr.mean(axis=0)
-    norm = float(np.linalg.norm(mu))
-    scale = float(np.abs(arr).max())
-    if not norm > scale * dim * np.finfo(np.float64).eps:
-        raise ValueError(
-            f"{where}: the mean of the token embeddings is the zero vector "
-            "(cannot be normalised to unit mean)"
-        )
-    xt = arr / norm
-    mean = mu / norm
-    z = (xt - mean) / np.sqrt(n)
-    trace = float(np.einsum("ij,ij->", z, z))
-    if n == 1 or trace == 0.0:
-        factor = np.zeros((0, dim))
-    elif n - 1 <= dim:
-        factor = _helmert(z)
-    else:
-        _, s, vt = np.linalg.svd(z, full_matrices=False)
-        keep = s > s[0] * max(n, dim) * np.finfo(np.float64).eps
-        factor = s[keep, None] * vt[keep]
-    return TokenStats(n_tokens=n, mean_norm=norm * pow2, mean=mean, factor=factor, trace=trace)
+    return reduce_many([as_token_matrix(x, where=where)], names=[where])[0]
 
 
-def _helmert(z: np.ndarray) -> np.ndarray:
-    r"""Rows :math:`H Z` for the Helmert matrix :math:`H` (``n - 1`` orthonormal rows ⟂ 1).
+def reduce_batch(hidden: Any, keep: Any, names: Sequence[str] | None = None) -> list[TokenStats]:
+    r"""Per-text statistics of a padded batch of token embeddings: the one reduce step.
 
-    :math:`H^\top H = I - \mathbf 1\mathbf 1^\top / n`, so for centred :math:`Z`
-    (:math:`\mathbf 1^\top Z = 0`) :math:`(HZ)^\top HZ = Z^\top Z` exactly: the one direction
-    centring removes is dropped without a decomposition. Row :math:`k` is
-    :math:`(z_1 + \dots + z_k - k z_{k+1}) / \sqrt{k(k+1)}`.
+    Every route from token embeddings to :class:`TokenStats` comes here (the backends'
+    encoding, :func:`token_stats`, :func:`token_stats_many`), batched in torch on the device
+    where the embeddings are (a GPU or the CPU), in float64.
+
+    For each text with kept tokens :math:`x_1 \dots x_n` (``keep[b]``, in order, wherever
+    they sit in the row: left or right padding, excluded special tokens):
+
+    * the tokens are scaled by a power of two near :math:`\max|x|` (exact, so results are
+      bit-identical, and any finite input works: :math:`10^{200}` would overflow the squared
+      norm, :math:`10^{-200}` underflow);
+    * :math:`\mu = \frac1n\sum_j x_j`, refused when :math:`\lVert\mu\rVert \le \max|x| \cdot D
+      \cdot \varepsilon_{64}` (not normalisable);
+    * :math:`\tilde X = X/\lVert\mu\rVert`, :math:`\tilde\mu = \mu/\lVert\mu\rVert`,
+      :math:`Z = (\tilde X - \mathbf 1\tilde\mu^\top)/\sqrt n`,
+      :math:`\operatorname{tr}\Sigma = \lVert Z\rVert_F^2`;
+    * the factor :math:`F` with :math:`\Sigma = Z^\top Z = F^\top F`: :math:`HZ` for the
+      Helmert matrix :math:`H` when :math:`n - 1 \le D` (an exact orthogonal change of basis
+      that drops the direction centring removes, ``n - 1`` rows, no decomposition: row
+      :math:`k` is :math:`(z_1 + \dots + z_k - k z_{k+1}) / \sqrt{k(k+1)}`, and
+      :math:`H^\top H = I - \mathbf 1\mathbf 1^\top / n` with :math:`\mathbf 1^\top Z = 0`
+      gives :math:`(HZ)^\top HZ = Z^\top Z`); otherwise :math:`SV^\top` from the thin SVD of
+      :math:`Z` with singular values below ``max(n, D) * eps * s_max`` dropped (the rule of
+      ``numpy.linalg.matrix_rank``), which changes no trace or nuclear norm beyond rounding.
+      No factor rows for one token or a zero spread.
+
+    Notation: Hara et al., *Why Mean Pooling Works: Quantifying Second-Order Collapse in Text
+    Embeddings* (arXiv 2604.27398, ACL 2026), Sec. 3.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor, shape (B, T, D)
+        Token embeddings of B texts, padded to T positions (any float dtype, any device).
+    keep : torch.Tensor of bool, shape (B, T)
+        The tokens that count.
+    names : sequence of str, optional
+        The texts' names for error messages (default ``text <b>``).
+
+    Returns
+    -------
+    list of TokenStats
+        One per text, as NumPy float64 arrays on the CPU (each factor its own memory).
+
+    Raises
+    ------
+    ValueError
+        A text without tokens, with a non-finite kept token, or whose mean is the zero vector
+        (naming it).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[[1.0, 1.0, 0.0], [9.0, 9.0, 9.0], [1.0, -1.0, 0.0]]])
+    >>> st = reduce_batch(x, torch.tensor([[True, False, True]]))[0]
+    >>> st.mean.tolist(), round(st.trace, 12), st.n_tokens
+    ([1.0, 0.0, 0.0], 1.0, 2)
     """
-    n = z.shape[0]
-    k = np.arange(1, n, dtype=np.float64)[:, None]
-    return (np.cumsum(z, axis=0)[:-1] - k * z[1:]) / np.sqrt(k * (k + 1))
+    import torch
+
+    b, t, dim = hidden.shape
+    names = [f"text {k}" for k in range(b)] if names is None else list(names)
+    if b == 0:
+        return []
+    keep = keep.to(device=hidden.device, dtype=torch.bool)
+    n = keep.sum(1)
+    if bool((n == 0).any()):
+        raise ValueError(f"{names[int(torch.nonzero(n == 0)[0])]}: empty token list (0 tokens)")
+    valid = torch.arange(t, device=hidden.device)[None, :] < n[:, None]
+    x = hidden
+    if not bool((keep == valid).all()):  # kept tokens first, in order: positions 0 .. n - 1
+        order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
+        x = torch.gather(x, 1, order[..., None].expand(b, t, dim))
+    x = torch.where(valid[..., None], x.to(torch.float64), 0.0)
+    finite = torch.isfinite(x).all(-1) | ~valid
+    if not bool(finite.all()):
+        text, row = (int(v) for v in torch.nonzero(~finite)[0])
+        raise ValueError(f"{names[text]}: token row {row} contains NaN or inf")
+    top = x.abs().amax(dim=(1, 2))
+    pow2 = torch.where(top > 0, torch.ldexp(torch.ones_like(top), torch.frexp(top)[1]), 1.0)
+    x = x / pow2[:, None, None]
+    nf = n.to(torch.float64)
+    mu = x.sum(1) / nf[:, None]
+    norm = torch.linalg.vector_norm(mu, dim=1)
+    scale = top / pow2  # max |x| after the exact rescaling
+    bad = ~(norm > scale * dim * torch.finfo(torch.float64).eps)
+    if bool(bad.any()):
+        raise ValueError(
+            f"{names[int(torch.nonzero(bad)[0])]}: the mean of the token embeddings is the "
+            "zero vector (cannot be normalised to unit mean)"
+        )
+    mean = mu / norm[:, None]
+    z = (x / norm[:, None, None] - mean[:, None, :]) / torch.sqrt(nf)[:, None, None]
+    z = torch.where(valid[..., None], z, 0.0)
+    # summed over D per token, then in token order: a text's value does not depend on the
+    # padding of its batch (bit for bit; a fused reduction over (T, D) would)
+    trace = torch.cumsum((z * z).sum(-1), dim=1)[:, -1]
+    k = torch.arange(1, t, device=x.device, dtype=torch.float64)[None, :, None]
+    helmert = (torch.cumsum(z, dim=1)[:, :-1] - k * z[:, 1:]) / torch.sqrt(k * (k + 1))
+    n_list, trace_list = n.tolist(), trace.tolist()
+    svd_rows = {
+        q: _svd_factor(z[q, : n_list[q]])
+        for q in range(b)
+        if n_list[q] - 1 > dim and trace_list[q] != 0.0
+    }
+    helmert_np = helmert.cpu().numpy()
+    means, norms = mean.cpu().numpy(), (norm * pow2).tolist()
+    out = []
+    for q in range(b):
+        m = n_list[q]
+        if m == 1 or trace_list[q] == 0.0:
+            factor = np.zeros((0, dim))
+        elif q in svd_rows:
+            factor = svd_rows[q]
+        else:
+            factor = helmert_np[q, : m - 1].copy()
+        out.append(
+            TokenStats(
+                n_tokens=m,
+                mean_norm=norms[q],
+                mean=means[q].copy(),
+                factor=factor,
+                trace=trace_list[q],
+            )
+        )
+    return out
+
+
+def _svd_factor(z: Any) -> np.ndarray:
+    """:math:`SV^\\top` of the thin SVD of one text's ``(n, D)`` centred tokens, singular values
+    below ``max(n, D) * eps * s_max`` dropped (see :func:`reduce_batch`)."""
+    import torch
+
+    _, s, vt = torch.linalg.svd(z, full_matrices=False)
+    keep = s > s[0] * max(z.shape) * torch.finfo(torch.float64).eps
+    return (s[keep, None] * vt[keep]).cpu().numpy()
+
+
+def reduce_many(
+    arrays: Sequence[Any],
+    device: Any = None,
+    names: Sequence[str] | None = None,
+    batch_bytes: int | None = None,
+) -> list[TokenStats]:
+    """:func:`reduce_batch` of a list of ``(n_i, D)`` token matrices, in the given order:
+    padded into batches of texts of similar length and equal ``D`` (at most ``batch_bytes``
+    of float64 per batch).
+
+    Parameters
+    ----------
+    arrays : sequence of numpy.ndarray or torch.Tensor
+        Token embeddings per text (float32 or float64).
+    device : str or torch.device, optional
+        Where the reduction runs (default: the CPU; a CUDA device for embeddings there).
+    names : sequence of str, optional
+        The texts' names for error messages.
+    batch_bytes : int, optional
+        Memory of one padded float64 batch (default 4 MB on the CPU, where batches that stay
+        in the cache are fastest, measured on 4,000 texts of 5-60 tokens at D = 384; 256 MB on
+        a GPU).
+
+    Raises
+    ------
+    ValueError
+        As :func:`reduce_batch`.
+    """
+    import torch
+
+    names = [f"text {k}" for k in range(len(arrays))] if names is None else list(names)
+    if not len(arrays):
+        return []
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    dims = np.array([a.shape[1] for a in arrays], dtype=np.int64)
+    order = np.lexsort((-lengths, dims))
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    if batch_bytes is None:
+        batch_bytes = (4 << 20) if dev.type == "cpu" else (256 << 20)
+    out: list[Any] = [None] * len(arrays)
+    start = 0
+    while start < len(order):
+        dim, t = int(dims[order[start]]), max(int(lengths[order[start]]), 1)
+        size = max(1, batch_bytes // (8 * t * max(dim, 1)))
+        idx = [q for q in order[start : start + size].tolist() if dims[q] == dim]
+        batch = torch.zeros((len(idx), t, dim), dtype=torch.float64, device=dev)
+        keep = torch.zeros((len(idx), t), dtype=torch.bool, device=dev)
+        for row, q in enumerate(idx):
+            m = int(lengths[q])
+            a = arrays[q]
+            if isinstance(a, np.ndarray) and not a.flags.writeable:
+                a = a.copy()  # torch wants writable memory (e.g. a read-only cache entry)
+            batch[row, :m] = torch.as_tensor(a, device=dev)
+            keep[row, :m] = True
+        stats = reduce_batch(batch, keep, [names[q] for q in idx])
+        for q, st in zip(idx, stats, strict=True):
+            out[q] = st
+        start += len(idx)
+    return out
 
 
 def normalized_spread(x: Any) -> float:
@@ -221,28 +374,18 @@ def normalized_spread(x: Any) -> float:
     return token_stats(x).trace
 
 
-def token_stats_many(token_lists: Sequence[Any], workers: int | None = None) -> list[TokenStats]:
-    """:func:`token_stats` of every text; TokenStats inputs pass through.
+def token_stats_many(token_lists: Sequence[Any], device: Any = None) -> list[TokenStats]:
+    """:func:`token_stats` of every text, batched (:func:`reduce_many`); TokenStats inputs
+    pass through.
 
-    Errors name the text's position (``"text 3: ..."``). Runs in a thread pool of ``workers``
-    threads (default: torch's intra-op thread count); LAPACK releases the GIL.
+    Errors name the text's position (``"text 3: ..."``).
     """
-
-    def one(item: tuple[int, Any]) -> TokenStats:
-        t, x = item
-        return x if isinstance(x, TokenStats) else token_stats(x, where=f"text {t}")
-
-    items = list(enumerate(token_lists))
-    if workers is None:
-        import torch
-
-        workers = torch.get_num_threads()
-    if workers <= 1 or len(items) < 64:
-        return [one(it) for it in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(workers) as ex:
-        return list(ex.map(one, items, chunksize=16))
+    out: list[Any] = list(token_lists)
+    todo = [t for t, x in enumerate(out) if not isinstance(x, TokenStats)]
+    arrays = [as_token_matrix(out[t], where=f"text {t}") for t in todo]
+    for t, st in zip(todo, reduce_many(arrays, device, [f"text {t}" for t in todo]), strict=True):
+        out[t] = st
+    return out
 
 
 def spread_and_cosine(hidden: Any, keep: Any) -> tuple[Any, Any]:
