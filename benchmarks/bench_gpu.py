@@ -236,7 +236,7 @@ def section_engine(ctx: dict) -> dict:
         ra, rc = results[(numerics, "acc")], results[(numerics, "cpu")]
         if len(rc) < len(ra):  # compare the pairs among the first m texts
             keep = (ra.i < sz["paper_cpu_texts"]) & (ra.j < sz["paper_cpu_texts"])
-            ra = type(ra)(*(getattr(ra, f)[keep] for f in ra.FIELDS))
+            ra = ra.take(keep)
         d = pair_diffs(ra, rc)
         out["timing"][f"{numerics}_diff"] = d
         out["timing"][f"{numerics}_speedup_pairs_per_s"] = round(
@@ -598,8 +598,8 @@ def section_ray(ctx: dict) -> dict:
         return {"skipped": f"ray not importable: {exc}"}
     from socm.backends import LocalBackend
     from socm.backends.ray import RayBackend
-    from socm.core.mine import find_candidates, score_candidates
-    from socm.core.pairs import iter_pairwise
+    from socm.core.mine import MineOptions, find_candidates, score_candidates
+    from socm.core.pairs import ScoreOptions, iter_pairwise
     from socm.measure.config import MeasureConfig
     from socm.measure.select import prepare
 
@@ -614,7 +614,7 @@ def section_ray(ctx: dict) -> dict:
     cfg = MeasureConfig(**base, out=str(tmp / "local"))
     job = prepare(cfg, "measure")
     t0 = time.perf_counter()
-    local, enc_local = LocalBackend().encode_stats(cfg, job.encoder, job.texts, progress=False)
+    local, enc_local = LocalBackend().encode_stats(job.encoder.spec, job.texts, encoder=job.encoder)
     sync(acc)
     wall = time.perf_counter() - t0
     out["local"] = {
@@ -634,7 +634,7 @@ def section_ray(ctx: dict) -> dict:
         out["start_s"] = round(time.perf_counter() - t0, 3)
         out["cluster"] = {k: v for k, v in backend.info().items() if k != "name"}
         t0 = time.perf_counter()
-        held, enc_r = backend.encode_stats(cfg_r, job_r.encoder, job_r.texts, progress=False)
+        held, enc_r = backend.encode_stats(job_r.encoder.spec, job_r.texts)
         wall = time.perf_counter() - t0
         out["ray"] = {
             "wall_s": round(wall, 3),
@@ -658,12 +658,13 @@ def section_ray(ctx: dict) -> dict:
             f"  ray vs local statistics: max|d mean| {out['max_abs_diff_means']:.2e}, "
             f"max|d trace| {out['max_abs_diff_traces']:.2e}, same ranks {out['same_ranks']}"
         )
-        cand = find_candidates(means, 10, "exact", str(acc))
+        cand = find_candidates(means, MineOptions(neighbors=10, search="exact"), str(acc))
         t0 = time.perf_counter()
-        ref = score_candidates(local.items, cand.i, cand.j, "exact", str(acc), progress=False)
+        how = ScoreOptions("exact", str(acc))
+        ref = score_candidates(local.items, cand.pairs(), how)
         t_local = time.perf_counter() - t0
         t0 = time.perf_counter()
-        got = backend.score_listed(held, cand.i, cand.j, "exact", str(acc), progress=False)
+        got = backend.score_listed(held, cand.pairs(), how)
         t_ray = time.perf_counter() - t0
         out["listed"] = {
             "pairs": len(cand),
@@ -671,7 +672,9 @@ def section_ray(ctx: dict) -> dict:
             "ray_s": round(t_ray, 3),
             "tasks": backend.score_tasks,
             "texts_sent": backend.chunk_texts,
-            "max_abs_diff_socm": max(max_diff(a, b) for a, b in zip(got, ref, strict=True)),
+            "max_abs_diff_socm": max(
+                max_diff(got.columns[f], ref.columns[f]) for f in ("d_mu", "d_sigma", "socm")
+            ),
         }
         log(
             f"  {len(cand):,} candidate pairs: local {t_local:.2f} s, ray {t_ray:.2f} s "
@@ -688,7 +691,7 @@ def section_ray(ctx: dict) -> dict:
         t_local = time.perf_counter() - t0
         t0 = time.perf_counter()
         worst, count = 0.0, 0
-        for t in backend.score(list(sub), None, "exact", str(acc), progress=False):
+        for t in backend.score(list(sub), None, how):
             for i, j, v in zip(t.i.tolist(), t.j.tolist(), t.socm.tolist(), strict=True):
                 worst = max(worst, abs(v - ref_all[(i, j)]))
             count += len(t)

@@ -68,3 +68,18 @@ def wiki_head(shared_data: Path) -> Path:
 def wiki_sentences(wiki_head: Path) -> list[str]:
     lines = [s.strip() for s in wiki_head.read_text(encoding="utf-8").splitlines() if s.strip()]
     return lines[:40]
+
+
+@pytest.fixture
+def cosine_column():
+    """An extra pair column, the cosine of the unit means, registered for one test: stored,
+    averaged with an interval. Its formula is a lambda, so that work sent to other processes
+    (Ray workers) carries it by value."""
+    from socm.core.schema import PairColumn, register_pair_column, unregister_pair_column
+
+    column = PairColumn("cosine", "cosine of the unit means", lambda parts: parts.cosine)
+    register_pair_column(column)
+    try:
+        yield column
+    finally:
+        unregister_pair_column("cosine")

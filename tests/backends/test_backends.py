@@ -10,7 +10,7 @@ from conftest import random_tokens
 
 from socm.backends import BACKENDS, LocalBackend, get_backend
 from socm.cli import build_parser
-from socm.core.pairs import pairwise
+from socm.core.pairs import ScoreOptions, pairwise
 from socm.core.stats import token_stats
 from socm.errors import SocmError
 from socm.measure import MeasureConfig, run_measure
@@ -22,7 +22,7 @@ def test_get_backend_names_and_errors():
     assert isinstance(get_backend("local"), LocalBackend)
     with pytest.raises(SocmError, match="unknown backend 'spark'"):
         get_backend("spark")
-    with pytest.raises(SocmError, match="--ray-address is for --backend ray"):
+    with pytest.raises(SocmError, match="--backend-address is for a backend that runs elsewhere"):
         get_backend("local", "10.0.0.1:6379")
 
 
@@ -40,7 +40,7 @@ def test_local_backend_scores_like_the_engine(rng):
     tokens = [random_tokens(rng, int(rng.integers(3, 12)), 16) for _ in range(9)]
     stats = [token_stats(t) for t in tokens]
     with get_backend("local") as backend:
-        tiles = list(backend.score(list(stats), None, "exact", "cpu", progress=False))
+        tiles = list(backend.score(list(stats), None, ScoreOptions("exact", "cpu")))
     got = {(int(i), int(j)): s for t in tiles for i, j, s in zip(t.i, t.j, t.socm, strict=True)}
     ref = pairwise(tokens)
     assert len(got) == len(ref)
@@ -50,7 +50,7 @@ def test_local_backend_scores_like_the_engine(rng):
 
 def test_backend_settings_never_change_the_hash_or_the_result_key():
     base = MeasureConfig(corpus="c.txt")
-    ray = MeasureConfig(corpus="c.txt", backend="ray", ray_address="10.0.0.1:6379")
+    ray = MeasureConfig(corpus="c.txt", backend="ray", backend_address="10.0.0.1:6379")
     assert settings_hash(ray) == settings_hash(base)
     assert ray.result_key() == base.result_key()
     assert ray.to_dict()["backend"] == "ray"  # recorded in summary.json["config"]
@@ -59,9 +59,11 @@ def test_backend_settings_never_change_the_hash_or_the_result_key():
 def test_measure_flags():
     parser = build_parser()
     args = parser.parse_args(["measure", "--backend", "ray", "--ray-address", "auto"])
-    assert (args.backend, args.ray_address) == ("ray", "auto")
+    assert (args.backend, args.backend_address) == ("ray", "auto")
+    args = parser.parse_args(["measure", "--backend", "ray", "--backend-address", "h:1"])
+    assert (args.backend, args.backend_address) == ("ray", "h:1")
     args = parser.parse_args(["measure"])
-    assert (args.backend, args.ray_address) == ("local", None)
+    assert (args.backend, args.backend_address) == ("local", None)
     with pytest.raises(SystemExit):
         parser.parse_args(["measure", "--backend", "spark"])
 
@@ -87,14 +89,83 @@ def test_score_listed_in_locality_order_comes_back_in_the_given_order(rng):
     stats = [token_stats(t) for t in tokens]
     pairs = rng.integers(0, 30, (200, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]  # both orientations: paper numerics are asymmetric
-    i, j = pairs[:, 0].copy(), pairs[:, 1].copy()
     ref = pairwise(tokens, pairs, numerics="paper")
+    opts = ScoreOptions("paper", "cpu")
     with get_backend("local") as backend:
-        base = Backend.score_listed(backend, list(stats), i, j, "paper", "cpu", progress=False)
-        local = backend.score_listed(stats, i, j, "paper", "cpu", progress=False)
-    expected = score_candidates(stats, i, j, "paper", "cpu", progress=False)
+        base = Backend.score_listed(backend, list(stats), pairs, opts)
+        local = backend.score_listed(stats, pairs, opts)
+    expected = score_candidates(stats, pairs, opts)
     for got in (base, local):
-        for k, f in enumerate(("d_mu", "d_sigma", "socm")):
-            np.testing.assert_allclose(got[k], getattr(ref, f), rtol=0, atol=1e-12)
-    for a, b in zip(local, expected, strict=True):
-        np.testing.assert_array_equal(a, b)  # the local backend is score_candidates itself
+        for f in ("d_mu", "d_sigma", "socm"):
+            np.testing.assert_allclose(getattr(got, f), getattr(ref, f), rtol=0, atol=1e-12)
+    for f in local.fields:  # the local backend is score_candidates itself
+        np.testing.assert_array_equal(getattr(local, f), getattr(expected, f))
+
+
+class CountingBackend(LocalBackend):
+    """A backend defined outside socm: the local one, counting the tiles it scored."""
+
+    name = "counting"
+    tiles = 0
+
+    def score(self, stats, pairs, opts):
+        for tile in super().score(stats, pairs, opts):
+            CountingBackend.tiles += 1
+            yield tile
+
+
+def test_a_registered_backend_runs_a_job_without_edits(wiki_head, tmp_path, monkeypatch):
+    import socm.backends as backends
+
+    monkeypatch.setattr(backends, "_REGISTERED", {})
+    with pytest.raises(SocmError, match="unknown backend 'counting': choose one of local, ray"):
+        get_backend("counting")
+    backends.register_backend("counting", CountingBackend)
+    assert "counting" in backends.backend_names() and "counting" in backends.available_backends()
+    args = build_parser().parse_args(["measure", "--backend", "counting"])
+    assert args.backend == "counting"
+    cfg = MeasureConfig(
+        corpus=str(wiki_head),
+        n_texts=6,
+        out=str(tmp_path / "r"),
+        progress=False,
+        device="cpu",
+        cache_dir=str(tmp_path / "c"),
+        backend="counting",
+    )
+    summary, _ = run_measure(cfg)
+    assert summary["backend"] == {"name": "counting"} and CountingBackend.tiles >= 1
+    assert summary["n_pairs"] == 15
+    with pytest.raises(ValueError, match="built-in backend"):
+        backends.register_backend("ray", CountingBackend)
+    with pytest.raises(ValueError, match="lower-case word"):
+        backends.register_backend("My Backend", CountingBackend)
+
+
+def test_backends_declared_by_installed_packages(monkeypatch):
+    """Another package declares ``[project.entry-points."socm.backends"]``: found by name."""
+    import importlib.metadata as md
+
+    import socm.backends as backends
+
+    point = md.EntryPoint(
+        name="counting",
+        value="tests.backends.test_backends:CountingBackend",
+        group=backends.ENTRY_POINT_GROUP,
+    )
+    broken = md.EntryPoint(
+        name="broken", value="no_such_module:X", group=backends.ENTRY_POINT_GROUP
+    )
+    real = md.entry_points
+
+    def fake(**kw):
+        if kw.get("group") == backends.ENTRY_POINT_GROUP:
+            return md.EntryPoints([point, broken])
+        return real(**kw)
+
+    monkeypatch.setattr(md, "entry_points", fake)
+    monkeypatch.setitem(sys.modules, "tests.backends.test_backends", sys.modules[__name__])
+    assert backends.backend_names() == ("local", "ray", "counting", "broken")
+    assert isinstance(get_backend("counting"), CountingBackend)
+    with pytest.raises(SocmError, match="backend 'broken' cannot be loaded"):
+        get_backend("broken")

@@ -23,7 +23,7 @@ from socm.analyses.mine import read_mine_run, run_mine  # noqa: E402
 from socm.backends import get_backend  # noqa: E402
 from socm.backends.ray import EncodeActor  # noqa: E402
 from socm.cli import main  # noqa: E402
-from socm.core.pairs import pairwise  # noqa: E402
+from socm.core.pairs import ScoreOptions, pairwise  # noqa: E402
 from socm.core.stats import token_stats  # noqa: E402
 from socm.errors import SocmError  # noqa: E402
 from socm.measure import run_measure  # noqa: E402
@@ -115,7 +115,7 @@ def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
     ray_cache = str(tmp_path / "ray-cache")  # cold: the actors encode and fill it
     args = ["measure", "--corpus", str(corpus), "--n-texts", "all", "--device", "cpu"]
     args += ["--cache-dir", ray_cache, "--out", str(tmp_path / "ray"), "--quiet", "--json"]
-    assert main([*args, "--backend", "ray", "--ray-address", cluster]) == 0
+    assert main([*args, "--backend", "ray", "--backend-address", cluster]) == 0
     summary = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
     assert marker.exists()  # a worker died on its first scoring task; Ray retried the task
     remote = (summary, tmp_path / "ray")
@@ -151,7 +151,7 @@ def test_mine_on_ray_equals_local(cluster, shared, tmp_path, small_tiles, capsys
     local, local_out = run_mine(local_cfg, **opts)
     args = ["mine", "--corpus", str(corpus), "--device", "cpu", "--cache-dir", cache, "--quiet"]
     args += ["--out", str(tmp_path / "ray"), "--neighbors", "5", "--top-k", "all", "--json"]
-    args += ["--rank-by", "relative_d_sigma", "--backend", "ray", "--ray-address", cluster]
+    args += ["--rank-by", "relative_d_sigma", "--backend", "ray", "--backend-address", cluster]
     assert main(args) == 0
     remote = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
     assert remote["timings"]["n_encoded"] == 0 and remote["timings"]["n_cached"] == N_MINE
@@ -185,7 +185,7 @@ def test_listed_pairs_in_order_then_a_task_failing_after_its_retries(
     ids = [f"t{k}" for k in range(40)]
     with get_backend("ray", cluster) as backend:
         stats = [token_stats(t) for t in tokens]
-        tiles = list(backend.score(stats, pairs, "paper", "cpu", progress=False, ids=ids))
+        tiles = list(backend.score(stats, pairs, ScoreOptions("paper", "cpu", ids=ids)))
         assert len(tiles) == 3 and all(s is None for s in stats)  # consumed into the store
         for f in ("i", "j", "d_mu", "d_sigma", "socm"):
             got = np.concatenate([getattr(t, f) for t in tiles])
@@ -194,7 +194,7 @@ def test_listed_pairs_in_order_then_a_task_failing_after_its_retries(
         monkeypatch.setenv(ray_backend.FAULT_ENV, "crash")
         stats = [token_stats(t) for t in tokens]
         with pytest.raises(SocmError) as info:
-            list(backend.score(stats, None, "exact", "cpu", progress=False, ids=ids))
+            list(backend.score(stats, None, ScoreOptions("exact", "cpu", ids=ids)))
     msg = str(info.value)
     assert "\n" not in msg and "after 0 retries" in msg
     assert "pair scoring failed on tile (0, 0)" in msg and "texts 0-7 ('t0' ... 't7')" in msg
@@ -204,7 +204,7 @@ def test_listed_pairs_in_order_then_a_task_failing_after_its_retries(
 def test_an_encode_actor_reports_user_errors_instead_of_raising(tmp_path):
     """Raised in its constructor, an error would make Ray Data restart the actor forever."""
     cfg = run_config("c.txt", tmp_path, model=str(tmp_path / "no-such-model"))
-    actor = EncodeActor(cfg, "cpu")
+    actor = EncodeActor(cfg.encoder_spec(), "cpu")
     batch = {"pos": np.arange(2), "text": np.array(["a", "b"]), "id": np.array(["x", "y"])}
     out = actor(batch)
     assert out["pos"].tolist() == [0, 1] and len(out["error"]) == 2
@@ -212,7 +212,7 @@ def test_an_encode_actor_reports_user_errors_instead_of_raising(tmp_path):
 
 
 def test_an_unreachable_address_is_one_line(tmp_path, wiki_head, capsys):
-    cfg = run_config(wiki_head, tmp_path, n_texts=4, backend="ray", ray_address="127.0.0.1:1")
+    cfg = run_config(wiki_head, tmp_path, n_texts=4, backend="ray", backend_address="127.0.0.1:1")
     with pytest.raises(SocmError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:1"):
         run_measure(cfg)
     assert not (tmp_path / "run").exists()
@@ -233,9 +233,9 @@ def test_statistics_stay_in_the_object_store(cluster, shared, tmp_path, small_ti
 
     cfg = run_config(shared / f"head{N_TEXTS}.txt", tmp_path, n_texts="all")
     job = prepare(cfg, "measure", device="cpu")
-    local, _ = LocalBackend().encode_stats(cfg, job.encoder, job.texts, progress=False)
+    local, _ = LocalBackend().encode_stats(job.encoder.spec, job.texts, encoder=job.encoder)
     with get_backend("ray", cluster) as backend:
-        held, encoded = backend.encode_stats(cfg, job.encoder, job.texts, progress=False)
+        held, encoded = backend.encode_stats(job.encoder.spec, job.texts)
         assert isinstance(held, RemoteStats) and len(held) == N_TEXTS
         assert held.n_blocks > 1 and held.starts[-1] == N_TEXTS
         assert not any(
@@ -246,7 +246,7 @@ def test_statistics_stay_in_the_object_store(cluster, shared, tmp_path, small_ti
         np.testing.assert_allclose(held.traces, local.traces, rtol=0, atol=1e-9)
         np.testing.assert_allclose(held.means(), local.means(), rtol=0, atol=1e-9)
         assert encoded.n_tokens == [s.n_tokens for s in local.items]
-        tiles = list(backend.score(held, None, "exact", "cpu", progress=False))
+        tiles = list(backend.score(held, None, ScoreOptions("exact", "cpu")))
     assert sum(len(t) for t in tiles) == N_TEXTS * (N_TEXTS - 1) // 2
 
 
@@ -257,7 +257,7 @@ def test_a_listed_chunk_receives_only_its_texts(cluster, small_tiles):
     ref = pairwise(tokens, pairs, numerics="paper")
     with get_backend("ray", cluster) as backend:
         stats = [token_stats(t) for t in tokens]  # blocks of 8 texts in the store
-        tiles = list(backend.score(stats, pairs, "paper", "cpu", progress=False))
+        tiles = list(backend.score(stats, pairs, ScoreOptions("paper", "cpu")))
         assert backend.chunk_texts == 4  # texts 0, 1, 38, 39: not their two blocks (16 texts)
     assert len(tiles) == 1
     for f in ("i", "j", "d_mu", "d_sigma", "socm"):
@@ -305,7 +305,7 @@ def test_listed_pairs_with_labels_written_by_the_tasks(cluster, shared, tmp_path
     local = run_measure(run_config(corpus, tmp_path, out=str(tmp_path / "a"), **kw))
     remote = run_measure(
         run_config(
-            corpus, tmp_path, out=str(tmp_path / "b"), backend="ray", ray_address=cluster, **kw
+            corpus, tmp_path, out=str(tmp_path / "b"), backend="ray", backend_address=cluster, **kw
         )
     )
     assert_same_run(local, remote)  # the given order, labels included
@@ -318,3 +318,21 @@ def test_listed_pairs_with_labels_written_by_the_tasks(cluster, shared, tmp_path
     again = run_measure(run_config(corpus, tmp_path, out=str(tmp_path / "b"), overwrite=True, **kw))
     assert (again[1] / "pairs.parquet").is_file()
     assert_same_run(local, again)
+
+
+def test_a_registered_pair_column_on_ray(cluster, shared, tmp_path, small_tiles, cosine_column):
+    """The workers compute the driver's pair columns (the schema travels with each task): a
+    column registered only in this process is in every part and in the merged summary."""
+    corpus = shared / f"head{N_TEXTS}.txt"
+    kw = {"n_texts": "all", "cache_dir": str(tmp_path / "cache")}
+    local = run_measure(run_config(corpus, tmp_path, out=str(tmp_path / "a"), **kw))
+    remote = run_measure(
+        run_config(
+            corpus, tmp_path, out=str(tmp_path / "b"), backend="ray", backend_address=cluster, **kw
+        )
+    )
+    a, b = pairs_table(local[1], by_pair=True), pairs_table(remote[1], by_pair=True)
+    assert "cosine" in b and len(b["cosine"]) == N_TEXTS * (N_TEXTS - 1) // 2
+    np.testing.assert_allclose(b["cosine"], a["cosine"], rtol=0, atol=1e-12)
+    assert remote[0]["avg_cosine"] == pytest.approx(local[0]["avg_cosine"], abs=1e-12)
+    np.testing.assert_allclose(remote[0]["avg_cosine_ci95"], local[0]["avg_cosine_ci95"], atol=1e-9)

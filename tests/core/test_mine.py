@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from conftest import random_tokens
 
+from socm import mine
 from socm.core.metrics import relative_d_sigma_from_bw2
 from socm.core.mine import (
+    MineOptions,
     chunk_pairs,
     find_candidates,
     locality_order,
-    mine,
     rank_candidates,
 )
 from socm.core.neighbors import nearest_neighbors
@@ -256,12 +257,12 @@ def test_per_text(texts):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"neighbors": 0}, "neighbors must be a positive integer"),
+        ({"neighbors": 0}, "neighbors must be a whole number >= 1"),
         ({"neighbors": 5}, "smaller than the number of texts"),
-        ({"neighbors": 1.5}, "neighbors must be a positive integer"),
+        ({"neighbors": 1.5}, "neighbors must be a whole number >= 1"),
         ({"rank_by": "cosine"}, "rank_by must be one of"),
-        ({"top_k": 0}, "top_k must be a positive integer or None"),
-        ({"max_per_text": -1}, "max_per_text must be a positive integer or None"),
+        ({"top_k": 0}, "top_k must be a whole number >= 1"),
+        ({"max_per_text": -1}, "max_per_text must be a whole number >= 1"),
         ({"search": "annoy"}, "search must be one of"),
         ({"numerics": "fast"}, "numerics must be one of"),
         ({"backend": "spark"}, "backend must be 'local', 'ray' or a Backend"),
@@ -302,13 +303,11 @@ def test_the_steps_scored_elsewhere_give_mine(texts, numerics):
     ref = mine(
         texts, neighbors=4, top_k=25, rank_by="relative_d_sigma", max_per_text=2, numerics=numerics
     )
-    cand = find_candidates(np.stack([s.mean for s in stats]), 4)
+    cand = find_candidates(np.stack([s.mean for s in stats]), MineOptions(neighbors=4))
     assert cand.pairs().shape == (len(cand), 2) and (cand.i < cand.j).all()
     scored = pairwise(stats, pairs=cand.pairs(), numerics=numerics)  # i first, in order
-    trace = np.array([s.trace for s in stats])
-    res = rank_candidates(
-        cand, scored.d_mu, scored.d_sigma, scored.socm, trace, "relative_d_sigma", 25, 2
-    )
+    opts = MineOptions(neighbors=4, top_k=25, rank_by="relative_d_sigma", max_per_text=2)
+    res = rank_candidates(cand, scored, opts)
     np.testing.assert_array_equal(res.i, ref.i)
     np.testing.assert_array_equal(res.j, ref.j)
     for col in ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma"):
@@ -316,18 +315,18 @@ def test_the_steps_scored_elsewhere_give_mine(texts, numerics):
     for key, val in ref.per_text().items():
         np.testing.assert_allclose(res.per_text()[key], val, rtol=0, atol=1e-12)
     assert res.n_candidates == ref.n_candidates and set(res.timings) == {"neighbors", "ranking"}
-    with pytest.raises(ValueError, match=f"{len(cand)} candidates but scores of shapes"):
-        rank_candidates(cand, scored.d_mu[:-1], scored.d_sigma, scored.socm, trace)
+    with pytest.raises(ValueError, match=f"{len(cand)} candidates but scores of"):
+        rank_candidates(cand, scored.take(np.arange(len(cand) - 1)), opts)
     with pytest.raises(ValueError, match="rank_by must be one of"):
-        rank_candidates(cand, scored.d_mu, scored.d_sigma, scored.socm, trace, "cosine")
-    with pytest.raises(ValueError, match="neighbors must be smaller than the number of texts"):
-        find_candidates(np.stack([s.mean for s in stats]), len(stats))
+        rank_candidates(cand, scored, opts.replace(rank_by="cosine"))
+    with pytest.raises(ValueError, match="must be smaller than the number of texts"):
+        find_candidates(np.stack([s.mean for s in stats]), MineOptions(neighbors=len(stats)))
 
 
 # ------------------------------------------------------------------------------ chunks
 def test_locality_order_and_chunks_cover_every_pair_once(texts):
     stats = token_stats_many(texts)
-    cand = find_candidates(np.stack([s.mean for s in stats]), 4)
+    cand = find_candidates(np.stack([s.mean for s in stats]), MineOptions(neighbors=4))
     order = locality_order(cand.i, cand.j, len(stats))
     assert sorted(order.tolist()) == list(range(len(cand)))
     nbytes = np.array([8 * s.dim * (s.rank + 1) for s in stats])

@@ -342,10 +342,15 @@ def random_run(rng, n: int = 60, frac: float = 0.7):
     return n, i, j, d_mu, d_sigma, socm
 
 
+def cols(d_mu, d_sigma, socm) -> dict:
+    """The three averaged pair columns by name, as PairAccumulator.update takes them."""
+    return {"d_mu": d_mu, "d_sigma": d_sigma, "socm": socm}
+
+
 def feed(acc: PairAccumulator, rng, i, j, d_mu, d_sigma, socm, n_tiles: int) -> None:
     order = rng.permutation(i.size)
     for tile in np.array_split(order, n_tiles):
-        acc.update(i[tile], j[tile], d_mu[tile], d_sigma[tile], socm[tile])
+        acc.update(i[tile], j[tile], cols(d_mu[tile], d_sigma[tile], socm[tile]))
 
 
 def test_accumulator_equals_in_memory(rng):
@@ -462,13 +467,13 @@ def test_accumulator_rejects_bad_input(rng):
     with pytest.raises(ValueError, match="count == 0"):
         acc.result(10)
     with pytest.raises(ValueError, match="itself"):
-        acc.update([1], [1], [0.1], [0.1], [0.1])
+        acc.update([1], [1], cols([0.1], [0.1], [0.1]))
     with pytest.raises(ValueError, match="lie in"):
-        acc.update([0], [5], [0.1], [0.1], [0.1])
+        acc.update([0], [5], cols([0.1], [0.1], [0.1]))
     with pytest.raises(ValueError, match="non-finite"):
-        acc.update([0], [1], [0.1], [np.nan], [0.1])
+        acc.update([0], [1], cols([0.1], [np.nan], [0.1]))
     with pytest.raises(ValueError, match="values for"):
-        acc.update([0, 1], [1, 2], [0.1], [0.1, 0.2], [0.1, 0.2])
+        acc.update([0, 1], [1, 2], cols([0.1], [0.1, 0.2], [0.1, 0.2]))
     assert acc.n_pairs == 0  # nothing was half-applied
 
 
@@ -508,10 +513,10 @@ def test_merged_accumulators_equal_one_fed_everything(rng, keep):
     whole = PairAccumulator(n, keep_exact_up_to=keep)
     merged = PairAccumulator(n, keep_exact_up_to=keep)
     for i, j, dmu, dsig, soc in _tiles(rng, n, 6, 90):
-        whole.update(i, j, dmu, dsig, soc)
+        whole.update(i, j, cols(dmu, dsig, soc))
         texts, inv = np.unique(np.concatenate([i, j]), return_inverse=True)
         part = PairAccumulator(len(texts), keep_exact_up_to=keep if keep else 0)
-        part.update(inv[: len(i)], inv[len(i) :], dmu + 0.0, dsig, soc)
+        part.update(inv[: len(i)], inv[len(i) :], cols(dmu + 0.0, dsig, soc))
         merged.merge(part, index=texts)
     a, b = whole.result(n_population=1000), merged.result(n_population=1000)
     assert a.keys() == b.keys()

@@ -112,14 +112,14 @@ def test_bad_requests(wiki_head, tmp_path):
 
 
 def test_streamed_listed_pairs_match_in_memory_and_labels(wiki_head, tmp_path, monkeypatch):
-    import socm.measure.job as sm
+    from socm.backends import Backend
 
     pf = tmp_path / "pairs.tsv"
     pf.write_text("0\t5\tpos\n17\t3\tneg\n5\t17\tneg\n3\t0\tpos\n0\t5\tpos\n")
     direct, out1 = run_measure(
         config(wiki_head, tmp_path, pairs_file=str(pf), out=str(tmp_path / "a"))
     )
-    monkeypatch.setattr(sm, "STREAM_TEXTS", 2)  # force chunked scoring from the cache
+    monkeypatch.setattr(Backend, "block", 2)  # force encoding in blocks of 2 texts
     streamed, out2 = run_measure(
         config(wiki_head, tmp_path, pairs_file=str(pf), out=str(tmp_path / "b"))
     )
@@ -132,3 +132,35 @@ def test_streamed_listed_pairs_match_in_memory_and_labels(wiki_head, tmp_path, m
     assert set(direct["by_label"]) == {"pos", "neg"}
     assert direct["by_label"]["pos"]["n_pairs"] == 3
     assert direct["by_label"]["neg"]["avg_socm"] == pytest.approx(np.mean(a["socm"][1:3]))
+
+
+def test_a_registered_pair_column_reaches_every_file(wiki_head, tmp_path, cosine_column):
+    """Adding a pair column is its formula and one registration: pairs.parquet, summary.json
+    (average and interval), texts.jsonl and the per-label averages carry it, no other edit."""
+    _, out = run_measure(config(wiki_head, tmp_path))
+    pairs = pq.read_table(out / "pairs.parquet").to_pydict()
+    assert list(pairs) == ["text1_id", "text2_id", "d_mu", "d_sigma", "socm", "cosine"]
+    np.testing.assert_allclose(pairs["cosine"], 1 - 2 * np.asarray(pairs["d_mu"]), atol=1e-12)
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["avg_cosine"] == pytest.approx(np.mean(pairs["cosine"]), abs=1e-12)
+    lo, hi = saved["avg_cosine_ci95"]
+    assert lo < saved["avg_cosine"] < hi and saved["avg_cosine_se"] > 0
+    texts = [json.loads(x) for x in (out / "texts.jsonl").read_text().splitlines()]
+    first = [
+        c
+        for a, b, c in zip(pairs["text1_id"], pairs["text2_id"], pairs["cosine"], strict=True)
+        if texts[0]["id"] in (a, b)
+    ]
+    assert texts[0]["mean_cosine"] == pytest.approx(np.mean(first), abs=1e-12)
+    pf = tmp_path / "pairs.tsv"
+    pf.write_text("0\t5\tpos\n17\t3\tneg\n5\t17\tneg\n")
+    listed, _ = run_measure(
+        config(wiki_head, tmp_path, pairs_file=str(pf), out=str(tmp_path / "l"))
+    )
+    assert set(listed["by_label"]["pos"]) == {
+        "n_pairs",
+        "avg_socm",
+        "avg_d_mu",
+        "avg_d_sigma",
+        "avg_cosine",
+    }

@@ -13,6 +13,7 @@ import socm
 import socm.measure.job as job
 from socm.cli import main
 from socm.measure import run_measure
+from socm.runs import PairsFile
 
 
 def texts(out):
@@ -48,7 +49,7 @@ def test_whole_corpus_with_all_pairs_has_zero_width(tmp_path):
 def test_streamed_file_equals_sorted_file_and_no_pairs_file(wiki_head, tmp_path, monkeypatch):
     ref, out = run_measure(run_config(wiki_head, tmp_path, n_texts=30, out=str(tmp_path / "a")))
     monkeypatch.setattr(job, "SORTED_PAIRS_MAX", 10)  # tile order, several row groups
-    monkeypatch.setattr(job.PairsFile, "ROW_GROUP", 100)
+    monkeypatch.setattr(PairsFile, "ROW_GROUP", 100)
     got, out2 = run_measure(run_config(wiki_head, tmp_path, n_texts=30, out=str(tmp_path / "b")))
     a = pq.read_table(out / "pairs.parquet").to_pydict()
     f = pq.ParquetFile(out2 / "pairs.parquet")

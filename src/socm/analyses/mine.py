@@ -48,25 +48,23 @@ import numpy as np
 
 from socm.backends import Backend, get_backend
 from socm.core.metrics import check_numerics
-from socm.core.mine import (
-    RANK_BY,
-    MineResult,
-    find_candidates,
-    rank_candidates,
-)
-from socm.core.neighbors import METHODS, require_faiss
+from socm.core.mine import MineOptions, MineResult, OptionError, find_candidates, rank_candidates
+from socm.core.neighbors import require_faiss
+from socm.core.pairs import ScoreOptions
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
 from socm.errors import SocmError
 from socm.files import atomic_write_json, atomic_write_parquet
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
+from socm.measure.job import backend_encoder
 from socm.measure.rundir import run_file, versions
 from socm.measure.select import prepare
 
 __all__ = [
     "BLOCK_TEXTS",
     "MINE_FILES",
+    "RUN_DEFAULTS",
     "format_mine",
     "mine_options",
     "pair_texts",
@@ -79,6 +77,9 @@ BLOCK_TEXTS = 4096
 """Texts encoded per block before they are reduced to statistics (bounds the token memory)."""
 MINE_FILES = ("candidates.parquet", "texts.parquet", "mine_summary.json")
 """The files :func:`run_mine` writes into a run folder."""
+RUN_DEFAULTS = MineOptions(top_k=100)
+"""The options of a mining run (and ``socm mine``) by default: :class:`~socm.core.mine.
+MineOptions`, keeping the best 100 pairs."""
 
 
 def _whole(name: str, value: Any, minimum: int = 1, allow_none: bool = True) -> int | None:
@@ -89,15 +90,15 @@ def _whole(name: str, value: Any, minimum: int = 1, allow_none: bool = True) -> 
     return int(value)
 
 
-def mine_options(
-    neighbors: int = 10,
-    top_k: int | None = 100,
-    rank_by: str = "socm",
-    max_per_text: int | None = None,
-    search: str = "auto",
-    cache_dtype: str = "float32",
-) -> dict[str, Any]:
-    """The validated mining options, as recorded in ``cfg.extra["mine"]``.
+def _flag_error(exc: OptionError) -> SocmError:
+    """An option error as the command line names it (``top_k`` -> ``--top-k``)."""
+    msg = str(exc)
+    flag = "--" + exc.option.replace("_", "-")
+    return SocmError(flag + msg[len(exc.option) :] if msg.startswith(exc.option) else msg)
+
+
+def mine_options(options: MineOptions | None = None, **changes: Any) -> MineOptions:
+    """:data:`RUN_DEFAULTS` (or ``options``) with ``changes``, errors naming the flags.
 
     Raises
     ------
@@ -107,34 +108,23 @@ def mine_options(
 
     Examples
     --------
-    >>> mine_options(neighbors=5, rank_by="relative_d_sigma")["neighbors"]
+    >>> mine_options(neighbors=5, rank_by="relative_d_sigma").neighbors
     5
     >>> mine_options(rank_by="cosine")
     Traceback (most recent call last):
     ...
     socm.errors.SocmError: --rank-by must be one of socm, d_sigma, relative_d_sigma, got 'cosine'
     """
-    if rank_by not in RANK_BY:
-        raise SocmError(f"--rank-by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
-    if search not in METHODS:
-        raise SocmError(f"--search must be one of {', '.join(METHODS)}, got {search!r}")
-    if cache_dtype not in CACHE_DTYPES:
-        raise SocmError(
-            f"--cache-dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}"
-        )
-    if search in ("faiss", "hnsw"):
+    try:
+        out = (RUN_DEFAULTS if options is None else options).replace(**changes)
+    except OptionError as exc:
+        raise _flag_error(exc) from None
+    if out.search in ("faiss", "hnsw"):
         try:
             require_faiss()
         except ImportError as exc:
-            raise SocmError(f"--search {search}: {exc}") from None
-    return {
-        "neighbors": _whole("neighbors", neighbors, allow_none=False),
-        "top_k": _whole("top-k", top_k),
-        "rank_by": rank_by,
-        "max_per_text": _whole("max-per-text", max_per_text),
-        "search": search,
-        "cache_dtype": cache_dtype,
-    }
+            raise SocmError(f"--search {out.search}: {exc}") from None
+    return out
 
 
 def _jsonable(obj: Any) -> Any:
@@ -143,15 +133,12 @@ def _jsonable(obj: Any) -> Any:
 
 def run_mine(
     cfg: MeasureConfig,
-    neighbors: int = 10,
-    top_k: int | None = 100,
-    rank_by: str = "socm",
-    max_per_text: int | None = None,
-    search: str = "auto",
-    cache_dtype: str = "float32",
+    options: MineOptions | None = None,
     *,
+    cache_dtype: str = "float32",
     show: int = 10,
     block: int = BLOCK_TEXTS,
+    **changes: Any,
 ) -> tuple[dict[str, Any], Path]:
     r"""Mine a corpus for the pairs mean pooling confuses; write the run folder.
 
@@ -161,26 +148,19 @@ def run_mine(
         Model, corpus, token policy, cache, numerics and output (as for ``socm measure``).
         ``cfg.n_texts=None`` mines every text (not the 1,000-text sample of ``measure``).
         ``cfg.extra["mine"]`` is set to the mining options.
-    neighbors : int
-        :math:`k`: each text's ``k`` nearest texts by cosine of the unit means are its
-        candidates (``1 <= k < N``).
-    top_k : int, optional
-        Pairs kept in ``candidates.parquet`` (None: every candidate).
-    rank_by : {"socm", "d_sigma", "relative_d_sigma"}
-        Ranking column (descending, ties by text position).
-    max_per_text : int, optional
-        At most this many kept pairs per text.
-    search : {"auto", "exact", "faiss", "hnsw"}
-        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`); ``"hnsw"`` is
-        approximate and reports its recall in the summary's ``neighbor_info``.
+    options : MineOptions, optional
+        What to search, score and keep (default :data:`RUN_DEFAULTS`).
     cache_dtype : {"float32", "float16"}
         Precision of the token embeddings as stored (float16: half the disk; see the README
         for its effect on the numbers).
     show : int
         Pairs listed, with their texts, in the summary's ``top_pairs``.
     block : int
-        Texts encoded per block by the local backend (memory of the token embeddings in
-        flight).
+        Texts encoded per block (:attr:`Backend.block <socm.backends.Backend.block>`: the
+        memory of the token embeddings in flight).
+    **changes
+        Fields of :class:`~socm.core.mine.MineOptions` replacing those of ``options``
+        (``neighbors=5``, ``top_k=None``, ...).
 
     Returns
     -------
@@ -197,12 +177,16 @@ def run_mine(
 
     Notes
     -----
-    ``cfg.backend`` and ``cfg.ray_address`` choose where the texts are encoded and the
+    ``cfg.backend`` and ``cfg.backend_address`` choose where the texts are encoded and the
     candidates scored (:mod:`socm.backends`); the neighbour search and the ranking run in this
     process. The results equal a local run's (bit for bit from the same cache).
     """
     t_start = time.perf_counter()
-    options = mine_options(neighbors, top_k, rank_by, max_per_text, search, cache_dtype)
+    opts = mine_options(options, **changes)
+    if cache_dtype not in CACHE_DTYPES:
+        raise SocmError(
+            f"--cache-dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}"
+        )
     check_numerics(cfg.numerics)
     if cfg.pairs_file:
         raise SocmError("socm mine searches the whole corpus for its pairs: drop --pairs")
@@ -210,21 +194,23 @@ def run_mine(
         raise SocmError("socm mine scores each text's neighbours: drop --max-pairs")
     show = _whole("show", show, allow_none=False)
     block = _whole("block", block, allow_none=False)
+    record = {**opts.record(), "cache_dtype": cache_dtype}
+    if not record["search_options"]:
+        del record["search_options"]  # settings hashes of runs without them stay as they were
     cfg = replace(
         cfg,
         n_texts="all" if cfg.n_texts is None else cfg.n_texts,
-        extra={**cfg.extra, "mine": options},
+        extra={**cfg.extra, "mine": record},
     )
-    backend = get_backend(cfg.backend, cfg.ray_address, device=cfg.device)
-    job = prepare(cfg, "mine", cache_dtype=cache_dtype, **backend.driver_encoder_options())
+    backend = get_backend(cfg.backend, cfg.backend_address, device=cfg.device)
+    job = prepare(cfg, "mine", cache_dtype=cache_dtype, **backend_encoder(backend))
     chosen, enc = job.texts, job.encoder
-    n, k = len(chosen), options["neighbors"]
-    if k >= n:
-        raise SocmError(
-            f"--neighbors {k} must be smaller than the number of texts ({n:,}): use at most {n - 1}"
-        )
+    try:
+        opts.check_texts(len(chosen))
+    except OptionError as exc:
+        raise _flag_error(exc) from None
     with backend:
-        res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, options, block)
+        res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, opts, block)
 
     # 3. the run folder
     t_write = time.perf_counter()
@@ -234,14 +220,14 @@ def run_mine(
         "model": cfg.model,
         "revision": enc.resolved.revision,
         "corpus": chosen.name,
-        "n_texts": n,
-        "neighbors": k,
-        "search": search,
-        "rank_by": rank_by,
+        "n_texts": len(chosen),
+        "neighbors": opts.neighbors,
+        "search": opts.search,
+        "rank_by": opts.rank_by,
         "numerics": cfg.numerics,
         "n_candidates": res.n_candidates,
-        "top_k": options["top_k"],
-        "max_per_text": options["max_per_text"],
+        "top_k": opts.top_k,
+        "max_per_text": opts.max_per_text,
         "n_kept": len(res),
         "cache_dtype": cache_dtype,
         "token_policy": enc.token_policy(),
@@ -273,7 +259,7 @@ def run_mine(
             "n_cached": encoded.n_cached,
         }
         summary["backend"] = backend.info()
-        summary["versions"] = {**versions(), **_faiss_version(search)}
+        summary["versions"] = {**versions(), **_faiss_version(opts.search)}
         summary["config"] = cfg.to_dict()
         atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
     return summary, job.out
@@ -284,7 +270,7 @@ def _mine_on(
     cfg: MeasureConfig,
     enc: Encoder,
     chosen: Corpus,
-    options: dict[str, Any],
+    options: MineOptions,
     block: int,
 ) -> tuple[MineResult, np.ndarray, EncodeResult, float]:
     """Encode, find, score and rank on a started ``backend``.
@@ -303,8 +289,9 @@ def _mine_on(
         and the seconds spent reducing token embeddings to statistics in this process.
     """
     t0 = time.perf_counter()
+    backend.block = block
     try:
-        stats, encoded = backend.encode_stats(cfg, enc, chosen, cfg.progress, block=block)
+        stats, encoded = backend.encode_stats(enc.spec, chosen, cfg.progress, encoder=enc)
     except ValueError as exc:  # a text with no usable tokens, named by its id
         raise SocmError(str(exc).splitlines()[0]) from None
     stats_s = max(0.0, time.perf_counter() - t0 - encoded.seconds)
@@ -313,26 +300,16 @@ def _mine_on(
     means = stats.means()  # the only N x D array here: the factors stay with the backend
     spreads = stats.traces
     try:
-        cand = find_candidates(means, options["neighbors"], options["search"], device, cfg.progress)
+        cand = find_candidates(means, options, device, cfg.progress)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
     t_score = time.perf_counter()
-    dmu, dsig, soc = backend.score_listed(
-        stats, cand.i, cand.j, cfg.numerics, device, cfg.progress, ids=chosen.ids
-    )
+    opts = ScoreOptions(cfg.numerics, device, cfg.progress, chosen.ids)
+    scores = backend.score_listed(stats, cand.pairs(), opts)
     scoring_s = time.perf_counter() - t_score
     del stats
-    res = rank_candidates(
-        cand,
-        dmu,
-        dsig,
-        soc,
-        spreads,
-        options["rank_by"],
-        options["top_k"],
-        options["max_per_text"],
-    )
+    res = rank_candidates(cand, scores, options)
     res.timings["scoring"] = scoring_s
     return res, spreads, encoded, stats_s
 

@@ -1,35 +1,40 @@
-"""The backend interface: where a measure or mine job encodes its texts and scores its pairs.
+"""The backend interface: where a job encodes its texts and scores its pairs.
 
-A backend only schedules work; every formula stays in :mod:`socm.core` (statistics, pair
-engine) and :mod:`socm.encode` (token embeddings). The measure job
-(:func:`socm.measure.run_measure`) streams what :meth:`Backend.score` yields into
-``pairs.parquet`` and the O(n) running sums of the summary, whichever backend computed it; the
-mine job (:func:`socm.analyses.mine.run_mine`) scores its candidate pairs as listed pairs and
-ranks them itself.
+A backend only schedules work; every formula stays in :mod:`socm.core` (the reduce step, the
+pair engine, the pair columns) and :mod:`socm.encode` (token embeddings). It receives what
+defines the embeddings (an :class:`~socm.encode.EncoderSpec`), the texts, the statistics and
+how to score them (:class:`~socm.core.pairs.ScoreOptions`), never a run's whole configuration,
+and it writes scored pairs only through a :class:`~socm.runs.PairSink`.
+
+Three ways to score, one default route each, so a backend needs only :meth:`Backend.score`:
+
+* :meth:`Backend.score`: tiles as they finish (all pairs in any order, listed pairs in order);
+* :meth:`Backend.score_listed`: listed pairs (a mine job's candidates) in their given order,
+  sent to :meth:`~Backend.score` in locality order;
+* :meth:`Backend.score_into`: into a run's sink (a measure job); a cluster backend overrides
+  it so that its workers write their parts of the pairs and send back only sums.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from socm.core.mine import locality_order
+from socm.core.pairs import PairResult, ScoreOptions
 from socm.core.stats import TokenStats
 from socm.errors import SocmError
 
 if TYPE_CHECKING:
-    from socm.core.pairs import PairResult
-    from socm.encode.encoder import Encoder, EncodeResult
+    from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
     from socm.inputs.corpus import Corpus
-    from socm.measure.config import MeasureConfig
+    from socm.runs import PairSink
 
-__all__ = ["BACKENDS", "STREAM_TEXTS", "Backend", "LocalStats", "StatsHandle"]
+__all__ = ["STREAM_TEXTS", "Backend", "LocalStats", "StatsHandle"]
 
-#: The backends ``--backend`` accepts.
-BACKENDS = ("local", "ray")
 #: Texts encoded and reduced to statistics per block by the local backend (token embeddings of
 #: one block at a time are in memory).
 STREAM_TEXTS = 4096
@@ -83,7 +88,8 @@ class LocalStats(StatsHandle):
     Parameters
     ----------
     items : list of TokenStats
-        The statistics, in text order (the local backend's scoring consumes the list).
+        The statistics, in text order (the local backend's all-pairs scoring consumes the
+        list).
 
     Examples
     --------
@@ -104,26 +110,31 @@ class LocalStats(StatsHandle):
         self.items = items
 
     def means(self) -> np.ndarray:
-        """See :meth:`StatsHandle.means` (before :meth:`LocalBackend.score
-        <socm.backends.LocalBackend.score>` consumes :attr:`items`)."""
+        """See :meth:`StatsHandle.means` (before a scoring call consumes :attr:`items`)."""
         if not self.items:
             return np.zeros((0, 0))
         return np.stack([s.mean for s in self.items])
+
+
+def as_pairs(pairs: Any) -> np.ndarray | None:
+    """Listed pairs as an int64 ``(P, 2)`` array (None stays None: all pairs)."""
+    return None if pairs is None else np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
 class Backend(abc.ABC):
     """Encodes texts to per-text statistics and scores pairs of them.
 
     Use it as a context manager: :meth:`start` on entry (connect to a cluster, ...),
-    :meth:`close` on exit (disconnect, stop what :meth:`start` started).
+    :meth:`close` on exit (disconnect, stop what :meth:`start` started). A backend is made by
+    :func:`socm.backends.get_backend` from its registered name with two generic options: an
+    ``address`` (where it connects; None for the local backend) and the run's ``device``.
     """
 
-    #: The backend's name (one of :data:`BACKENDS`).
+    #: The name the backend is registered under.
     name: str = ""
-    #: Whether a measure job scores through :meth:`score_summarized` (tasks write their own
-    #: parts of a ``pairs.parquet`` folder and send back sums) instead of streaming the
-    #: tiles of :meth:`score` into one file here.
-    writes_pairs: bool = False
+    #: Texts encoded and reduced at once (the token embeddings in memory at a time), where
+    #: the backend encodes in this process.
+    block: int = STREAM_TEXTS
 
     def __enter__(self) -> Backend:
         self.start()
@@ -138,13 +149,13 @@ class Backend(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what :meth:`start` acquired."""
 
-    def driver_encoder_options(self) -> dict[str, Any]:
-        """Overrides for the encoder the job builds in this process (the driver).
+    def driver_device(self) -> str | None:
+        """The device of the encoder the job builds in this process (None: the run's own).
 
-        The driver's encoder always tokenises (text checks, token policy, metadata); a backend
-        that runs the model elsewhere keeps it off this machine's accelerator.
+        The job's encoder always tokenises here (text checks, token policy, metadata); a
+        backend that runs the model elsewhere keeps it off this machine's accelerator.
         """
-        return {}
+        return None
 
     def info(self) -> dict[str, Any]:
         """What ran the job, for ``summary.json["backend"]``."""
@@ -153,26 +164,24 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def encode_stats(
         self,
-        cfg: MeasureConfig,
-        enc: Encoder,
+        spec: EncoderSpec,
         corpus: Corpus,
-        progress: bool,
-        block: int = STREAM_TEXTS,
+        progress: bool = False,
+        encoder: Encoder | None = None,
     ) -> tuple[StatsHandle, EncodeResult]:
         """Per-text statistics of every text of ``corpus``, in corpus order.
 
         Parameters
         ----------
-        cfg : MeasureConfig
-            The run's settings (a remote backend builds its own encoders from them).
-        enc : Encoder
-            The driver's encoder (the local backend encodes with it).
+        spec : EncoderSpec
+            What defines the token embeddings (a remote backend builds its encoders from it).
         corpus : Corpus
             The texts.
         progress : bool
             Show a progress bar over texts.
-        block : int
-            Texts per block (the local backend's memory bound).
+        encoder : Encoder, optional
+            The job's encoder, built from ``spec`` in this process (the local backend encodes
+            with it instead of building another).
 
         Returns
         -------
@@ -189,18 +198,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def score(
-        self,
-        stats: StatsHandle | list[TokenStats],
-        pairs: np.ndarray | None,
-        numerics: str,
-        device: str,
-        progress: bool,
-        ids: Sequence[str] | None = None,
+        self, stats: StatsHandle | list[TokenStats], pairs: Any, opts: ScoreOptions
     ) -> Iterator[PairResult]:
         """Score all pairs (``pairs=None``) or the listed ``(P, 2)`` pairs, tile by tile.
 
-        ``stats`` is consumed: a list's entries are dropped once the backend holds its own
-        copy. All pairs come in any order, every pair ``i < j`` exactly once; listed pairs
+        ``stats`` may be consumed (a list's entries dropped once the backend holds its own
+        copy). All pairs come in any order, every pair ``i < j`` exactly once; listed pairs
         come in the given order (the job relies on it for pair labels; a caller that wants
         locality, such as mine, orders the list so that neighbouring pairs share texts).
 
@@ -208,15 +211,10 @@ class Backend(abc.ABC):
         ----------
         stats : StatsHandle or list of TokenStats
             What :meth:`encode_stats` of this backend returned, or statistics in this process.
-        pairs : numpy.ndarray of int64, shape (P, 2), or None
-        numerics : {"exact", "paper"}
-        device : str
-            The pair engine's device next to the driver's encoder (the local backend's; a
-            cluster backend places the engine on its workers).
-        progress : bool
-            Show a progress bar.
-        ids : sequence of str, optional
-            The texts' ids, to name texts in error messages.
+        pairs : array_like of int, shape (P, 2), or None
+        opts : ScoreOptions
+            Numerics, the engine's device in this process, progress, the texts' ids (for
+            error messages) and the pair columns.
 
         Raises
         ------
@@ -225,68 +223,46 @@ class Backend(abc.ABC):
         """
 
     def score_listed(
-        self,
-        stats: StatsHandle | list[TokenStats],
-        i: np.ndarray,
-        j: np.ndarray,
-        numerics: str,
-        device: str,
-        progress: bool,
-        ids: Sequence[str] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """d_μ, d_Σ and SOCM of listed pairs (a mine job's candidates), in their given order.
+        self, stats: StatsHandle | list[TokenStats], pairs: Any, opts: ScoreOptions
+    ) -> PairResult:
+        """Every pair column of listed pairs (a mine job's candidates), in their given order.
 
         The pairs go to :meth:`score` in :func:`~socm.core.mine.locality_order`, so that the
-        consecutive pairs of one task share most of their texts, and the scores come back in
-        the order of ``i, j``. ``stats`` is consumed as by :meth:`score`.
-
-        Parameters
-        ----------
-        stats : StatsHandle or list of TokenStats
-        i, j : numpy.ndarray of int64, shape (P,)
-            The pairs (``i`` is the first text for the paper numerics).
-        numerics : {"exact", "paper"}
-        device : str
-        progress : bool
-        ids : sequence of str, optional
-
-        Returns
-        -------
-        (d_mu, d_sigma, socm)
-            float64 arrays of shape (P,).
+        consecutive pairs of one task share most of their texts, and come back in the given
+        order. ``stats`` may be consumed as by :meth:`score`.
 
         Raises
         ------
         SocmError
             A failed worker, or tiles that are not the pairs asked for.
         """
-        p = len(i)
+        pairs = as_pairs(pairs)
+        i, j = pairs[:, 0], pairs[:, 1]
         order = locality_order(i, j, len(stats))
-        pairs = np.stack([i[order], j[order]], axis=1).astype(np.int64, copy=False)
-        out = np.empty((3, p))
+        cols: dict[str, np.ndarray] = {}
         done = 0
-        for tile in self.score(stats, pairs, numerics, device, progress, ids=ids):
+        for tile in self.score(stats, pairs[order], opts):
             sel = order[done : done + len(tile)]
             if not (np.array_equal(tile.i, i[sel]) and np.array_equal(tile.j, j[sel])):
                 raise SocmError(f"the {self.name} backend returned other pairs than it was given")
-            out[0, sel], out[1, sel], out[2, sel] = tile.d_mu, tile.d_sigma, tile.socm
+            for name, values in tile.columns.items():
+                cols.setdefault(name, np.empty(len(i), dtype=values.dtype))[sel] = values
             done += len(tile)
-        if done != p:
-            raise SocmError(f"the {self.name} backend scored {done} of {p} pairs")
-        return out[0], out[1], out[2]
+        if done != len(i):
+            raise SocmError(f"the {self.name} backend scored {done} of {len(i)} pairs")
+        if not cols:
+            return PairResult.empty(opts.schema)
+        return PairResult(i, j, **cols)
 
-    def score_summarized(
+    def score_into(
         self,
         stats: StatsHandle | list[TokenStats],
-        pairs: np.ndarray | None,
-        numerics: str,
-        progress: bool,
-        ids: Sequence[str],
-        acc: Any,
-        pairs_dir: Any = None,
-        labels: list[str | None] | None = None,
-        per_label: Any = None,
+        pairs: Any,
+        opts: ScoreOptions,
+        sink: PairSink,
     ) -> None:
-        """Score where the pairs are written: only for a backend with :attr:`writes_pairs`
-        (see :meth:`socm.backends.ray.RayBackend.score_summarized`)."""
-        raise NotImplementedError(f"the {self.name} backend streams tiles: use score()")
+        """Score into a run's sink (the measure job's route): each tile of :meth:`score`
+        goes to :meth:`PairSink.add <socm.runs.PairSink.add>` here. The caller closes the
+        sink."""
+        for tile in self.score(stats, as_pairs(pairs), opts):
+            sink.add(tile)

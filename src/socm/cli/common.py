@@ -185,23 +185,26 @@ def output_parent(
 
 
 def backend_parent() -> argparse.ArgumentParser:
-    """``--backend`` and ``--ray-address``: where a command encodes and scores."""
-    from socm.backends.base import BACKENDS
+    """``--backend`` and ``--backend-address``: where a command encodes and scores."""
+    from socm.backends import available_backends, backend_names
 
     p = _parent()
     g = p.add_argument_group("execution")
     g.add_argument(
         "--backend",
-        choices=BACKENDS,
+        choices=backend_names(),
         default="local",
-        help="local: this process; ray: a Ray cluster (encode actors, pair tasks; "
-        "pip install 'socm[ray]'), with the same results; --cache-dir should then be on "
-        "storage every node sees",
+        help=f"where to encode and score (installed here: {', '.join(available_backends())}): "
+        "local is this process; ray a Ray cluster (encode actors, pair tasks; pip install "
+        "'socm[ray]'), with the same results; --cache-dir and --out should then be on storage "
+        "every node sees",
     )
     g.add_argument(
+        "--backend-address",
         "--ray-address",
-        help="Ray cluster: host:port of the head, ray://host:port or auto (None: auto when "
-        "RAY_ADDRESS is set, else a local Ray instance)",
+        dest="backend_address",
+        help="where the backend connects; for ray: host:port of the head, ray://host:port or "
+        "auto (None: auto when RAY_ADDRESS is set, else a local Ray instance)",
     )
     return p
 

@@ -15,8 +15,8 @@ from socm.cli.common import (
     pairs_parent,
     positive_int,
 )
-from socm.core.mine import RANK_BY
 from socm.core.neighbors import METHODS
+from socm.core.schema import rankable_names
 from socm.encode.encoder import CACHE_DTYPES
 
 __all__ = ["add_parsers", "cmd_mine"]
@@ -51,32 +51,37 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "texts.parquet and mine_summary.json.",
     )
     p.set_defaults(n_texts="all")  # mining searches the whole corpus unless --n-texts is given
+    from socm.analyses.mine import RUN_DEFAULTS as D
+
     g = p.add_argument_group("mining")
     g.add_argument(
         "--neighbors",
         type=positive_int,
-        default=10,
+        default=D.neighbors,
         help="nearest texts by cosine per text; their pairs are the candidates",
     )
     g.add_argument(
         "--top-k",
         type=_top_k,
-        default=100,
+        default=D.top_k,
         help="pairs kept in candidates.parquet ('all': every candidate)",
     )
     g.add_argument(
         "--rank-by",
-        choices=RANK_BY,
-        default="socm",
+        choices=rankable_names(),
+        default=D.rank_by,
         help="ranking column (descending); relative_d_sigma is not dominated by high-spread texts",
     )
     g.add_argument(
-        "--max-per-text", type=positive_int, help="at most this many kept pairs per text"
+        "--max-per-text",
+        type=positive_int,
+        default=D.max_per_text,
+        help="at most this many kept pairs per text",
     )
     g.add_argument(
         "--search",
         choices=METHODS,
-        default="auto",
+        default=D.search,
         help="neighbour search: exact (auto, exact, faiss: identical results) or approximate "
         "hnsw (recall reported)",
     )
@@ -94,15 +99,13 @@ def cmd_mine(args: argparse.Namespace) -> int:
     """``socm mine``: returns the exit code."""
     from socm.analyses.mine import format_mine, run_mine
 
-    options = {
-        k: getattr(args, k)
-        for k in ("neighbors", "top_k", "rank_by", "max_per_text", "search", "cache_dtype")
-    }
-    show = args.show
-    flags = argparse.Namespace(
-        **{k: v for k, v in vars(args).items() if k not in (*options, "show")}
+    options = {k: getattr(args, k) for k in ("neighbors", "top_k", "rank_by", "max_per_text")}
+    options["search"] = args.search
+    own = (*options, "cache_dtype", "show")
+    flags = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in own})
+    summary, out = run_mine(
+        config_from_args(flags), cache_dtype=args.cache_dtype, show=args.show, **options
     )
-    summary, out = run_mine(config_from_args(flags), **options, show=show)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

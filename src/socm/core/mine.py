@@ -27,26 +27,27 @@ texts' covariance factors fit ``score_chunk_bytes``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from socm.core.metrics import Numerics, check_numerics, relative_d_sigma_from_bw2
+from socm.core.metrics import Numerics
 from socm.core.neighbors import METHODS, nearest_neighbors
-from socm.core.pairs import pairwise
+from socm.core.pairs import PairResult, ScoreOptions, pairwise
+from socm.core.schema import rankable_names
 from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 
-if TYPE_CHECKING:  # the backends import this module
-    from socm.backends.base import Backend
-
 __all__ = [
-    "RANK_BY",
     "Candidates",
+    "ListedScorer",
+    "MineOptions",
     "MineResult",
+    "OptionError",
     "candidate_pairs",
     "chunk_pairs",
     "find_candidates",
@@ -56,10 +57,126 @@ __all__ = [
     "score_candidates",
 ]
 
-RANK_BY: tuple[str, ...] = ("socm", "d_sigma", "relative_d_sigma")
+
+class OptionError(ValueError):
+    """A mining option out of range: :attr:`option` names it (e.g. ``"top_k"``), and the
+    message starts with that name, so a command line can name its flag instead."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
-@dataclass
+def _whole(name: str, value: Any, allow_none: bool) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise OptionError(name, f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class MineOptions:
+    """What a mining run searches, scores and keeps: the one declaration of its options.
+
+    Attributes
+    ----------
+    neighbors : int
+        :math:`k`: each text's ``k`` nearest texts by cosine of the unit means make its
+        candidate pairs (``1 <= k < N``); the union over texts is scored, each pair once.
+    top_k : int, optional
+        Keep the first ``top_k`` pairs of the ranking (after ``max_per_text``); None: all.
+    rank_by : str
+        Ranking column, descending, ties by ``(i, j)``: a rankable pair column
+        (:func:`socm.core.schema.rankable_names`: ``socm``, ``d_sigma``,
+        ``relative_d_sigma``, ...).
+    max_per_text : int, optional
+        At most this many kept pairs per text (greedy along the ranking).
+    search : {"auto", "exact", "faiss", "hnsw"}
+        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`). ``"auto"``,
+        ``"exact"`` and ``"faiss"`` give identical candidates; ``"hnsw"`` is approximate and
+        reports its measured recall.
+    search_options : mapping
+        Passed on to :func:`~socm.core.neighbors.nearest_neighbors` (``margin``,
+        ``ef_search``, ``recall_sample``, ...).
+
+    Raises
+    ------
+    OptionError
+        (a ``ValueError``) on a value out of range, naming the option.
+
+    Examples
+    --------
+    >>> MineOptions(neighbors=5).replace(rank_by="d_sigma").rank_by
+    'd_sigma'
+    >>> MineOptions(top_k=0)
+    Traceback (most recent call last):
+    ...
+    socm.core.mine.OptionError: top_k must be a whole number >= 1, got 0
+    """
+
+    neighbors: int = 10
+    top_k: int | None = None
+    rank_by: str = "socm"
+    max_per_text: int | None = None
+    search: str = "auto"
+    search_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neighbors", _whole("neighbors", self.neighbors, False))
+        object.__setattr__(self, "top_k", _whole("top_k", self.top_k, True))
+        object.__setattr__(self, "max_per_text", _whole("max_per_text", self.max_per_text, True))
+        ranks = rankable_names()
+        if self.rank_by not in ranks:
+            raise OptionError(
+                "rank_by", f"rank_by must be one of {', '.join(ranks)}, got {self.rank_by!r}"
+            )
+        if self.search not in METHODS:
+            raise OptionError(
+                "search", f"search must be one of {', '.join(METHODS)}, got {self.search!r}"
+            )
+        object.__setattr__(self, "search_options", dict(self.search_options))
+
+    def replace(self, **changes: Any) -> MineOptions:
+        """A copy with ``changes`` (validated again).
+
+        Raises
+        ------
+        TypeError
+            An unknown option.
+        """
+        return dataclasses.replace(self, **changes)
+
+    def check_texts(self, n: int) -> None:
+        """Refuse a corpus of ``n`` texts these options cannot mine.
+
+        Raises
+        ------
+        OptionError
+            Fewer than 2 texts, or ``neighbors`` not below ``n``.
+        """
+        if n < 2:
+            raise OptionError("texts", f"mining needs at least 2 texts, got {n}")
+        if self.neighbors >= n:
+            raise OptionError(
+                "neighbors",
+                f"neighbors {self.neighbors} must be smaller than the number of texts ({n:,}): "
+                f"use at most {n - 1}",
+            )
+
+    def record(self) -> dict[str, Any]:
+        """The options as recorded with a run (JSON-ready)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+class ListedScorer(Protocol):
+    """Anything that scores listed pairs in their given order: a backend
+    (:meth:`socm.backends.Backend.score_listed`), or this process's engine."""
+
+    def score_listed(self, stats: Any, pairs: np.ndarray, opts: ScoreOptions) -> PairResult:
+        """Every pair column of the ``(P, 2)`` pairs, in their order."""
+
+
 class MineResult:
     r"""Mined pairs, best first, and per-text summaries of the candidate pairs.
 
@@ -67,13 +184,12 @@ class MineResult:
     ----------
     i, j : numpy.ndarray of int64, shape (P,)
         Text indices of each kept pair, ``i < j``.
-    cosine : numpy.ndarray of float64, shape (P,)
-        :math:`\tilde\mu_i^\top\tilde\mu_j` (:func:`socm.core.neighbors.pair_cosines`, the
-        kernel ``pairwise`` uses on the CPU: there ``d_mu == clip((1 - cosine) / 2, 0, 1)``).
-    d_mu, d_sigma, socm : numpy.ndarray of float64, shape (P,)
-        As :func:`socm.core.pairs.pairwise` returns them for these pairs.
-    relative_d_sigma : numpy.ndarray of float64, shape (P,)
-        :math:`\mathrm{BW}^2/(\operatorname{tr}\Sigma_i + \operatorname{tr}\Sigma_j) \in [0, 1]`.
+    columns : dict of numpy.ndarray, each of shape (P,)
+        ``cosine`` (:math:`\tilde\mu_i^\top\tilde\mu_j`, :func:`socm.core.neighbors.
+        pair_cosines`, the kernel ``pairwise`` uses on the CPU: there ``d_mu == clip((1 -
+        cosine) / 2, 0, 1)``), then every pair column of the schema the pairs were scored with
+        (``d_mu``, ``d_sigma``, ``socm``, ``relative_d_sigma``, ...), each also an attribute
+        (``res.socm``).
     rank_by : str
         The column the pairs are ordered by (descending, ties by ``(i, j)``).
     n_texts : int
@@ -91,36 +207,43 @@ class MineResult:
         Wall seconds per stage: ``stats``, ``neighbors``, ``scoring``, ``ranking``.
     """
 
-    i: np.ndarray
-    j: np.ndarray
-    cosine: np.ndarray
-    d_mu: np.ndarray
-    d_sigma: np.ndarray
-    socm: np.ndarray
-    relative_d_sigma: np.ndarray
-    rank_by: str
-    n_texts: int
-    n_candidates: int
-    neighbor_info: dict[str, Any] = field(default_factory=dict)
-    text_n_candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    text_mean_cosine: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    text_mean_relative_d_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    timings: dict[str, float] = field(default_factory=dict)
+    def __init__(
+        self,
+        i: np.ndarray,
+        j: np.ndarray,
+        columns: dict[str, np.ndarray],
+        rank_by: str,
+        n_texts: int,
+        n_candidates: int,
+        neighbor_info: dict[str, Any] | None = None,
+        text_n_candidates: np.ndarray | None = None,
+        text_mean_cosine: np.ndarray | None = None,
+        text_mean_relative_d_sigma: np.ndarray | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> None:
+        self.i, self.j, self.columns = i, j, columns
+        self.rank_by, self.n_texts, self.n_candidates = rank_by, n_texts, n_candidates
+        self.neighbor_info = neighbor_info or {}
+        empty_int, empty = np.zeros(0, dtype=np.int64), np.zeros(0)
+        self.text_n_candidates = empty_int if text_n_candidates is None else text_n_candidates
+        self.text_mean_cosine = empty if text_mean_cosine is None else text_mean_cosine
+        self.text_mean_relative_d_sigma = (
+            empty if text_mean_relative_d_sigma is None else text_mean_relative_d_sigma
+        )
+        self.timings = timings or {}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        columns = self.__dict__.get("columns")
+        if columns is not None and name in columns:
+            return columns[name]
+        raise AttributeError(f"MineResult has no column {name!r}")
 
     def __len__(self) -> int:
         return int(self.i.shape[0])
 
     def pairs(self) -> dict[str, np.ndarray]:
-        """The kept pairs as columns (``i``, ``j``, ``cosine``, ..., ``relative_d_sigma``)."""
-        return {
-            "i": self.i,
-            "j": self.j,
-            "cosine": self.cosine,
-            "d_mu": self.d_mu,
-            "d_sigma": self.d_sigma,
-            "socm": self.socm,
-            "relative_d_sigma": self.relative_d_sigma,
-        }
+        """The kept pairs as columns (``i``, ``j``, ``cosine``, ``d_mu``, ...)."""
+        return {"i": self.i, "j": self.j, **self.columns}
 
     def per_text(self) -> dict[str, np.ndarray]:
         """One row per text: its candidate-pair summaries and how often it was kept.
@@ -295,14 +418,11 @@ def chunk_pairs(
 
 def score_candidates(
     stats: Sequence[TokenStats],
-    i: np.ndarray,
-    j: np.ndarray,
-    numerics: str,
-    device: str | torch.device | None,
-    progress: bool,
+    pairs: np.ndarray,
+    opts: ScoreOptions | None = None,
     chunk_bytes: int = 512 << 20,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """d_μ, d_Σ and SOCM of listed pairs in this process (the scoring step of :func:`mine`).
+) -> PairResult:
+    """Every pair column of listed pairs in this process (the scoring step of :func:`mine`).
 
     :func:`~socm.core.pairs.pairwise` on the listed pairs, in chunks so that only a chunk's
     factors are copied: ``pairwise`` stacks the factors of every text it is given; here it is
@@ -314,49 +434,46 @@ def score_candidates(
     ----------
     stats : sequence of TokenStats
         Every text's statistics (not modified).
-    i, j : numpy.ndarray of int64, shape (P,)
-        The pairs (``i`` is the first text for the paper numerics).
-    numerics : {"exact", "paper"}
-    device : str or torch.device, optional
-    progress : bool
-        Show a progress bar over pairs.
+    pairs : numpy.ndarray of int64, shape (P, 2)
+        The pairs (the first column is the first text for the paper numerics).
+    opts : ScoreOptions, optional
+        Numerics, device, progress bar (over pairs) and pair columns.
     chunk_bytes : int
         Covariance-factor bytes copied per ``pairwise`` call.
 
     Returns
     -------
-    (d_mu, d_sigma, socm)
-        float64 arrays of shape (P,), in the order of the pairs.
+    PairResult
+        The pairs in their given order, with every column of ``opts.schema``.
     """
+    opts = ScoreOptions() if opts is None else opts
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    i, j = pairs[:, 0], pairs[:, 1]
     p = len(i)
-    dmu, dsig, soc = np.empty(p), np.empty(p), np.empty(p)
+    cols = {c.name: np.empty(p, dtype=c.dtype) for c in opts.schema}
+    if p == 0:
+        return PairResult(i, j, **cols)
     dim = stats[0].dim
     text_bytes = np.array([8 * dim * (s.rank + 1) for s in stats], dtype=np.int64)
     order = locality_order(i, j, len(stats))
     bar = None
-    if progress:
+    if opts.progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=p, desc="scoring", unit="pair")
     for sel in chunk_pairs(order, i, j, text_bytes, chunk_bytes):
         texts, inv = np.unique(np.concatenate([i[sel], j[sel]]), return_inverse=True)
         local = inv.reshape(2, -1).T
-        res = pairwise([stats[t] for t in texts], pairs=local, numerics=numerics, device=device)
-        dmu[sel], dsig[sel], soc[sel] = res.d_mu, res.d_sigma, res.socm
+        res = pairwise(
+            [stats[t] for t in texts], local, opts.numerics, opts.device, schema=opts.schema
+        )
+        for name, col in cols.items():
+            col[sel] = res.columns[name]
         if bar is not None:
             bar.update(len(sel))
     if bar is not None:
         bar.close()
-    return dmu, dsig, soc
-
-
-def _positive_int(name: str, value: Any, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        what = "a positive integer" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return int(value)
+    return PairResult(i, j, **cols)
 
 
 def _keep(
@@ -378,13 +495,11 @@ def _keep(
 
 def find_candidates(
     means: np.ndarray,
-    neighbors: int = 10,
-    search: str = "auto",
+    options: MineOptions | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
-    **search_options: Any,
 ) -> Candidates:
-    r"""The candidate pairs: each text's ``neighbors`` nearest texts by cosine (step 2).
+    r"""The candidate pairs: each text's ``options.neighbors`` nearest texts by cosine (step 2).
 
     Needs only the unit means, so it runs where they are (a cluster run's driver), whoever
     scores the pairs.
@@ -393,16 +508,12 @@ def find_candidates(
     ----------
     means : numpy.ndarray of float64, shape (N, D)
         The texts' unit means :math:`\tilde\mu` (``TokenStats.mean``, stacked).
-    neighbors : int
-        :math:`k`, ``1 <= k < N``.
-    search : {"auto", "exact", "faiss", "hnsw"}
-        As in :func:`mine`.
+    options : MineOptions, optional
+        ``neighbors`` (:math:`k`, ``1 <= k < N``), ``search`` and ``search_options``.
     device : str or torch.device, optional
         Where the exact search's products run.
     progress : bool
         Show a progress bar.
-    **search_options
-        Passed on to :func:`~socm.core.neighbors.nearest_neighbors`.
 
     Returns
     -------
@@ -411,55 +522,40 @@ def find_candidates(
 
     Raises
     ------
-    ValueError
-        ``neighbors`` outside ``[1, N)``, fewer than 2 texts or an unknown ``search``.
+    OptionError
+        ``neighbors`` not below N, or fewer than 2 texts.
     ImportError
         When ``search`` needs faiss and it is not installed.
     """
-    if search not in METHODS:
-        raise ValueError(f"search must be one of {METHODS}, got {search!r}")
-    k = _positive_int("neighbors", neighbors, allow_none=False)
+    options = MineOptions() if options is None else options
     n = len(means)
-    if n < 2:
-        raise ValueError(f"mining needs at least 2 texts, got {n}")
-    if k >= n:
-        raise ValueError(f"neighbors must be smaller than the number of texts ({n}), got {k}")
+    options.check_texts(n)
     t0 = time.perf_counter()
-    idx, cos, info = nearest_neighbors(means, k, search, device, progress, **search_options)
+    idx, cos, info = nearest_neighbors(
+        means, options.neighbors, options.search, device, progress, **options.search_options
+    )
     i, j, cosine = candidate_pairs(idx, cos)
     return Candidates(i, j, cosine, n, info, time.perf_counter() - t0)
 
 
 def rank_candidates(
-    candidates: Candidates,
-    d_mu: np.ndarray,
-    d_sigma: np.ndarray,
-    socm: np.ndarray,
-    trace: np.ndarray,
-    rank_by: str = "socm",
-    top_k: int | None = None,
-    max_per_text: int | None = None,
+    candidates: Candidates, scores: PairResult, options: MineOptions | None = None
 ) -> MineResult:
     r"""Rank scored candidates and summarise them per text (step 4).
 
     Whoever scored the pairs (:func:`score_candidates` here, or a backend's
-    :meth:`~socm.backends.Backend.score` on ``candidates.pairs()``), the ranking is the same.
+    :meth:`~socm.backends.Backend.score_listed` on ``candidates.pairs()``), the ranking is
+    the same.
 
     Parameters
     ----------
     candidates : Candidates
         From :func:`find_candidates`.
-    d_mu, d_sigma, socm : numpy.ndarray of float64, shape (P,)
-        The candidates' scores, in the order of ``candidates``.
-    trace : numpy.ndarray of float64, shape (N,)
-        Every text's :math:`\operatorname{tr}\Sigma` (for the relative :math:`d_\Sigma`,
-        :func:`socm.core.metrics.relative_d_sigma_from_bw2`).
-    rank_by : {"socm", "d_sigma", "relative_d_sigma"}
-        Ranking column, descending; ties by ``(i, j)``.
-    top_k : int, optional
-        Keep the first ``top_k`` pairs of the ranking (after ``max_per_text``); None: all.
-    max_per_text : int, optional
-        At most this many kept pairs per text (greedy along the ranking).
+    scores : PairResult
+        The candidates' pair columns (``relative_d_sigma`` among them), in the order of
+        ``candidates``.
+    options : MineOptions, optional
+        ``rank_by``, ``top_k`` and ``max_per_text``.
 
     Returns
     -------
@@ -470,42 +566,33 @@ def rank_candidates(
     Raises
     ------
     ValueError
-        An unknown ``rank_by``, ``top_k`` / ``max_per_text`` below 1, or scores whose length
-        is not the number of candidates.
+        Scores of other pairs than the candidates, or without the ranking column.
     """
     t0 = time.perf_counter()
-    if rank_by not in RANK_BY:
-        raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
-    top_k = _positive_int("top_k", top_k)
-    max_per_text = _positive_int("max_per_text", max_per_text)
+    options = MineOptions() if options is None else options
     i, j, cosine, n = candidates.i, candidates.j, candidates.cosine, candidates.n_texts
-    dmu, dsig, soc = (np.asarray(x, dtype=np.float64) for x in (d_mu, d_sigma, socm))
-    if not dmu.shape == dsig.shape == soc.shape == i.shape:
-        raise ValueError(
-            f"{len(i)} candidates but scores of shapes {dmu.shape}, {dsig.shape}, {soc.shape}"
-        )
-    trace = np.asarray(trace, dtype=np.float64)
-    rel = relative_d_sigma_from_bw2(4.0 * dsig, trace[i], trace[j])
-
+    if not (np.array_equal(scores.i, i) and np.array_equal(scores.j, j)):
+        raise ValueError(f"{len(i)} candidates but scores of {len(scores)} other pairs")
+    if options.rank_by not in scores.columns:
+        raise ValueError(f"the scores have no column {options.rank_by!r} to rank by")
+    rel = scores.columns["relative_d_sigma"]
     n_cand = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
     mean_cos = (np.bincount(i, cosine, n) + np.bincount(j, cosine, n)) / n_cand
     mean_rel = (np.bincount(i, rel, n) + np.bincount(j, rel, n)) / n_cand
 
-    score = {"socm": soc, "d_sigma": dsig, "relative_d_sigma": rel}[rank_by]
-    order = np.lexsort((j, i, -score))
-    if max_per_text is not None:
-        order = _keep(order, i, j, n, max_per_text, top_k)
-    elif top_k is not None:
-        order = order[:top_k]
+    order = np.lexsort((j, i, -scores.columns[options.rank_by]))
+    if options.max_per_text is not None:
+        order = _keep(order, i, j, n, options.max_per_text, options.top_k)
+    elif options.top_k is not None:
+        order = order[: options.top_k]
+    # the neighbour search's reference cosine (a registered ``cosine`` column agrees with it)
+    columns = {"cosine": cosine[order]}
+    columns.update({k: v[order] for k, v in scores.columns.items() if k != "cosine"})
     return MineResult(
-        i=i[order],
-        j=j[order],
-        cosine=cosine[order],
-        d_mu=dmu[order],
-        d_sigma=dsig[order],
-        socm=soc[order],
-        relative_d_sigma=rel[order],
-        rank_by=rank_by,
+        i[order],
+        j[order],
+        columns,
+        rank_by=options.rank_by,
         n_texts=n,
         n_candidates=len(i),
         neighbor_info=candidates.neighbor_info,
@@ -518,23 +605,19 @@ def rank_candidates(
 
 def mine(
     token_lists: Sequence[Any],
-    neighbors: int = 10,
-    top_k: int | None = None,
-    rank_by: str = "socm",
-    max_per_text: int | None = None,
+    options: MineOptions | None = None,
+    *,
     numerics: Numerics = "exact",
     device: str | torch.device | None = None,
     progress: bool = False,
-    search: str = "auto",
-    *,
     score_chunk_bytes: int = 512 << 20,
-    backend: Backend | str | None = None,
-    **search_options: Any,
+    scorer: ListedScorer | None = None,
+    **changes: Any,
 ) -> MineResult:
     r"""Find the pairs of texts whose mean embeddings are close but whose tokens differ in shape.
 
-    :func:`find_candidates` on the unit means, :func:`score_candidates` in this process, then
-    :func:`rank_candidates`.
+    :func:`find_candidates` on the unit means, :func:`score_candidates` in this process (or
+    ``scorer``), then :func:`rank_candidates`.
 
     Parameters
     ----------
@@ -542,37 +625,25 @@ def mine(
         One ``(n_i, D)`` token-embedding matrix (or its
         :class:`~socm.core.stats.TokenStats`) per text, as for
         :func:`socm.core.pairs.pairwise`.
-    neighbors : int
-        :math:`k`: each text's ``k`` nearest texts by cosine of the unit means make its
-        candidate pairs (``1 <= k < N``). The union over texts is scored, each pair once.
-    top_k : int, optional
-        Keep the first ``top_k`` pairs of the ranking (after ``max_per_text``); ``None``: all.
-    rank_by : {"socm", "d_sigma", "relative_d_sigma"}
-        Ranking column, descending; ties by ``(i, j)``.
-    max_per_text : int, optional
-        At most this many kept pairs per text (greedy along the ranking).
+    options : MineOptions, optional
+        What to search, score and keep (default ``MineOptions()``: 10 neighbours, every
+        candidate ranked by SOCM).
     numerics : {"exact", "paper"}
         See :func:`socm.core.metrics.d_sigma` (``i`` is the first text of each pair).
     device : str or torch.device, optional
         Where the float64 linear algebra runs (default: CUDA if available, else CPU).
     progress : bool
         Show progress bars.
-    search : {"auto", "exact", "faiss", "hnsw"}
-        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`). ``"auto"``, ``"exact"``
-        and ``"faiss"`` give identical candidates; ``"hnsw"`` is approximate and reports its
-        measured recall in ``neighbor_info``.
     score_chunk_bytes : int
         Covariance-factor bytes copied per scoring call (bounds the extra memory).
-    backend : Backend or {"local", "ray"}, optional
-        Where the candidates are scored (:mod:`socm.backends`): None or ``"local"`` in this
-        process (:func:`score_candidates`); ``"ray"`` on the Ray cluster of ``RAY_ADDRESS``
-        (else a local Ray instance), connected and disconnected here; a
-        :class:`~socm.backends.Backend` instance must be started by the caller (use it as a
-        context manager). Every backend gives the same scores (the same engine); the
-        statistics, the neighbour search and the ranking run in this process.
-    **search_options
-        Passed on to :func:`~socm.core.neighbors.nearest_neighbors` (``margin``,
-        ``ef_search``, ``recall_sample``, ...).
+    scorer : ListedScorer, optional
+        Scores the candidates instead of this process (a started
+        :class:`socm.backends.Backend`; :func:`socm.mine` takes a backend's name). Every
+        scorer gives the same scores (the same engine); the statistics, the neighbour search
+        and the ranking run in this process.
+    **changes
+        Fields of :class:`MineOptions` replacing those of ``options`` (``neighbors=5``,
+        ``rank_by="d_sigma"``, ...).
 
     Returns
     -------
@@ -583,54 +654,31 @@ def mine(
     ------
     ValueError
         On invalid token lists (naming the text), mismatched dimensions, fewer than 2 texts,
-        ``neighbors`` outside ``[1, N)``, an unknown ``rank_by``, ``search`` or ``numerics``, or
-        ``top_k`` / ``max_per_text`` below 1.
+        an option out of range (:class:`OptionError`) or an unknown ``numerics``.
+    TypeError
+        An unknown option.
     ImportError
         When ``search`` needs faiss and it is not installed.
-    SocmError
-        With ``backend="ray"``: Ray not installed, the cluster unreachable, a worker that
-        failed after Ray's retries.
     """
-    check_numerics(numerics)
-    if rank_by not in RANK_BY:
-        raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
-    if search not in METHODS:
-        raise ValueError(f"search must be one of {METHODS}, got {search!r}")
-    _positive_int("top_k", top_k)
-    _positive_int("max_per_text", max_per_text)
-    if isinstance(backend, str) and backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local', 'ray' or a Backend, got {backend!r}")
-    k = _positive_int("neighbors", neighbors, allow_none=False)
-    n = len(token_lists)
-    if n < 2:
-        raise ValueError(f"mining needs at least 2 texts, got {n}")
-    if k >= n:
-        raise ValueError(f"neighbors must be smaller than the number of texts ({n}), got {k}")
+    opts = ScoreOptions(numerics=numerics, device=device, progress=progress)
+    options = (MineOptions() if options is None else options).replace(**changes)
+    options.check_texts(len(token_lists))
 
     t0 = time.perf_counter()
     stats = token_stats_many(token_lists)
     check_same_dim(stats)
     means = np.stack([s.mean for s in stats])
     t1 = time.perf_counter()
-    cand = find_candidates(means, k, search, device, progress, **search_options)
+    cand = find_candidates(means, options, device, progress)
     del means
-    trace = np.array([s.trace for s in stats], dtype=np.float64)
     t2 = time.perf_counter()
-    if backend is None or backend == "local":
-        dmu, dsig, soc = score_candidates(
-            stats, cand.i, cand.j, numerics, device, progress, score_chunk_bytes
-        )
-    elif isinstance(backend, str):
-        from socm.backends import get_backend  # not at import: the backends import this module
-
-        where = None if device is None else str(device)  # the cluster's GPUs, or as asked
-        with get_backend(backend, device=where) as owned:
-            dmu, dsig, soc = owned.score_listed(stats, cand.i, cand.j, numerics, device, progress)
+    if scorer is None:
+        scores = score_candidates(stats, cand.pairs(), opts, score_chunk_bytes)
     else:
-        dmu, dsig, soc = backend.score_listed(stats, cand.i, cand.j, numerics, device, progress)
+        scores = scorer.score_listed(stats, cand.pairs(), opts)
     del stats
     t3 = time.perf_counter()
-    res = rank_candidates(cand, dmu, dsig, soc, trace, rank_by, top_k, max_per_text)
+    res = rank_candidates(cand, scores, options)
     res.timings = {
         "stats": t1 - t0,
         "neighbors": t2 - t1,

@@ -29,21 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from socm.core.metrics import (
-    Numerics,
-    bures_wasserstein2,
-    check_numerics,
-    d_mu_from_cosine,
-    d_sigma_from_bw2,
-    fidelity_exact,
-    fidelity_paper,
-    socm_from_parts,
-)
+from socm.core.metrics import Numerics, check_numerics, fidelity_exact, fidelity_paper
+from socm.core.schema import PairParts, PairSchema, compute_columns, current_schema
 from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 from socm.progress import progress_bar
 
 __all__ = [
     "PairResult",
+    "ScoreOptions",
     "all_pairs_index",
     "iter_pairwise",
     "iter_pairwise_between",
@@ -98,28 +91,77 @@ _LADDER = [
 ]
 
 
-@dataclass
 class PairResult:
-    r"""Per-pair results of :func:`pairwise`.
+    r"""Per-pair results of :func:`pairwise`: the pairs and one array per pair column.
 
     Attributes
     ----------
     i, j : numpy.ndarray of int64, shape (P,)
         Indices of the first and second text of each pair.
-    d_mu, d_sigma, socm : numpy.ndarray of float64, shape (P,)
-        :math:`d_\mu`, :math:`d_\Sigma` and SOCM per pair.
+    columns : dict of numpy.ndarray, each of shape (P,)
+        One entry per column of the schema the pairs were scored with
+        (:mod:`socm.core.schema`: ``d_mu``, ``d_sigma``, ``socm``, ``relative_d_sigma`` and
+        any registered column), each also an attribute (``r.socm``).
+
+    Examples
+    --------
+    >>> r = PairResult([0], [1], socm=[0.25])
+    >>> r.socm.tolist(), r.fields, len(r)
+    ([0.25], ('i', 'j', 'socm'), 1)
     """
 
-    i: np.ndarray
-    j: np.ndarray
-    d_mu: np.ndarray
-    d_sigma: np.ndarray
-    socm: np.ndarray
+    def __init__(self, i: Any, j: Any, **columns: Any) -> None:
+        self.i = np.asarray(i, dtype=np.int64).reshape(-1)
+        self.j = np.asarray(j, dtype=np.int64).reshape(-1)
+        self.columns = {name: np.asarray(v).reshape(-1) for name, v in columns.items()}
+        if self.j.shape != self.i.shape or any(
+            v.shape != self.i.shape for v in self.columns.values()
+        ):
+            raise ValueError("a PairResult needs i, j and every column of one length")
 
-    FIELDS = ("i", "j", "d_mu", "d_sigma", "socm")
+    def __getattr__(self, name: str) -> np.ndarray:
+        columns = self.__dict__.get("columns")
+        if columns is not None and name in columns:
+            return columns[name]
+        raise AttributeError(f"PairResult has no column {name!r}")
 
     def __len__(self) -> int:
         return int(self.i.shape[0])
+
+    def __repr__(self) -> str:
+        return f"PairResult({len(self)} pairs; columns {', '.join(self.columns)})"
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """``("i", "j", *columns)``."""
+        return ("i", "j", *self.columns)
+
+    def take(self, index: Any) -> PairResult:
+        """The pairs at ``index`` (an integer array or a boolean mask)."""
+        return PairResult(
+            self.i[index], self.j[index], **{k: v[index] for k, v in self.columns.items()}
+        )
+
+    @classmethod
+    def concat(cls, tiles: Sequence[PairResult], schema: PairSchema | None = None) -> PairResult:
+        """The tiles one after the other (an empty result with ``schema``'s columns when there
+        are none)."""
+        if not tiles:
+            return cls.empty(schema)
+        names = list(tiles[0].columns)
+        return cls(
+            np.concatenate([t.i for t in tiles]),
+            np.concatenate([t.j for t in tiles]),
+            **{k: np.concatenate([t.columns[k] for t in tiles]) for k in names},
+        )
+
+    @classmethod
+    def empty(cls, schema: PairSchema | None = None) -> PairResult:
+        """No pairs, with the columns of ``schema`` (default :func:`~socm.core.schema.
+        current_schema`)."""
+        cols = current_schema() if schema is None else schema
+        e = np.zeros(0, dtype=np.int64)
+        return cls(e, e.copy(), **{c.name: np.zeros(0, dtype=c.dtype) for c in cols})
 
     def summary(
         self,
@@ -162,9 +204,41 @@ class PairResult:
 
         n = n_texts if n_texts is not None else int(max(self.i.max(), self.j.max())) + 1
         acc = PairAccumulator(n)
-        acc.update(self.i, self.j, self.d_mu, self.d_sigma, self.socm)
+        acc.add(self)
         out = acc.result(n_population, pairs_possible, level, n_listed=n_listed)
         return {k: v for k, v in out.items() if not k.startswith("text_")}
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How pairs are scored, whoever scores them (this process or a cluster backend).
+
+    Attributes
+    ----------
+    numerics : {"exact", "paper"}
+        See :func:`socm.core.metrics.d_sigma`.
+    device : str, optional
+        Where the engine runs in this process (default: CUDA if available, else CPU); a
+        cluster backend places the engine on its workers.
+    progress : bool
+        Show a progress bar.
+    ids : sequence of str, optional
+        The texts' ids, to name texts in error messages.
+    schema : tuple of PairColumn, optional
+        The pair columns; None takes :func:`~socm.core.schema.current_schema` when the options
+        are made (so work sent elsewhere computes the columns of this process).
+    """
+
+    numerics: str = "exact"
+    device: str | None = None
+    progress: bool = False
+    ids: Sequence[str] | None = None
+    schema: PairSchema | None = None
+
+    def __post_init__(self) -> None:
+        check_numerics(self.numerics)
+        if self.schema is None:
+            object.__setattr__(self, "schema", current_schema())
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -507,8 +581,9 @@ def pairwise(
     numerics: Numerics = "exact",
     device: str | torch.device | None = None,
     progress: bool = False,
+    schema: PairSchema | None = None,
 ) -> PairResult:
-    """d_μ, d_Σ and SOCM for many pairs of texts.
+    """d_μ, d_Σ, SOCM (and every other pair column) for many pairs of texts.
 
     Parameters
     ----------
@@ -525,11 +600,14 @@ def pairwise(
         Where the batched linear algebra runs (float64). Default: CUDA if available, else CPU.
     progress : bool
         Show a progress bar.
+    schema : tuple of PairColumn, optional
+        The pair columns to compute (default :func:`socm.core.schema.current_schema`).
 
     Returns
     -------
     PairResult
-        ``i``, ``j`` (int64) and ``d_mu``, ``d_sigma``, ``socm`` (float64), each of shape (P,).
+        ``i``, ``j`` (int64) and one float64 array per column (``d_mu``, ``d_sigma``,
+        ``socm``, ``relative_d_sigma``, ...), each of shape (P,).
 
     Raises
     ------
@@ -551,29 +629,21 @@ def pairwise(
     [0.5]
     """
     check_numerics(numerics)
+    schema = current_schema() if schema is None else schema
     stats = token_stats_many(token_lists)
     n = len(stats)
     arr = None if pairs is None else _check_pairs(pairs, n)
     if arr is not None:  # listed pairs: tiles come in the given order
-        tiles = list(iter_pairwise(stats, arr, numerics, device, progress))
-        if not tiles:
-            return _empty()
-        return PairResult(
-            *(np.concatenate([getattr(t, f) for t in tiles]) for f in PairResult.FIELDS)
-        )
+        tiles = list(iter_pairwise(stats, arr, numerics, device, progress, schema=schema))
+        return PairResult.concat(tiles, schema)
     n_pairs = n * (n - 1) // 2
-    cols = {f: np.empty(n_pairs) for f in ("d_mu", "d_sigma", "socm")}
-    for t in iter_pairwise(stats, None, numerics, device, progress):
+    cols = {c.name: np.empty(n_pairs, dtype=c.dtype) for c in schema}
+    for t in iter_pairwise(stats, None, numerics, device, progress, schema=schema):
         pos = t.i * n - t.i * (t.i + 1) // 2 + (t.j - t.i - 1)  # combinations order
         for f, col in cols.items():
-            col[pos] = getattr(t, f)
+            col[pos] = t.columns[f]
     i, j = all_pairs_index(n)
-    return PairResult(i=i, j=j, **cols)
-
-
-def _empty() -> PairResult:
-    e, z = np.zeros(0, dtype=np.int64), np.zeros(0)
-    return PairResult(e, e.copy(), z, z.copy(), z.copy())
+    return PairResult(i, j, **cols)
 
 
 def iter_pairwise(
@@ -584,6 +654,7 @@ def iter_pairwise(
     progress: bool = False,
     chunk_pairs: int = 1_000_000,
     consume: bool = False,
+    schema: PairSchema | None = None,
 ) -> Iterator[PairResult]:
     """:func:`pairwise` tile by tile, in memory bounded by the texts, not by the pairs.
 
@@ -593,7 +664,7 @@ def iter_pairwise(
 
     Parameters
     ----------
-    token_lists, pairs, numerics, device, progress
+    token_lists, pairs, numerics, device, progress, schema
         As in :func:`pairwise`.
     chunk_pairs : int
         Listed pairs per yielded tile.
@@ -608,6 +679,7 @@ def iter_pairwise(
         As :func:`pairwise`.
     """
     check_numerics(numerics)
+    schema = current_schema() if schema is None else schema
     stats = token_lists if consume else token_stats_many(token_lists)
     if consume and not all(isinstance(x, TokenStats) for x in stats):
         raise ValueError("consume=True needs a list of TokenStats")
@@ -624,14 +696,14 @@ def iter_pairwise(
     if arr is None:
         with torch.inference_mode():
             for i, j, fid, cos in _all_pair_tiles(bank, numerics, progress):
-                yield _finish(i, j, bank.trace[i], bank.trace[j], fid, cos)
+                yield _finish(i, j, bank.trace[i], bank.trace[j], fid, cos, schema)
         return
     for s in range(0, arr.shape[0], chunk_pairs):
         part = arr[s : s + chunk_pairs]
         with torch.inference_mode():
             fid, cos = _listed_pairs(bank, part, numerics, progress and arr.shape[0] <= chunk_pairs)
         i, j = part[:, 0], part[:, 1]
-        yield _finish(i, j, bank.trace[i], bank.trace[j], fid, cos)
+        yield _finish(i, j, bank.trace[i], bank.trace[j], fid, cos, schema)
 
 
 def iter_pairwise_between(
@@ -640,6 +712,7 @@ def iter_pairwise_between(
     numerics: Numerics = "exact",
     device: str | torch.device | None = None,
     progress: bool = False,
+    schema: PairSchema | None = None,
 ) -> Iterator[PairResult]:
     """Every pair ``(a, b)`` of a text ``a`` of A and a text ``b`` of B, tile by tile.
 
@@ -661,6 +734,8 @@ def iter_pairwise_between(
         As in :func:`pairwise`.
     progress : bool
         Show a progress bar over tiles.
+    schema : tuple of PairColumn, optional
+        As in :func:`pairwise`.
 
     Yields
     ------
@@ -692,6 +767,7 @@ def iter_pairwise_between(
     True
     """
     check_numerics(numerics)
+    schema = current_schema() if schema is None else schema
     sides = []
     for name, given in (("A", stats_a), ("B", stats_b)):
         try:
@@ -713,7 +789,7 @@ def iter_pairwise_between(
     with torch.inference_mode():
         bank_a, bank_b = _Bank(sa, dev, "all"), _Bank(sb, dev, "all")
         for i, j, fid, cos in _between_tiles(bank_a, bank_b, numerics, progress):
-            yield _finish(i, j, bank_a.trace[i], bank_b.trace[j], fid, cos)
+            yield _finish(i, j, bank_a.trace[i], bank_b.trace[j], fid, cos, schema)
 
 
 def _finish(
@@ -723,14 +799,14 @@ def _finish(
     trace_j: np.ndarray,
     fid: np.ndarray,
     cos: np.ndarray,
+    schema: PairSchema,
 ) -> PairResult:
-    """The tile's :class:`PairResult` from fidelities, cosines and both texts' traces."""
-    dmu = d_mu_from_cosine(cos)
-    dsig = d_sigma_from_bw2(bures_wasserstein2(trace_i, trace_j, fid))
-    return PairResult(
-        i=i.astype(np.int64),
-        j=j.astype(np.int64),
-        d_mu=dmu,
-        d_sigma=dsig,
-        socm=socm_from_parts(dmu, dsig),
+    """The tile's :class:`PairResult`: every column of ``schema`` from the fidelities, the
+    cosines and both texts' traces (:func:`socm.core.schema.compute_columns`)."""
+    parts = PairParts(
+        cosine=np.asarray(cos, dtype=np.float64),
+        fidelity=np.asarray(fid, dtype=np.float64),
+        trace_i=np.asarray(trace_i, dtype=np.float64),
+        trace_j=np.asarray(trace_j, dtype=np.float64),
     )
+    return PairResult(i, j, **compute_columns(parts, schema))

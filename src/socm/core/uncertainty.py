@@ -136,6 +136,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from socm.core.schema import averaged_names, current_schema
+
 __all__ = [
     "METHOD_EXACT",
     "METHOD_JACKKNIFE",
@@ -994,18 +996,25 @@ class StreamingQuantiles:
 
 
 class PairAccumulator:
-    r"""Streaming summary of scored pairs (SOCM, :math:`d_\mu`, :math:`d_\Sigma`) in O(n) memory.
+    r"""Streaming summary of scored pairs in O(n) memory: every averaged pair column.
 
-    Feed tiles with :meth:`update`; :meth:`result` gives the averages with confidence
-    intervals (:func:`pair_mean_ci`), SOCM quantiles (:class:`StreamingQuantiles`), the count of
+    Feed tiles with :meth:`add` (a :class:`~socm.core.pairs.PairResult`) or :meth:`update`
+    (indices and a mapping of columns); :meth:`result` gives the averages with confidence
+    intervals (:func:`pair_mean_ci`) of the schema's averaged columns
+    (:func:`socm.core.schema.averaged_names`: ``socm``, ``d_mu``, ``d_sigma`` and any
+    registered one), SOCM quantiles (:class:`StreamingQuantiles`), the count of
     :math:`d_\Sigma > 1` and per-text means. Memory is bounded independently of the number of
-    pairs: about ``7 * 8 * n_texts`` bytes of sums, plus ``8 * keep_exact_up_to`` bytes of
-    SOCM values while they are kept exactly, then at most ``8 * max_bins`` bytes of histogram.
+    pairs: about ``(2 k + 1) * 8 * n_texts`` bytes of sums for ``k`` columns, plus
+    ``8 * keep_exact_up_to`` bytes of SOCM values while they are kept exactly, then at most
+    ``8 * max_bins`` bytes of histogram.
 
     Parameters
     ----------
     n_texts : int
         Number of sampled texts; pair indices lie in ``[0, n_texts)``.
+    schema : tuple of PairColumn, optional
+        The pair columns (default :func:`socm.core.schema.current_schema`); its averaged
+        columns are summed, those with ``interval`` get confidence intervals.
     keep_exact_up_to : int
         Keep up to this many SOCM values for exact quantiles (default 5,000,000 = 40 MB);
         beyond, quantiles come from a histogram with absolute error below
@@ -1014,14 +1023,24 @@ class PairAccumulator:
         Histogram size cap (see :class:`StreamingQuantiles`).
     """
 
-    METRICS = ("socm", "d_mu", "d_sigma")
     QUANTILES = (0.1, 0.5, 0.9, 0.99)
 
     def __init__(
-        self, n_texts: int, *, keep_exact_up_to: int = 5_000_000, max_bins: int = 2**21
+        self,
+        n_texts: int,
+        schema: Sequence[Any] | None = None,
+        *,
+        keep_exact_up_to: int = 5_000_000,
+        max_bins: int = 2**21,
     ) -> None:
+        cols = current_schema() if schema is None else schema
         self.n_texts = int(n_texts)
-        self.sums = PairSums(self.n_texts, self.METRICS)
+        # SOCM first: the summary's interval method and notes are those of the SOCM average
+        self.metrics = averaged_names(cols)
+        self.intervals = tuple(c.name for c in cols if c.averaged and c.interval)
+        if "socm" not in self.metrics or "d_sigma" not in self.metrics:
+            raise ValueError("a pair schema needs the socm and d_sigma columns")
+        self.sums = PairSums(self.n_texts, self.metrics)
         self.socm_quantiles = StreamingQuantiles(keep_exact_up_to, max_bins=max_bins)
         self.n_d_sigma_over_1 = 0
 
@@ -1030,12 +1049,16 @@ class PairAccumulator:
         """Number of pairs fed so far."""
         return self.sums.n_pairs
 
-    def update(self, i: Any, j: Any, d_mu: Any, d_sigma: Any, socm: Any) -> None:
-        """Add a tile of scored pairs ``(i[t], j[t])`` with their three values."""
-        values = {"socm": socm, "d_mu": d_mu, "d_sigma": d_sigma}
+    def update(self, i: Any, j: Any, values: Mapping[str, Any]) -> None:
+        """Add a tile of scored pairs ``(i[t], j[t])`` with ``values[column][t]`` for every
+        averaged column (other keys are ignored)."""
         self.sums.update(i, j, values)  # validates everything before any state changes below
-        self.socm_quantiles.update(socm)
-        self.n_d_sigma_over_1 += int(np.count_nonzero(np.asarray(d_sigma) > 1.0))
+        self.socm_quantiles.update(values["socm"])
+        self.n_d_sigma_over_1 += int(np.count_nonzero(np.asarray(values["d_sigma"]) > 1.0))
+
+    def add(self, tile: Any) -> None:
+        """Add a :class:`~socm.core.pairs.PairResult` tile."""
+        self.update(tile.i, tile.j, tile.columns)
 
     def merge(self, other: PairAccumulator, index: Any = None) -> None:
         """Add the pairs another accumulator was fed, e.g. a cluster worker's over the texts
@@ -1045,9 +1068,9 @@ class PairAccumulator:
         --------
         >>> rng = np.random.default_rng(0)
         >>> whole, part = PairAccumulator(5), PairAccumulator(3)
-        >>> v = rng.random((3, 2))
-        >>> whole.update([3, 1], [4, 4], *v)
-        >>> part.update([1, 0], [2, 2], *v)  # texts 1, 3, 4 as 0, 1, 2
+        >>> v = dict(zip(("d_mu", "d_sigma", "socm"), rng.random((3, 2))))
+        >>> whole.update([3, 1], [4, 4], v)
+        >>> part.update([1, 0], [2, 2], v)  # texts 1, 3, 4 as 0, 1, 2
         >>> merged = PairAccumulator(5)
         >>> merged.merge(part, index=[1, 3, 4])
         >>> bool(np.isclose(merged.sums.mean("socm"), whole.sums.mean("socm")))
@@ -1089,12 +1112,12 @@ class PairAccumulator:
         -------
         dict
             ``n_texts``, ``n_texts_scored``, ``n_pairs``, ``pairs_possible``, ``n_population``;
-            for each metric ``avg_<metric>``, ``avg_<metric>_se`` and ``avg_<metric>_ci95``
-            (``[lo, hi]``, or ``None`` with the reason in ``ci_note``); ``ci_level``,
-            ``ci_method``, ``ci_note``; ``socm_q10``, ``socm_q50``, ``socm_q90``, ``socm_q99``,
-            ``socm_quantiles_exact``, ``socm_quantile_abs_error`` (bound; 0 when exact);
-            ``n_d_sigma_over_1``; per-text arrays ``text_n_pairs``, ``text_mean_socm``,
-            ``text_mean_d_mu``, ``text_mean_d_sigma`` (NaN for a text without pairs).
+            for each averaged column ``avg_<name>`` and, with an interval, ``avg_<name>_se``
+            and ``avg_<name>_ci95`` (``[lo, hi]``, or ``None`` with the reason in
+            ``ci_note``); ``ci_level``, ``ci_method``, ``ci_note``; ``socm_q10``,
+            ``socm_q50``, ``socm_q90``, ``socm_q99``, ``socm_quantiles_exact``,
+            ``socm_quantile_abs_error`` (bound; 0 when exact); ``n_d_sigma_over_1``; per-text
+            arrays ``text_n_pairs`` and ``text_mean_<name>`` (NaN for a text without pairs).
 
         Raises
         ------
@@ -1111,7 +1134,10 @@ class PairAccumulator:
             "n_pairs": self.n_pairs,
         }
         note = None
-        for name in self.METRICS:
+        for name in self.metrics:
+            if name not in self.intervals:
+                out[f"avg_{name}"] = self.sums.mean(name)
+                continue
             if n_listed is not None:
                 ci = self.sums.sample_ci(name, n_listed, level)
                 ci.update(pairs_possible=n_listed, n_population=None)
@@ -1136,6 +1162,6 @@ class PairAccumulator:
         out["socm_quantile_abs_error"] = self.socm_quantiles.abs_error_bound
         out["n_d_sigma_over_1"] = self.n_d_sigma_over_1
         out["text_n_pairs"] = self.sums.text_counts.copy()
-        for name in self.METRICS:
+        for name in self.metrics:
             out[f"text_mean_{name}"] = self.sums.text_means(name)
         return out

@@ -6,7 +6,7 @@ fills the caches, ``cache`` stores one checksummed entry per text.
 """
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
-from socm.encode.encoder import Encoder, EncodeResult
+from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
 from socm.encode.layers import LayerProfiles
 from socm.encode.models import (
     PACKAGED_MODELS,
@@ -24,6 +24,7 @@ __all__ = [
     "EmbeddingCache",
     "EncodeResult",
     "Encoder",
+    "EncoderSpec",
     "LayerProfiles",
     "ResolvedModel",
     "TokenPolicy",

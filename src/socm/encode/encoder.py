@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from socm.encode.tokens import TokenPolicy, check_max_length
 from socm.errors import SocmError
 from socm.files import check_writable_dir
 
-__all__ = ["CACHE_DTYPES", "EncodeResult", "Encoder"]
+__all__ = ["CACHE_DTYPES", "EncodeResult", "Encoder", "EncoderSpec"]
 
 CACHE_DTYPES: tuple[str, ...] = ("float32", "float16")
 """Storage precisions of cached token embeddings (float16: half the disk, see the README)."""
@@ -74,6 +74,57 @@ class EncodeResult:
     load_seconds: float = 0.0
     truncated: list[bool] = field(default_factory=list)
     n_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """The fields that define an encoder's token embeddings (and where it runs): what a
+    backend needs to build the same encoder elsewhere (:meth:`build`).
+
+    Attributes
+    ----------
+    model : str
+        Hub id or local folder.
+    layer, exclude_special_tokens, prefix, max_length, batch_size, device, trust_remote_code,
+    revision, attn_implementation, cache_dtype
+        As for :class:`Encoder`.
+    cache_dir : str, optional
+        The token-embedding cache (None: no cache).
+
+    Examples
+    --------
+    >>> spec = EncoderSpec("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+    >>> spec.build().resolved.source
+    'package'
+    """
+
+    model: str
+    layer: int | None = None
+    exclude_special_tokens: bool = False
+    prefix: str = ""
+    max_length: int | None = None
+    batch_size: int = 32
+    device: str | None = None
+    trust_remote_code: bool = False
+    revision: str | None = None
+    cache_dir: str | None = None
+    attn_implementation: str | None = None
+    cache_dtype: str = "float32"
+
+    def build(self, **overrides: Any) -> Encoder:
+        """The :class:`Encoder` (``overrides`` replace fields, e.g. ``device="cpu"``)."""
+        fields = {**asdict(self), **overrides}
+        cache = fields.pop("cache_dir")
+        return Encoder(
+            fields.pop("model"), **fields, cache_dir=None if cache is None else Path(cache)
+        )
+
+    def portable(self) -> EncoderSpec:
+        """This spec with absolute model-folder and cache paths (for workers that run in
+        other folders, on other nodes of a shared file system)."""
+        model = str(Path(self.model).resolve()) if Path(self.model).exists() else self.model
+        cache = None if self.cache_dir is None else str(Path(self.cache_dir).resolve())
+        return replace(self, model=model, cache_dir=cache)
 
 
 class Encoder(PerLayerMixin):
@@ -125,6 +176,21 @@ class Encoder(PerLayerMixin):
         attn_implementation: str | None = None,
         cache_dtype: str = "float32",
     ) -> None:
+        #: What defines this encoder (to build the same one elsewhere).
+        self.spec = EncoderSpec(
+            model=model,
+            layer=layer,
+            exclude_special_tokens=exclude_special_tokens,
+            prefix=prefix,
+            max_length=max_length,
+            batch_size=batch_size,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            attn_implementation=attn_implementation,
+            cache_dtype=cache_dtype,
+        )
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
         if cache_dtype not in CACHE_DTYPES:

@@ -8,7 +8,7 @@ all or nothing).
 
 from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
 from socm.measure.config import DEFAULT_MODEL, MeasureConfig, make_encoder
-from socm.measure.job import STREAM_TEXTS, run_measure
+from socm.measure.job import run_measure
 from socm.measure.rundir import read_summary, run_file, versions
 from socm.measure.select import pair_index_from_linear, prepare, select_texts
 from socm.measure.summary import format_summary
@@ -16,7 +16,6 @@ from socm.measure.writer import RunWriter, default_run_dir
 
 __all__ = [
     "DEFAULT_MODEL",
-    "STREAM_TEXTS",
     "MeasureConfig",
     "RunWriter",
     "default_run_dir",

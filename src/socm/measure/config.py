@@ -2,49 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from socm.encode.cache import default_cache_dir
-from socm.encode.encoder import Encoder
+from socm.encode.encoder import Encoder, EncoderSpec
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_N_TEXTS", "ENCODER_FIELDS", "MeasureConfig", "make_encoder"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_N_TEXTS", "MeasureConfig", "make_encoder"]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_N_TEXTS = 1000
 """Texts sampled when ``n_texts`` is not given (the paper's 1,000)."""
 
-#: The fields that determine the encoder (and so the token embeddings).
-ENCODER_FIELDS = (
-    "model",
-    "layer",
-    "exclude_special_tokens",
-    "prefix",
-    "max_length",
-    "batch_size",
-    "device",
-    "trust_remote_code",
-    "revision",
-    "cache_dir",
-    "no_cache",
-)
 #: Fields that never change a result (where it is written, how it is shown, where it runs):
 #: a run on another backend is a rerun of the same settings.
-_NOT_RESULT = ("out", "overwrite", "no_pairs_file", "progress", "backend", "ray_address")
+_NOT_RESULT = ("out", "overwrite", "no_pairs_file", "progress", "backend", "backend_address")
 
 
 @dataclass
 class MeasureConfig:
     """Everything ``socm measure`` needs; the CLI fills it from its flags.
 
-    The fields fall into five parts: the encoder (:data:`ENCODER_FIELDS`), the corpus
+    The fields fall into five parts: the encoder (:meth:`encoder_spec`), the corpus
     (``corpus``, ``unit``, ``text_column``, ``id_column``, ``n_texts``, ``seed``), the pairs
     (``pairs_file``, ``max_pairs``, ``numerics``), the output (``out``, ``overwrite``,
-    ``no_pairs_file``, ``progress``) and where the job runs (``backend``: ``"local"`` or
-    ``"ray"``, :mod:`socm.backends`; ``ray_address``: the Ray cluster, None for ``auto`` when
-    ``RAY_ADDRESS`` is set, else a local Ray instance). Neither of the last two changes a
-    result, a settings hash or a run folder's identity.
+    ``no_pairs_file``, ``progress``) and where the job runs (``backend``: a backend's name,
+    ``"local"``, ``"ray"`` or one installed by a package, :func:`socm.backends.get_backend`;
+    ``backend_address``: where that backend connects, e.g. the Ray cluster, None for
+    ``auto`` when ``RAY_ADDRESS`` is set, else a local Ray instance). Neither of the last two
+    changes a result, a settings hash or a run folder's identity.
 
     ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
     the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
@@ -76,7 +62,7 @@ class MeasureConfig:
     no_pairs_file: bool = False
     progress: bool = True
     backend: str = "local"
-    ray_address: str | None = None
+    backend_address: str | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,27 +74,33 @@ class MeasureConfig:
         """A config from :meth:`to_dict` output (unknown keys, e.g. from newer versions, are
         ignored); ``overrides`` replace fields."""
         names = {f.name for f in fields(cls)}
+        if "ray_address" in data and "backend_address" not in data:  # runs of socm <= 0.1
+            data = {**data, "backend_address": data["ray_address"]}
         return cls(**{k: v for k, v in {**data, **overrides}.items() if k in names})
 
     def result_key(self) -> dict[str, Any]:
         """The settings whose change changes the numbers (output location excluded)."""
         return {k: v for k, v in asdict(self).items() if k not in _NOT_RESULT}
 
-    def encoder_options(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`~socm.encode.Encoder` (everything but the model)."""
-        return {
-            "layer": self.layer,
-            "exclude_special_tokens": self.exclude_special_tokens,
-            "prefix": self.prefix,
-            "max_length": self.max_length,
-            "batch_size": self.batch_size,
-            "device": self.device,
-            "trust_remote_code": self.trust_remote_code,
-            "revision": self.revision,
-            "cache_dir": None if self.no_cache else Path(self.cache_dir or default_cache_dir()),
-        }
+    def encoder_spec(self, **overrides: Any) -> EncoderSpec:
+        """The :class:`~socm.encode.EncoderSpec` of these settings (the default cache folder
+        resolved; None without a cache); ``overrides`` replace fields (e.g. ``cache_dtype``)."""
+        cache = None if self.no_cache else str(self.cache_dir or default_cache_dir())
+        spec = EncoderSpec(
+            model=self.model,
+            layer=self.layer,
+            exclude_special_tokens=self.exclude_special_tokens,
+            prefix=self.prefix,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            device=self.device,
+            trust_remote_code=self.trust_remote_code,
+            revision=self.revision,
+            cache_dir=cache,
+        )
+        return replace(spec, **overrides)
 
 
 def make_encoder(cfg: MeasureConfig, **overrides: Any) -> Encoder:
     """The :class:`~socm.encode.Encoder` a config describes (``overrides`` replace options)."""
-    return Encoder(cfg.model, **{**cfg.encoder_options(), **overrides})
+    return cfg.encoder_spec(**overrides).build()

@@ -20,19 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from socm.backends import STREAM_TEXTS, Backend, LocalStats, encode_stats, get_backend
+from socm.backends import Backend, LocalStats, get_backend
 from socm.core.metrics import check_numerics
-from socm.core.pairs import PairResult, iter_pairwise
-from socm.core.uncertainty import PairAccumulator
+from socm.core.pairs import ScoreOptions, iter_pairwise
+from socm.core.schema import PairSchema, averaged_names
 from socm.encode.encoder import EncodeResult
 from socm.encode.models import engine_device
 from socm.files import atomic_write_json, atomic_write_jsonl
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.select import Prepared, prepare
-from socm.measure.summary import LabelSums, build_summary
+from socm.measure.summary import build_summary
+from socm.runs import PairSink
 
-__all__ = ["STREAM_TEXTS", "PairsFile", "announce_estimate", "encode_stats", "run_measure"]
+__all__ = ["announce_estimate", "backend_encoder", "run_measure"]
 
 
 #: All-pairs runs up to this many pairs write pairs.parquet in combinations order (i < j);
@@ -71,12 +72,19 @@ def run_measure(
     """
     t_start = time.perf_counter()
     check_numerics(cfg.numerics)
-    backend = get_backend(cfg.backend, cfg.ray_address, device=cfg.device)
+    backend = get_backend(cfg.backend, cfg.backend_address, device=cfg.device)
     listed = cfg.pairs_file is not None or (corpus is not None and pairs is not None)
     # refuses bad input before any work (and before connecting to a cluster)
-    job = prepare(cfg, "measure", corpus, pairs, labels, **backend.driver_encoder_options())
+    job = prepare(cfg, "measure", corpus, pairs, labels, **backend_encoder(backend))
     with backend:
         return _run(cfg, job, backend, listed, t_start)
+
+
+def backend_encoder(backend: Backend) -> dict:
+    """Overrides of the job's own encoder for ``backend`` (its device, when the backend runs
+    the model elsewhere)."""
+    device = backend.driver_device()
+    return {} if device is None else {"device": device}
 
 
 def _run(
@@ -86,52 +94,32 @@ def _run(
     chosen, pairs, labels, enc = job.texts, job.pairs, job.labels, job.encoder
     device = engine_device(enc.device)
     n = len(chosen)
-    stats, encoded = backend.encode_stats(cfg, enc, chosen, cfg.progress, block=STREAM_TEXTS)
+    stats, encoded = backend.encode_stats(enc.spec, chosen, cfg.progress, encoder=enc)
     enc.unload()  # the model is not needed for scoring: give its memory back
     spreads = stats.traces
     n_pairs = n * (n - 1) // 2 if pairs is None else len(pairs)
     if n_pairs >= ESTIMATE_PAIRS_MIN and isinstance(stats, LocalStats):
         announce_estimate(stats.items, n_pairs, cfg.numerics, device)
     t_pairs = time.perf_counter()
-    acc = PairAccumulator(n)
-    per_label = LabelSums(labels) if labels and any(x is not None for x in labels) else None
+    opts = ScoreOptions(cfg.numerics, device, cfg.progress, chosen.ids)
+    with_labels = bool(labels) and any(x is not None for x in labels)
     with job.writer as writer:
-        pairs_path = None if cfg.no_pairs_file else writer.path("pairs.parquet")
-        if backend.writes_pairs:  # tasks write parts of a pairs.parquet folder, send sums
-            backend.score_summarized(
-                stats,
-                pairs,
-                cfg.numerics,
-                cfg.progress,
-                chosen.ids,
-                acc,
-                pairs_dir=pairs_path,
-                labels=labels if per_label else None,
-                per_label=per_label,
-            )
-        else:
-            sink = PairsFile(
-                pairs_path,
-                chosen.ids,
-                labels if per_label else None,
-                n_sorted=n if pairs is None and n_pairs <= SORTED_PAIRS_MAX else None,
-            )
-            start = 0
-            tiles = backend.score(stats, pairs, cfg.numerics, device, cfg.progress, chosen.ids)
-            for tile in tiles:
-                acc.update(tile.i, tile.j, tile.d_mu, tile.d_sigma, tile.socm)
-                sink.add(tile, start)
-                if per_label is not None:
-                    per_label.update(start, tile)
-                start += len(tile)
-            sink.close()
+        sink = PairSink(
+            chosen.ids,
+            None if cfg.no_pairs_file else writer.path("pairs.parquet"),
+            labels if with_labels else None,
+            n_sorted=n if pairs is None and n_pairs <= SORTED_PAIRS_MAX else None,
+            schema=opts.schema,
+        )
+        backend.score_into(stats, pairs, opts, sink)
+        sink.close()
         pair_seconds = time.perf_counter() - t_pairs
         if listed:
             mode = "listed"
-            res = acc.result(n_listed=_n_listed(chosen, pairs))
+            res = sink.result(n_listed=_n_listed(chosen, pairs))
         else:
             mode = "sampled" if pairs is not None else "all"
-            res = acc.result(n_population=chosen.info.get("n_population"))
+            res = sink.result(n_population=chosen.info.get("n_population"))
         timings = {
             "encode_s": round(encoded.seconds, 3),
             "model_load_s": round(encoded.load_seconds, 3),
@@ -140,15 +128,15 @@ def _run(
             "n_encoded": encoded.n_encoded,
             "n_cached": encoded.n_cached,
         }
-        summary = build_summary(cfg, enc, encoded, chosen, res, spreads, timings, mode)
-        if per_label is not None:
-            summary["by_label"] = per_label.result()
+        summary = build_summary(cfg, enc, encoded, chosen, res, spreads, timings, mode, opts.schema)
+        if sink.per_label is not None:
+            summary["by_label"] = sink.per_label.result()
         summary["pairs_file"] = not cfg.no_pairs_file
         summary["backend"] = backend.info()
         if backend.name != "local":  # the driver only tokenised; the workers ran the model
             summary["device"] = summary["backend"].get("device", summary["device"])
         summary["config"] = cfg.to_dict()
-        _write_texts(writer.path("texts.jsonl"), chosen, encoded, spreads, res)
+        _write_texts(writer.path("texts.jsonl"), chosen, encoded, spreads, res, opts.schema)
         atomic_write_json(writer.path("summary.json"), summary)
     return summary, job.out
 
@@ -185,131 +173,32 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class PairsFile:
-    """``pairs.parquet`` written as tiles arrive (row groups of about a million pairs).
-
-    With ``n_sorted`` (all pairs of that many texts), pairs are gathered and written in
-    combinations order at :meth:`close` (only for runs small enough to hold). ``path=None``
-    writes nothing (``--no-pairs-file``).
-    """
-
-    ROW_GROUP = 1 << 18
-
-    def __init__(
-        self,
-        path: Path | None,
-        ids: list[str],
-        labels: list[str | None] | None,
-        n_sorted: int | None = None,
-    ) -> None:
-        self.path = path
-        self.n_ids = len(ids)
-        self._dictionary = None if path is None else _string_array(ids)
-        self.labels = labels
-        self.n_sorted = n_sorted
-        self._parts: list[PairResult] = []
-        self._labels: list[str | None] = []
-        self._rows = 0
-        self._writer = None
-
-    def add(self, tile: PairResult, start: int) -> None:
-        """Queue a tile (listed pairs: positions ``start ..``)."""
-        if self.path is None:
-            return
-        self._parts.append(tile)
-        if self.labels is not None:
-            self._labels += self.labels[start : start + len(tile)]
-        self._rows += len(tile)
-        if self.n_sorted is None and self._rows >= self.ROW_GROUP:
-            self._flush()
-
-    def _table(self, i, j, d_mu, d_sigma, socm, label=None):
-        import pyarrow as pa
-
-        # ids as dictionary-encoded strings: indices into the texts, no per-pair Python strings
-        index = pa.int32() if self.n_ids < 2**31 else pa.int64()
-        columns = {
-            "text1_id": pa.DictionaryArray.from_arrays(pa.array(i, index), self._dictionary),
-            "text2_id": pa.DictionaryArray.from_arrays(pa.array(j, index), self._dictionary),
-            "d_mu": d_mu,
-            "d_sigma": d_sigma,
-            "socm": socm,
-        }
-        if self.labels is not None:
-            columns["label"] = pa.array(label, type=pa.string())
-        return pa.table(columns)
-
-    def _flush(self) -> None:
-        import pyarrow.parquet as pq
-
-        if not self._parts:
-            return
-        cols = {f: np.concatenate([getattr(p, f) for p in self._parts]) for f in PairResult.FIELDS}
-        label = self._labels if self.labels is not None else None
-        if self.n_sorted is not None:
-            n, i, j = self.n_sorted, cols["i"], cols["j"]
-            order = np.argsort(i * n - i * (i + 1) // 2 + (j - i - 1), kind="stable")
-            cols = {f: v[order] for f, v in cols.items()}
-        table = self._table(**cols, label=label)
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema)
-        self._writer.write_table(table, row_group_size=self.ROW_GROUP)
-        self._parts, self._labels, self._rows = [], [], 0
-
-    def close(self) -> None:
-        """Write what is queued and finish the file."""
-        if self.path is None:
-            return
-        self._flush()
-        if self._writer is None:  # no pair at all: an empty file with the columns
-            import pyarrow.parquet as pq
-
-            e = np.zeros(0, dtype=np.int64)
-            z = np.zeros(0)
-            pq.write_table(self._table(e, e, z, z, z, label=[]), self.path)
-        else:
-            self._writer.close()
-
-
-def _string_array(values: list[str]):
-    import pyarrow as pa
-
-    return pa.array(values, type=pa.string())
-
-
 def _write_texts(
-    path: Path, chosen: Corpus, encoded: EncodeResult, spreads: np.ndarray, res: dict
+    path: Path,
+    chosen: Corpus,
+    encoded: EncodeResult,
+    spreads: np.ndarray,
+    res: dict,
+    schema: PairSchema,
 ) -> None:
     """texts.jsonl: each text with its token count, spread and means over its scored pairs."""
 
     def num(x: float) -> float | None:
         return None if not np.isfinite(x) else float(x)
 
+    means = {name: res[f"text_mean_{name}"] for name in averaged_names(schema)}
     atomic_write_jsonl(
         path,
         (
             {
-                "id": ident,
-                "text": text,
-                "n_tokens": int(n_tok),
-                "normalized_spread": float(sp),
-                "truncated": bool(tr),
-                "n_pairs": int(n_p),
-                "mean_socm": num(ms),
-                "mean_d_mu": num(mm),
-                "mean_d_sigma": num(md),
+                "id": chosen.ids[k],
+                "text": chosen.texts[k],
+                "n_tokens": int(encoded.n_tokens[k]),
+                "normalized_spread": float(spreads[k]),
+                "truncated": bool(encoded.truncated[k]),
+                "n_pairs": int(res["text_n_pairs"][k]),
+                **{f"mean_{name}": num(values[k]) for name, values in means.items()},
             }
-            for ident, text, n_tok, sp, tr, n_p, ms, mm, md in zip(
-                chosen.ids,
-                chosen.texts,
-                encoded.n_tokens,
-                spreads,
-                encoded.truncated,
-                res["text_n_pairs"],
-                res["text_mean_socm"],
-                res["text_mean_d_mu"],
-                res["text_mean_d_sigma"],
-                strict=True,
-            )
+            for k in range(len(chosen))
         ),
     )

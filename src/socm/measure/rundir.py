@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from socm.core.schema import BUILTIN_COLUMNS, averaged_names
 from socm.errors import SocmError
 
 __all__ = [
@@ -29,19 +30,18 @@ __all__ = [
     "versions",
 ]
 
-#: The per-run figures tables show (``summary_row``); optional ones may be missing.
-SUMMARY_FIELDS = (
+# Keys every summary.json written by socm measure has (checked by read_summary): the averages
+# of the built-in averaged pair columns, SOCM first.
+_REQUIRED_SUMMARY_KEYS = (
     "model",
     "corpus",
     "n_texts",
     "n_pairs",
     "numerics",
-    "avg_socm",
-    "avg_d_mu",
-    "avg_d_sigma",
-    "avg_normalized_spread",
-    "share_spread_over_2",
+    *(f"avg_{name}" for name in averaged_names(BUILTIN_COLUMNS)),
 )
+#: The per-run figures tables show (``summary_row``); optional ones may be missing.
+SUMMARY_FIELDS = (*_REQUIRED_SUMMARY_KEYS, "avg_normalized_spread", "share_spread_over_2")
 
 
 def slug(name: str, keep_org: bool = False) -> str:
@@ -119,17 +119,6 @@ def _part_number(path: Path) -> tuple[int, str]:
     return (int(digits) if digits.isdigit() else -1, path.name)
 
 
-# Keys every summary.json written by socm measure has (checked by read_summary).
-_REQUIRED_SUMMARY_KEYS = (
-    "model",
-    "corpus",
-    "n_texts",
-    "n_pairs",
-    "numerics",
-    "avg_socm",
-    "avg_d_mu",
-    "avg_d_sigma",
-)
 _TEXT_KEYS = ("model", "corpus", "numerics")
 
 

@@ -7,24 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from socm.core.pairs import PairResult
+from socm.core.schema import PairSchema, averaged_names, current_schema
 from socm.core.stats import SPREAD_BOUND
 from socm.encode.encoder import Encoder, EncodeResult
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import versions
 
-__all__ = ["LabelSums", "build_summary", "format_summary", "with_ci"]
+__all__ = ["average_keys", "build_summary", "format_summary", "with_ci"]
 
 
-#: Keys of :meth:`socm.core.uncertainty.PairAccumulator.result` copied into summary.json.
+#: Keys of :meth:`socm.core.uncertainty.PairAccumulator.result` copied into summary.json
+#: besides each averaged column's average, interval and standard error.
 _STAT_KEYS = (
-    "avg_socm_ci95",
-    "avg_d_mu_ci95",
-    "avg_d_sigma_ci95",
-    "avg_socm_se",
-    "avg_d_mu_se",
-    "avg_d_sigma_se",
     "ci_level",
     "ci_method",
     "ci_note",
@@ -33,6 +28,20 @@ _STAT_KEYS = (
     "socm_quantiles_exact",
     "socm_quantile_abs_error",
 )
+
+
+def average_keys(schema: PairSchema | None = None) -> list[str]:
+    """The keys of the pair averages in ``summary.json``: every averaged column's
+    ``avg_<name>``, then ``avg_<name>_ci95`` and ``avg_<name>_se`` of those with an interval
+    (:mod:`socm.core.schema`)."""
+    cols = {c.name: c for c in (current_schema() if schema is None else schema)}
+    names = averaged_names(tuple(cols.values()))
+    with_ci = [n for n in names if cols[n].interval]
+    return (
+        [f"avg_{n}" for n in names]
+        + [f"avg_{n}_ci95" for n in with_ci]
+        + [f"avg_{n}_se" for n in with_ci]
+    )
 
 
 def build_summary(
@@ -44,6 +53,7 @@ def build_summary(
     spreads: np.ndarray,
     timings: dict,
     pairs_mode: str,
+    schema: PairSchema | None = None,
 ) -> dict:
     """The run's ``summary.json``: settings, averages with confidence intervals, SOCM
     quantiles, counts, versions; ``s`` is :meth:`PairAccumulator.result
@@ -66,9 +76,7 @@ def build_summary(
         "token_policy": enc.token_policy(),
         "n_truncated": encoded.n_truncated,
         "n_dropped_empty": chosen.n_dropped,
-        "avg_socm": s["avg_socm"],
-        "avg_d_mu": s["avg_d_mu"],
-        "avg_d_sigma": s["avg_d_sigma"],
+        **{k: s.get(k) for k in average_keys(schema)},
         **{k: s.get(k) for k in _STAT_KEYS},
         "socm_quantiles": q,
         "avg_normalized_spread": float(spreads.mean()),
@@ -79,47 +87,6 @@ def build_summary(
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-class LabelSums:
-    """Running sums per pair label, for per-label averages (``"(none)"`` for no label)."""
-
-    def __init__(self, labels: list[str | None]) -> None:
-        lab = ["" if x is None else x for x in labels]
-        self.names = list(dict.fromkeys(lab))
-        index = {name: k for k, name in enumerate(self.names)}
-        self.code = np.array([index[x] for x in lab], dtype=np.int64)
-        self.sums = np.zeros((len(self.names), 4))  # count, socm, d_mu, d_sigma
-
-    def update(self, start: int, res: PairResult) -> None:
-        """Add listed pairs ``start .. start + len(res)``."""
-        code = self.code[start : start + len(res)]
-        k = len(self.names)
-        self.sums[:, 0] += np.bincount(code, minlength=k)
-        for col, values in enumerate((res.socm, res.d_mu, res.d_sigma), start=1):
-            self.sums[:, col] += np.bincount(code, weights=values, minlength=k)
-
-    def merge(self, names: list[str], sums: np.ndarray) -> None:
-        """Add another :class:`LabelSums`' ``names`` and ``sums`` (e.g. a cluster worker's,
-        over its part of the listed pairs)."""
-        index = {name: k for k, name in enumerate(self.names)}
-        for name, row in zip(names, np.asarray(sums), strict=True):
-            if name not in index:
-                raise ValueError(f"unknown pair label {name!r}")
-            self.sums[index[name]] += row
-
-    def result(self) -> dict:
-        """``{label: {n_pairs, avg_socm, avg_d_mu, avg_d_sigma}}``."""
-        out = {}
-        for name, (n, *totals) in zip(self.names, self.sums, strict=True):
-            if n:
-                means = np.array(totals) / n
-                keys = ("avg_socm", "avg_d_mu", "avg_d_sigma")
-                out[name or "(none)"] = {
-                    "n_pairs": int(n),
-                    **{k: float(v) for k, v in zip(keys, means, strict=True)},
-                }
-        return out
 
 
 def with_ci(summary: dict, metric: str, digits: int = 4) -> str:

@@ -12,9 +12,9 @@ Scheduling only; every number comes from the same code as the local backend:
   the per-text traces and ranks (and the unit means when a mine job asks for them).
 * **Scoring** (:mod:`~socm.backends.ray.scoring`): one task per tile of all pairs (two
   groups of blocks) or per chunk of listed pairs (given only its texts), retried by Ray when
-  a worker or node dies. In a measure job each task writes its part of the run's
-  ``pairs.parquet`` folder and sends back only its sums, merged by the driver into the
-  summary; a mine job gets the candidates' scores back to rank them.
+  a worker or node dies (:mod:`~socm.backends.ray.tasks`). In a measure job each task writes
+  its part of the run's ``pairs.parquet`` folder and sends back only its sums, merged by the
+  driver into the summary; a mine job gets the candidates' scores back to rank them.
 
 Ray is optional: ``pip install 'socm[ray]'``. Importing this package does not import Ray.
 """
@@ -75,7 +75,6 @@ class RayBackend(RayEncoding, RayScoring, Backend):
     """
 
     name = "ray"
-    writes_pairs = True
 
     def __init__(self, address: str | None = None, device: str | None = None) -> None:
         self._ray = import_ray()
@@ -142,9 +141,9 @@ class RayBackend(RayEncoding, RayScoring, Backend):
         if not self._started:
             raise RuntimeError("use RayBackend as a context manager (or call start())")
 
-    def driver_encoder_options(self) -> dict[str, Any]:
+    def driver_device(self) -> str | None:
         """The driver only tokenises: its encoder stays on the CPU."""
-        return {"device": "cpu"}
+        return "cpu"
 
     @property
     def device(self) -> str:

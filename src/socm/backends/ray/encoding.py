@@ -1,10 +1,11 @@
 """Encoding on a Ray cluster: a Ray Data actor pool over the corpus.
 
 :meth:`ray.data.Dataset.map_batches` runs :class:`EncodeActor` on a pool of actors; each
-actor builds its :class:`~socm.encode.Encoder` once (through
-:func:`socm.measure.config.make_encoder`, so with the same cache as a local run: a cluster run
+actor builds its :class:`~socm.encode.Encoder` once from the run's
+:class:`~socm.encode.EncoderSpec` (so with the same cache as a local run: a cluster run
 resumes like a local one when the cache is on shared storage), encodes its batches and reduces
-each text at once to its :class:`~socm.core.stats.TokenStats`. The driver never gathers the
+them at once to :class:`~socm.core.stats.TokenStats` (:func:`socm.core.stats.reduce_many`, on
+the actor's device). The driver never gathers the
 statistics: each output block of Ray Data becomes a stats block in the object store
 (:func:`~socm.backends.ray.blocks.to_stats_block`, a task next to the block), and only the small
 per-text numbers travel to the driver (:class:`~socm.backends.ray.blocks.RemoteStats`).
@@ -12,29 +13,23 @@ per-text numbers travel to the driver (:class:`~socm.backends.ray.blocks.RemoteS
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import socket
 import time
 from collections import deque
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from socm.backends.base import STREAM_TEXTS
 from socm.backends.ray.blocks import RemoteStats, to_stats_block
 from socm.backends.ray.cluster import raise_user_error, remote_error, user_error
-from socm.core.stats import token_stats
-from socm.encode.encoder import Encoder, EncodeResult
+from socm.core.stats import reduce_many
+from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
 from socm.encode.models import one_line
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
 from socm.progress import progress_bar
-
-if TYPE_CHECKING:  # not at run time: socm.measure imports the backends
-    from socm.measure.config import MeasureConfig
 
 __all__ = ["ENCODE_BATCH_TEXTS", "EncodeActor", "RayEncoding", "error_batch"]
 
@@ -57,22 +52,19 @@ class EncodeActor:
 
     Parameters
     ----------
-    cfg : MeasureConfig
-        The run's settings (absolute model and cache paths).
+    spec : EncoderSpec
+        The run's encoder (absolute model and cache paths: :meth:`EncoderSpec.portable
+        <socm.encode.EncoderSpec.portable>`), so that the actors and the driver read and write
+        the same cache entries.
     device : str
         ``"cuda"`` or ``"cpu"``.
-    options : dict, optional
-        Further :class:`~socm.encode.Encoder` options of the driver's encoder (cache dtype,
-        attention implementation), so that both read and write the same cache entries.
     """
 
-    def __init__(self, cfg: MeasureConfig, device: str, options: dict | None = None) -> None:
-        from socm.measure.config import make_encoder
-
+    def __init__(self, spec: EncoderSpec, device: str) -> None:
         self.enc: Encoder | None = None
         self.error = ""
         try:
-            self.enc = make_encoder(cfg, **{**(options or {}), "device": device})
+            self.enc = spec.build(device=device)
         except (SocmError, ValueError) as exc:
             self.error = user_error(exc, f"on Ray node {socket.gethostname()}")
         except Exception as exc:  # any failure here would make Ray Data restart it forever
@@ -91,9 +83,8 @@ class EncodeActor:
         ids = [str(x) for x in batch["id"]]
         try:
             res = self.enc.encode(texts, ids, progress=False)
-            stats = [
-                token_stats(e, where=f"text {i}") for e, i in zip(res.embeddings, ids, strict=True)
-            ]
+            device = self.enc.device if self.enc.device.type == "cuda" else None
+            stats = reduce_many(res.embeddings, device, [f"text {i}" for i in ids])
         except (SocmError, ValueError) as exc:
             return error_batch(pos, user_error(exc))
         n = len(stats)
@@ -153,15 +144,15 @@ class RayEncoding:
 
     def encode_stats(
         self,
-        cfg: MeasureConfig,
-        enc: Encoder,
+        spec: EncoderSpec,
         corpus: Corpus,
-        progress: bool,
-        block: int = STREAM_TEXTS,
+        progress: bool = False,
+        encoder: Encoder | None = None,
     ) -> tuple[RemoteStats, EncodeResult]:
         """See :meth:`Backend.encode_stats <socm.backends.Backend.encode_stats>`: Ray Data
-        ``map_batches`` over an actor pool; the statistics stay in the object store, in blocks
-        of consecutive texts (``block`` is not used: a block is one actor batch)."""
+        ``map_batches`` over an actor pool of encoders built from ``spec`` (``encoder``, the
+        driver's, is not used); the statistics stay in the object store, in blocks of
+        consecutive texts (one actor batch each)."""
         self._check_started()
         ray = self._ray
         from ray.data import ActorPoolStrategy, DataContext
@@ -187,14 +178,7 @@ class RayEncoding:
         ]
         ds = ray.data.from_items(items).map_batches(
             EncodeActor,
-            fn_constructor_kwargs={
-                "cfg": self._worker_config(cfg, enc),
-                "device": self.device,
-                "options": {
-                    "cache_dtype": enc.cache_dtype,
-                    "attn_implementation": enc.attn_implementation,
-                },
-            },
+            fn_constructor_kwargs={"spec": spec.portable(), "device": self.device},
             batch_size=batch,
             compute=ActorPoolStrategy(size=actors),
             batch_format="numpy",
@@ -272,12 +256,3 @@ class RayEncoding:
         if not cpus:
             raise SocmError("the Ray cluster has no CPUs for encoding")
         return len(cpus), {"num_cpus": max(1, int(min(cpus)))}
-
-    @staticmethod
-    def _worker_config(cfg: MeasureConfig, enc: Encoder) -> MeasureConfig:
-        """``cfg`` with absolute model and cache paths (workers run in other folders)."""
-        model = cfg.model
-        if Path(model).exists():
-            model = str(Path(model).resolve())
-        cache = None if enc.cache_root is None else str(Path(enc.cache_root).resolve())
-        return dataclasses.replace(cfg, model=model, cache_dir=cache, progress=False)
