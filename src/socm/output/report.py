@@ -319,7 +319,7 @@ def build_report(
         be written to (before any work); no run; a run folder that is neither a measure nor a
         mine run, or is incomplete.
     """
-    from socm.output import plots
+    from socm.output.correlation import correlation_figure
     from socm.output.data import (
         correlation_view,
         is_measure_run,
@@ -329,6 +329,7 @@ def build_report(
         shared_limits,
         top_pairs,
     )
+    from socm.output.heatmap import heatmap
     from socm.output.interactive import (
         TOOLTIP_CSS,
         csp,
@@ -336,7 +337,10 @@ def build_report(
         script_json,
         script_tag,
     )
+    from socm.output.layers import LAYER_DEFINITIONS, layer_depth, layers_figure
+    from socm.output.scatter import scatter
     from socm.output.style import axes_box, run_labels
+    from socm.output.texts import texts_figure
 
     out = Path(out)
     _check_out(out)
@@ -459,7 +463,7 @@ def build_report(
     # ------------------------------------------------------------------ heatmap
     if measure:
         section("read", "How to read SOCM")
-        fig = plots.heatmap(overlay=paired or None, limits=limits if paired else None)
+        fig = heatmap(overlay=paired or None, limits=limits if paired else None)
         body.append(
             f"<figure><img alt='SOCM heatmap' src='{_png(fig)}'><figcaption>SOCM = (1 − "
             "d<sub>μ</sub>) · d<sub>Σ</sub>: the top-left corner is collapse (similar means, "
@@ -488,7 +492,7 @@ def build_report(
                 (p, page.pair(k, p, f"#{n} of the top pairs (at most {MAX_PER_TEXT} per text)"))
                 for n, p in enumerate(picks, 1)
             ]
-            fig = plots.scatter(r, limits=limits, top_k=TOP_K, max_per_text=MAX_PER_TEXT)
+            fig = scatter(r, limits=limits, top_k=TOP_K, max_per_text=MAX_PER_TEXT)
             ax = next(a for a in fig.axes if a.get_label() == "pairs")
             png, box = axes_box(fig, ax)
             g = scan.grid
@@ -540,7 +544,7 @@ def build_report(
             )
         body.append("</div>")
         if len(paired) > 1:
-            fig = plots.scatter(paired, limits=limits)
+            fig = scatter(paired, limits=limits)
             body.append(
                 f"<figure><img alt='all runs overlaid' src='{_png(fig)}'><figcaption>The runs "
                 "overlaid: regions holding 50% and 90% of each run's pairs, means, marginal "
@@ -603,7 +607,7 @@ def build_report(
         for r in measure:
             k = run_index[r]
             t = tables[r]
-            fig = plots.texts_figure(r, limits=limits, socm_range=socm_range, spread_max=spread_max)
+            fig = texts_figure(r, limits=limits, socm_range=socm_range, spread_max=spread_max)
             body.append(
                 f"<figure><img alt='texts of {esc(labels[r])}' src='{_png(fig)}'>"
                 f"<figcaption>{esc(labels[r])}.</figcaption></figure>"
@@ -649,17 +653,15 @@ def build_report(
         if (r / "layers.parquet").is_file() or (r / "mechanism.parquet").is_file()
     ]
     if layered:
-        from socm.output.plots import LAYER_DEFINITIONS
-
         section("layers", "Layer by layer")
-        fig = plots.layers_figure(layered)
+        fig = layers_figure(layered)
         body.append(
             f"<figure><img alt='layers' src='{_png(fig)}'><figcaption>Median over texts with "
             f"interquartile band. {esc(LAYER_DEFINITIONS)}</figcaption></figure>"
         )
-        depths = {plots.layer_depth(r) for r in layered}
+        depths = {layer_depth(r) for r in layered}
         if len(depths) > 1:
-            fig = plots.layers_figure(layered, relative=True)
+            fig = layers_figure(layered, relative=True)
             body.append(
                 f"<figure><img alt='layers by relative depth' src='{_png(fig)}'><figcaption>"
                 "The same by relative depth (layer / number of layers), so models of different "
@@ -672,7 +674,7 @@ def build_report(
         if corr_error:
             body.append(f"<p class='note'>No correlation figure: {esc(corr_error)}</p>")
         else:
-            fig = plots.correlation_figure(
+            fig = correlation_figure(
                 view["result"],
                 families,
                 measured=view.get("measured"),
