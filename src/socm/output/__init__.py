@@ -14,9 +14,10 @@ Figures (matplotlib; PNG, SVG or PDF by :func:`save`):
 Shared by them: ``style`` (colours, matplotlib style, saving, run labels, label placement),
 ``common`` (contours, the cosine axis and the other pieces of the :math:`(d_\mu, d_\Sigma)`
 plane) and ``data`` (what figures and report read from run folders, streamed: :class:`Limits`,
-:func:`scan_pairs`, :func:`read_texts`, :func:`top_pairs`, ...). The report: ``report``
-(:func:`build_report`) and ``interactive`` (the hover overlay, its script and the safe
-embedded JSON).
+:func:`scan_pairs`, :func:`read_texts`, :func:`top_pairs`, ...). The report: the package
+``report`` (:func:`build_report`, assembled from one builder per section in
+``report.sections``, wrapped in the page of ``report.page``) and ``interactive`` (the hover
+overlay, its script and the safe embedded JSON).
 
 The functions :func:`heatmap` and :func:`scatter` carry their module's name, so
 ``socm.output.heatmap`` and ``socm.output.scatter`` are the functions; import other names of
