@@ -10,13 +10,16 @@ the title and what the points are in a note under the figure.
 from __future__ import annotations
 
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from socm.errors import SocmError
 from socm.output.common import model_name
 from socm.output.style import MARKERS, okabe, place_labels, pyplot, run_label, styled
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["correlation_figure"]
 
@@ -240,7 +243,7 @@ def correlation_figure(
     measured: list[dict] | None = None,
     measured_result: dict | None = None,
     score_source: str | None = None,
-):
+) -> Figure:
     """Average SOCM (x) vs downstream score (y): reference models and runs measured here.
 
     Parameters

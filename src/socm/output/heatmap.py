@@ -10,7 +10,7 @@ run's pairs and its mean. :func:`socm_grid` is the surface on the unit square.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from socm.core.metrics import socm_from_parts
 from socm.output.common import cosine_axis, d_sigma_line, density_contours, socm_contours
 from socm.output.data import Limits, scan_pairs, shared_limits, socm_surface
 from socm.output.style import LINESTYLES, MARKERS, SOCM_CMAP, pyplot, run_labels, styled
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["X_LABEL", "Y_LABEL", "heatmap", "socm_grid"]
 
@@ -98,7 +101,7 @@ def _overlay_runs(ax: Any, overlay: list[Path], limits: Limits) -> list[Any]:
 def heatmap(
     overlay: list[str | Path] | None = None,
     limits: Limits | None = None,
-):
+) -> Figure:
     r"""SOCM over :math:`(d_\mu, d_\Sigma)`, corners explained; optionally runs on top.
 
     Parameters

@@ -14,13 +14,16 @@ import json
 import math
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from socm.core.stats import SPREAD_BOUND
 from socm.errors import SocmError
 from socm.output.style import LINESTYLES, MARKERS, okabe, pyplot, run_labels, styled
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["LAYER_DEFINITIONS", "layer_depth", "layers_figure"]
 
@@ -152,7 +155,7 @@ def _x_axes(axes: Any, xmax: float, relative: bool) -> None:
 
 
 @styled
-def layers_figure(runs: list[str | Path], relative: bool = False):
+def layers_figure(runs: list[str | Path], relative: bool = False) -> Figure:
     """Per-layer curves, one style per run, for what the runs contain.
 
     Panels: normalised spread (with the bound 2), mean within-text cosine, average SOCM per

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from socm.output.common import model_name
 from socm.output.style import TEXT_COLORS, place_labels, pyplot, styled
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ELLIPSE_K", "covariance_eigenvalues", "pair_figure"]
 
@@ -191,7 +194,7 @@ def pair_figure(
     panels: list[dict],
     label_k: int = 8,
     percentiles: list[dict | None] | None = None,
-):
+) -> Figure:
     """One column per model: the tokens in 2-D above, the covariance spectra below.
 
     Parameters

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from socm.output.style import (
     run_labels,
     styled,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["scatter"]
 
@@ -227,7 +230,7 @@ def scatter(
     limits: Limits | None = None,
     top_k: int = 10,
     max_per_text: int = 2,
-):
+) -> Figure:
     r"""Every pair of one or more runs in the :math:`(d_\mu, d_\Sigma)` plane.
 
     One run: a 2-D histogram of all its pairs (pairs per cell, log scale), SOCM contours,

@@ -10,7 +10,7 @@ names its three widest-spread texts; several runs are told apart by colour and m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from socm.output.style import (
     run_labels,
     styled,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["texts_figure"]
 
@@ -172,7 +175,7 @@ def texts_figure(
     limits: Limits | None = None,
     socm_range: tuple[float, float] | None = None,
     spread_max: float | None = None,
-):
+) -> Figure:
     """Per-text view: normalised spread ranked, vs token count, its histogram, mean SOCM.
 
     Parameters
