@@ -31,14 +31,18 @@ __all__ = [
     "Limits",
     "PairScan",
     "TextTable",
+    "correlation_view",
     "is_measure_run",
     "is_mine_run",
+    "match_score",
     "mine_data",
     "pair_column_max",
     "read_texts",
     "scan_pairs",
     "shared_limits",
     "socm_percentile",
+    "socm_surface",
+    "spread_share",
     "top_pairs",
 ]
 
