@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import random_tokens
 
+from socm import output as plots
 from socm.cli import main
-from socm.output import plots
 from socm.output.data import Limits, shared_limits
 from socm.output.style import place_labels, pyplot, run_label
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import MODEL
 
+from socm import output as plots
 from socm.cli import main
 from socm.errors import SocmError
-from socm.output import plots
 from socm.output.report import build_report, worst_pairs
 
 

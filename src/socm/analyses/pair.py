@@ -1,6 +1,6 @@
 """``socm pair``: one pair of texts explained, for one or two models.
 
-For each model: both texts' unit-mean token embeddings (what :func:`socm.output.plots.pair_figure`
+For each model: both texts' unit-mean token embeddings (what :func:`socm.output.pair_figure`
 projects to 2-D), their token strings, d_μ, d_Σ, SOCM and each text's normalised spread.
 """
 
@@ -20,7 +20,7 @@ __all__ = ["explain_pair", "pair_numbers", "pair_panel"]
 
 
 def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exact") -> dict:
-    """Everything :func:`socm.output.plots.pair_figure` draws for one model, and the numbers."""
+    """Everything :func:`socm.output.pair_figure` draws for one model, and the numbers."""
     encoded = encoder.encode([text_a, text_b])
     emb = encoded.embeddings
     stats = [token_stats(e) for e in emb]

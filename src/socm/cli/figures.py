@@ -123,7 +123,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _correlation(args: argparse.Namespace, runs: list[str], required: bool) -> dict | None:
     """What the correlation figure draws, from --scores or --paper-table (None when neither
     is given and not ``required``)."""
-    from socm.output.data import correlation_view
+    from socm.output import correlation_view
 
     if not (args.scores or args.paper_table):
         if required:
@@ -135,7 +135,7 @@ def _correlation(args: argparse.Namespace, runs: list[str], required: bool) -> d
 def cmd_plot(args: argparse.Namespace) -> int:
     """``socm plot``: returns the exit code."""
     from socm.inputs.paper_table import paper_families
-    from socm.output import plots
+    from socm.output import correlation_figure, heatmap, layers_figure, save, scatter, texts_figure
 
     kind, runs = args.kind, args.runs
     if kind in ("scatter", "layers", "texts") and not runs:
@@ -143,16 +143,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.max_points is not None:
         warn("--max-points is ignored: the scatter shows every pair as a density")
     if kind == "heatmap":
-        fig = plots.heatmap(overlay=runs or None)
+        fig = heatmap(overlay=runs or None)
     elif kind == "scatter":
-        fig = plots.scatter(runs, top_k=args.top_k)
+        fig = scatter(runs, top_k=args.top_k)
     elif kind == "texts":
-        fig = plots.texts_figure(runs)
+        fig = texts_figure(runs)
     elif kind == "layers":
-        fig = plots.layers_figure(runs, relative=args.relative_depth)
+        fig = layers_figure(runs, relative=args.relative_depth)
     else:
         view = _correlation(args, runs, required=True)
-        fig = plots.correlation_figure(
+        fig = correlation_figure(
             view["result"],
             paper_families(),
             measured=view["measured"],
@@ -164,14 +164,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     default = (
         f"{runs[0]}/scatter.png" if kind == "scatter" and len(runs) == 1 else f"socm-{kind}.png"
     )
-    print(plots.save(fig, args.out or default))
+    print(save(fig, args.out or default))
     return 0
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
     """``socm pair``: returns the exit code."""
     from socm.analyses.pair import explain_pair, pair_numbers
-    from socm.output import plots
+    from socm.output import pair_figure, save
 
     if args.from_mine:
         from socm.analyses.mine import pair_texts, read_mine_run
@@ -190,9 +190,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
         read_summary(args.run)  # a bad --run fails before any model is loaded
     panels = explain_pair(args.text_a, args.text_b, args.model, base)
     percentiles = _percentiles(args.run, panels, base) if args.run else None
-    path = plots.save(
-        plots.pair_figure(panels, label_k=args.label_tokens, percentiles=percentiles), args.out
-    )
+    path = save(pair_figure(panels, label_k=args.label_tokens, percentiles=percentiles), args.out)
     numbers = [pair_numbers(p) for p in panels]
     for n, pct in zip(numbers, percentiles or [None] * len(numbers), strict=True):
         if pct:
@@ -225,8 +223,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 def _percentiles(run: str, panels: list[dict], base: MeasureConfig) -> list[dict | None]:
     """Per panel, the pair's SOCM percentile among ``run``'s pairs when the model matches."""
-    from socm.output.data import socm_percentile
-    from socm.output.style import run_label
+    from socm.output import run_label, socm_percentile
 
     s = read_summary(run)
     numerics = base.numerics
@@ -263,7 +260,7 @@ def _percentiles(run: str, panels: list[dict], base: MeasureConfig) -> list[dict
 def cmd_report(args: argparse.Namespace) -> int:
     """``socm report``: returns the exit code."""
     from socm.inputs.paper_table import paper_families
-    from socm.output.report import build_report
+    from socm.output import build_report
 
     path = build_report(
         args.runs,

@@ -31,14 +31,18 @@ __all__ = [
     "Limits",
     "PairScan",
     "TextTable",
+    "correlation_view",
     "is_measure_run",
     "is_mine_run",
+    "match_score",
     "mine_data",
     "pair_column_max",
     "read_texts",
     "scan_pairs",
     "shared_limits",
     "socm_percentile",
+    "socm_surface",
+    "spread_share",
     "top_pairs",
 ]
 
@@ -234,6 +238,146 @@ def _clip_index(x: np.ndarray, hi: float, n: int) -> np.ndarray:
     return np.clip((np.nan_to_num(x) / hi * n).astype(np.int64), 0, n - 1)
 
 
+class _Cells:
+    """Per cell of a ``grid`` × ``grid`` coarse grid, the pair with the highest SOCM and the
+    cell's count, updated batch by batch."""
+
+    def __init__(self, limits: Limits, grid: int) -> None:
+        self.limits, self.grid = limits, grid
+        self.best = np.full(grid * grid, -np.inf)
+        self.best_row = np.full(grid * grid, -1, dtype=np.int64)
+        self.count = np.zeros(grid * grid, dtype=np.int64)
+        self.vals = {c: np.zeros(grid * grid) for c in ("d_mu", "d_sigma", "socm")}
+        self.ids = np.empty((2, grid * grid), dtype=object)
+
+    def add(self, cols: dict[str, np.ndarray], t1: Any, t2: Any, row0: int) -> None:
+        """Take a batch (``cols``: d_mu, d_sigma, socm; ``t1``, ``t2``: id arrays; ``row0``:
+        the batch's first row)."""
+        import pyarrow as pa
+
+        mu, sig, so = cols["d_mu"], cols["d_sigma"], cols["socm"]
+        grid, limits = self.grid, self.limits
+        cell = _clip_index(sig, limits.d_sigma, grid) * grid + _clip_index(mu, limits.d_mu, grid)
+        self.count += np.bincount(cell, minlength=grid * grid)
+        order = np.lexsort((-so, cell))
+        first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
+        better = so[first] > self.best[cell[first]]
+        sel, cells = first[better], cell[first[better]]
+        self.best[cells] = so[sel]
+        self.best_row[cells] = row0 + sel
+        for c, v in cols.items():
+            self.vals[c][cells] = v[sel]
+        if len(sel):
+            take = pa.array(sel)
+            self.ids[0, cells] = t1.take(take).to_pylist()
+            self.ids[1, cells] = t2.take(take).to_pylist()
+
+    def result(self) -> dict:
+        """:attr:`PairScan.cells`: the cells that hold a pair."""
+        grid = self.grid
+        have = np.flatnonzero(self.best_row >= 0)
+        return {
+            "cell_mu": have % grid,
+            "cell_sigma": have // grid,
+            "count": self.count[have],
+            "row": self.best_row[have],
+            "text1_id": self.ids[0, have],
+            "text2_id": self.ids[1, have],
+            **{c: v[have] for c, v in self.vals.items()},
+        }
+
+
+def _top_pool(
+    top: dict[str, np.ndarray],
+    cols: dict[str, np.ndarray],
+    t1: Any,
+    t2: Any,
+    row0: int,
+    pool: int,
+) -> dict[str, np.ndarray]:
+    """The ``pool`` pairs with the highest SOCM (ties by row) of ``top`` and a batch."""
+    import pyarrow as pa
+
+    so = cols["socm"]
+    n = len(so)
+    k = min(pool, n)
+    part = np.argpartition(-np.nan_to_num(so, nan=-np.inf), k - 1)[:k] if k < n else np.arange(n)
+    take = pa.array(part)
+    cand = {
+        "text1_id": np.array(t1.take(take).to_pylist(), dtype=object),
+        "text2_id": np.array(t2.take(take).to_pylist(), dtype=object),
+        "d_mu": cols["d_mu"][part],
+        "d_sigma": cols["d_sigma"][part],
+        "socm": so[part],
+        "row": row0 + part,
+    }
+    if top:
+        cand = {c: np.concatenate([top[c], cand[c]]) for c in cand}
+    keep = np.lexsort((cand["row"], -cand["socm"]))[:pool]
+    return {c: v[keep] for c, v in cand.items()}
+
+
+class _TextSums:
+    """Per text id (in order of first appearance): pairs and sums of d_mu, d_sigma, socm."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.ids: list[str] = []
+        self.sums = {c: np.zeros(0) for c in ("n_pairs", "d_mu", "d_sigma", "socm")}
+
+    def add(self, cols: dict[str, np.ndarray], t1: Any, t2: Any) -> None:
+        """Take a batch (``t1``, ``t2``: pyarrow string arrays of the pairs' text ids)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        uniq = pc.unique(pa.concat_arrays([t1, t2]))
+        for tid in uniq.to_pylist():
+            if tid not in self.index:
+                self.index[tid] = len(self.ids)
+                self.ids.append(tid)
+        if len(self.ids) > len(self.sums["n_pairs"]):
+            grow = len(self.ids) - len(self.sums["n_pairs"])
+            self.sums = {c: np.concatenate([v, np.zeros(grow)]) for c, v in self.sums.items()}
+        value_set = pa.array(self.ids, pa.string())
+        for col in (t1, t2):
+            idx = pc.index_in(col, value_set=value_set).to_numpy(zero_copy_only=False)
+            idx = idx.astype(np.int64)
+            m = len(self.ids)
+            self.sums["n_pairs"] += np.bincount(idx, minlength=m)
+            for c, v in cols.items():
+                self.sums[c] += np.bincount(idx, weights=np.nan_to_num(v), minlength=m)
+
+
+def _empty_scan(limits: Limits, nb: int, grid: int) -> PairScan:
+    """A :class:`PairScan` with ``nb`` bins per axis over ``limits`` and nothing counted."""
+    scan = PairScan(limits=limits, grid=grid)
+    scan.mu_edges = np.linspace(0, limits.d_mu, nb + 1)
+    scan.sigma_edges = np.linspace(0, limits.d_sigma, nb + 1)
+    scan.socm_edges = np.linspace(0, limits.socm, nb + 1)
+    scan.hist = np.zeros((nb, nb), dtype=np.int64)
+    scan.mu_hist = np.zeros(nb, dtype=np.int64)
+    scan.sigma_hist = np.zeros(nb, dtype=np.int64)
+    scan.socm_hist = np.zeros(nb, dtype=np.int64)
+    scan.sums = {"d_mu": 0.0, "d_sigma": 0.0, "socm": 0.0}
+    return scan
+
+
+def _count(scan: PairScan, cols: dict[str, np.ndarray]) -> None:
+    """Add a batch to the scan's counts, sums and histograms."""
+    limits, nb = scan.limits, len(scan.mu_hist)
+    mu, sig, so = cols["d_mu"], cols["d_sigma"], cols["socm"]
+    scan.n_pairs += len(so)
+    for c, v in cols.items():
+        scan.sums[c] += float(np.nansum(v))
+    scan.n_d_sigma_over_1 += int((sig > 1).sum())
+    im = _clip_index(mu, limits.d_mu, nb)
+    isg = _clip_index(sig, limits.d_sigma, nb)
+    np.add.at(scan.hist, (isg, im), 1)
+    scan.mu_hist += np.bincount(im, minlength=nb)
+    scan.sigma_hist += np.bincount(isg, minlength=nb)
+    scan.socm_hist += np.bincount(_clip_index(so, limits.socm, nb), minlength=nb)
+
+
 _SCAN_CACHE: OrderedDict = OrderedDict()
 
 
@@ -270,7 +414,6 @@ def scan_pairs(
         A missing run folder or ``pairs.parquet``, or a file without the pair columns.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     path = run_file(run, "pairs.parquet")
     limits = limits or shared_limits([run])
@@ -283,114 +426,29 @@ def scan_pairs(
     missing = [c for c in _COLUMNS if c not in pairs.schema.names]
     if missing:
         raise SocmError(f"{path}: missing column(s) {', '.join(missing)}")
-    n_total = pairs.count_rows()
-    nb = bins or _bins(n_total)
-    scan = PairScan(limits=limits, grid=grid)
-    scan.mu_edges = np.linspace(0, limits.d_mu, nb + 1)
-    scan.sigma_edges = np.linspace(0, limits.d_sigma, nb + 1)
-    scan.socm_edges = np.linspace(0, limits.socm, nb + 1)
-    scan.hist = np.zeros((nb, nb), dtype=np.int64)
-    scan.mu_hist = np.zeros(nb, dtype=np.int64)
-    scan.sigma_hist = np.zeros(nb, dtype=np.int64)
-    scan.socm_hist = np.zeros(nb, dtype=np.int64)
-    scan.sums = {"d_mu": 0.0, "d_sigma": 0.0, "socm": 0.0}
-    best = np.full(grid * grid, -np.inf)
-    best_row = np.full(grid * grid, -1, dtype=np.int64)
-    cell_count = np.zeros(grid * grid, dtype=np.int64)
-    cell_vals: dict[str, np.ndarray] = {
-        "d_mu": np.zeros(grid * grid),
-        "d_sigma": np.zeros(grid * grid),
-        "socm": np.zeros(grid * grid),
-    }
-    cell_ids = np.empty((2, grid * grid), dtype=object)
+    scan = _empty_scan(limits, bins or _bins(pairs.count_rows()), grid)
+    cells = _Cells(limits, grid)
+    texts = _TextSums()
     top: dict[str, np.ndarray] = {}
-    ids_index: dict[str, int] = {}
-    id_list: list[str] = []
-    tsum = {c: np.zeros(0) for c in ("n_pairs", "d_mu", "d_sigma", "socm")}
     row0 = 0
     for batch in iter_pairs_batches(path, list(_COLUMNS), BATCH_ROWS):  # streamed
-        n = batch.num_rows
-        if n == 0:
+        if batch.num_rows == 0:
             continue
-        mu = batch.column("d_mu").to_numpy(zero_copy_only=False).astype(float)
-        sig = batch.column("d_sigma").to_numpy(zero_copy_only=False).astype(float)
-        so = batch.column("socm").to_numpy(zero_copy_only=False).astype(float)
+        cols = {
+            c: batch.column(c).to_numpy(zero_copy_only=False).astype(float)
+            for c in ("d_mu", "d_sigma", "socm")
+        }
         t1 = batch.column("text1_id").cast(pa.string())
         t2 = batch.column("text2_id").cast(pa.string())
-        scan.n_pairs += n
-        for c, v in (("d_mu", mu), ("d_sigma", sig), ("socm", so)):
-            scan.sums[c] += float(np.nansum(v))
-        scan.n_d_sigma_over_1 += int((sig > 1).sum())
-        im = _clip_index(mu, limits.d_mu, nb)
-        isg = _clip_index(sig, limits.d_sigma, nb)
-        np.add.at(scan.hist, (isg, im), 1)
-        scan.mu_hist += np.bincount(im, minlength=nb)
-        scan.sigma_hist += np.bincount(isg, minlength=nb)
-        scan.socm_hist += np.bincount(_clip_index(so, limits.socm, nb), minlength=nb)
-        # representatives: per coarse cell, the pair with the highest SOCM
-        cell = _clip_index(sig, limits.d_sigma, grid) * grid + _clip_index(mu, limits.d_mu, grid)
-        cell_count += np.bincount(cell, minlength=grid * grid)
-        order = np.lexsort((-so, cell))
-        first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
-        better = so[first] > best[cell[first]]
-        sel, cells = first[better], cell[first[better]]
-        best[cells] = so[sel]
-        best_row[cells] = row0 + sel
-        for c, v in (("d_mu", mu), ("d_sigma", sig), ("socm", so)):
-            cell_vals[c][cells] = v[sel]
-        if len(sel):
-            take = pa.array(sel)
-            cell_ids[0, cells] = t1.take(take).to_pylist()
-            cell_ids[1, cells] = t2.take(take).to_pylist()
-        # top pool
-        k = min(pool, n)
-        part = (
-            np.argpartition(-np.nan_to_num(so, nan=-np.inf), k - 1)[:k] if k < n else np.arange(n)
-        )
-        take = pa.array(part)
-        cand = {
-            "text1_id": np.array(t1.take(take).to_pylist(), dtype=object),
-            "text2_id": np.array(t2.take(take).to_pylist(), dtype=object),
-            "d_mu": mu[part],
-            "d_sigma": sig[part],
-            "socm": so[part],
-            "row": row0 + part,
-        }
-        if top:
-            cand = {c: np.concatenate([top[c], cand[c]]) for c in cand}
-        keep = np.lexsort((cand["row"], -cand["socm"]))[:pool]
-        top = {c: v[keep] for c, v in cand.items()}
-        # per-text sums
-        uniq = pc.unique(pa.concat_arrays([t1, t2]))
-        for tid in uniq.to_pylist():
-            if tid not in ids_index:
-                ids_index[tid] = len(id_list)
-                id_list.append(tid)
-        if len(id_list) > len(tsum["n_pairs"]):
-            grow = len(id_list) - len(tsum["n_pairs"])
-            tsum = {c: np.concatenate([v, np.zeros(grow)]) for c, v in tsum.items()}
-        value_set = pa.array(id_list, pa.string())
-        for col in (t1, t2):
-            idx = pc.index_in(col, value_set=value_set).to_numpy(zero_copy_only=False)
-            idx = idx.astype(np.int64)
-            m = len(id_list)
-            tsum["n_pairs"] += np.bincount(idx, minlength=m)
-            for c, v in (("d_mu", mu), ("d_sigma", sig), ("socm", so)):
-                tsum[c] += np.bincount(idx, weights=np.nan_to_num(v), minlength=m)
-        row0 += n
+        _count(scan, cols)
+        cells.add(cols, t1, t2, row0)
+        top = _top_pool(top, cols, t1, t2, row0, pool)
+        texts.add(cols, t1, t2)
+        row0 += batch.num_rows
     scan.top = top or {c: np.zeros(0) for c in ("d_mu", "d_sigma", "socm", "row")}
-    have = np.flatnonzero(best_row >= 0)
-    scan.cells = {
-        "cell_mu": have % grid,
-        "cell_sigma": have // grid,
-        "count": cell_count[have],
-        "row": best_row[have],
-        "text1_id": cell_ids[0, have],
-        "text2_id": cell_ids[1, have],
-        **{c: v[have] for c, v in cell_vals.items()},
-    }
-    scan.text_ids = id_list
-    scan.text_sums = tsum
+    scan.cells = cells.result()
+    scan.text_ids = texts.ids
+    scan.text_sums = texts.sums
     _SCAN_CACHE[key] = scan
     while len(_SCAN_CACHE) > 8:
         _SCAN_CACHE.popitem(last=False)
@@ -736,11 +794,6 @@ def socm_surface(limits: Limits, n: int = 241) -> tuple[np.ndarray, np.ndarray, 
     r"""(d_μ grid, d_Σ grid, SOCM) over :math:`[0, d_\mu] \times [0, d_\Sigma]` of ``limits``."""
     dmu, dsig = np.meshgrid(np.linspace(0, limits.d_mu, n), np.linspace(0, limits.d_sigma, n))
     return dmu, dsig, socm_from_parts(dmu, dsig)
-
-
-def run_summary(run: str | Path) -> dict:
-    """:func:`socm.measure.rundir.read_summary` (re-exported for the output modules)."""
-    return read_summary(run)
 
 
 def _model_key(model: str) -> tuple[str, str]:

@@ -28,6 +28,7 @@ __all__ = [
     "CONTOUR_COLOR",
     "DENSITY_CMAP",
     "FORMATS",
+    "LINESTYLES",
     "MARKERS",
     "RUN_COLORS",
     "SOCM_CMAP",
@@ -35,6 +36,9 @@ __all__ = [
     "TEXT_COLORS",
     "axes_box",
     "figure_bytes",
+    "hdr_levels",
+    "nice_limit",
+    "okabe",
     "place_labels",
     "pyplot",
     "run_info",
@@ -64,6 +68,7 @@ RUN_COLORS = [
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 """Markers, one per run or family, so that runs differ without colour."""
 LINESTYLES = ["-", "--", "-.", ":"]
+"""Line styles, one per run, so that runs differ without colour."""
 TEXT_COLORS = ("#0072B2", "#D55E00")
 """Text A and text B of a pair (blue and vermillion, with circle and triangle markers)."""
 FORMATS = ("png", "svg", "pdf")
