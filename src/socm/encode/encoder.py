@@ -177,20 +177,11 @@ class Encoder(PerLayerMixin):
         cache_dtype: str = "float32",
     ) -> None:
         #: What defines this encoder (to build the same one elsewhere).
+        cache = None if cache_dir is None else str(cache_dir)
         self.spec = EncoderSpec(
-            model=model,
-            layer=layer,
-            exclude_special_tokens=exclude_special_tokens,
-            prefix=prefix,
-            max_length=max_length,
-            batch_size=batch_size,
-            device=device,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            attn_implementation=attn_implementation,
-            cache_dtype=cache_dtype,
-        )
+            model, layer, exclude_special_tokens, prefix, max_length, batch_size, device,
+            trust_remote_code, revision, cache, attn_implementation, cache_dtype,
+        )  # fmt: skip
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
         if cache_dtype not in CACHE_DTYPES:
