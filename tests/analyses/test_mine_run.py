@@ -12,7 +12,14 @@ import pytest
 from conftest import MODEL, run_config
 
 import socm
-from socm.analyses.mine import format_mine, pair_texts, read_mine_run, run_mine, shorten
+from socm.analyses.mine import (
+    format_mine,
+    own_token_counts,
+    pair_texts,
+    read_mine_run,
+    run_mine,
+    shorten,
+)
 from socm.cli import main
 from socm.encode import Encoder
 from socm.errors import SocmError
@@ -22,6 +29,9 @@ CANDIDATE_COLUMNS = [
     "text1_id",
     "text2_id",
     "cosine",
+    "cosine_percentile",
+    "neighbor_rank_1",
+    "neighbor_rank_2",
     "d_mu",
     "d_sigma",
     "socm",
@@ -57,8 +67,15 @@ def cli_run(corpus):
     return out, cache, buf.getvalue()
 
 
-def cached_embeddings(corpus: Path, cache: Path, **kw) -> list[np.ndarray]:
+def mined_texts(corpus: Path) -> list[str]:
+    """The texts ``socm mine`` searches by default: 5 tokens of their own at least, each once."""
     texts = [t.strip() for t in corpus.read_text(encoding="utf-8").splitlines() if t.strip()]
+    own = own_token_counts(Encoder(MODEL, cache_dir=None, device="cpu"), texts)
+    return list(dict.fromkeys(t for t, k in zip(texts, own, strict=True) if k >= 5))
+
+
+def cached_embeddings(corpus: Path, cache: Path, **kw) -> list[np.ndarray]:
+    texts = mined_texts(corpus)
     enc = Encoder(MODEL, cache_dir=cache, device="cpu", **kw)
     res = enc.encode(texts)
     assert res.n_cached == len(texts) and not enc.model_loaded  # all from the mine run's cache
@@ -75,13 +92,17 @@ def test_run_folder_files_and_columns(cli_run):
     assert {"normalized_spread", "neighbor_mean_cosine", "neighbor_mean_relative_d_sigma"} <= set(
         texts.column_names
     )
-    assert texts.num_rows == N_TEXTS and cand.num_rows == summary["n_candidates"]
+    n = len(mined_texts(Path(summary["config"]["corpus"])))
+    assert 0 < n < N_TEXTS  # the first 200 wiki1m lines hold fragments ("Birt.", "in 1911.")
+    assert texts.num_rows == n and cand.num_rows == summary["n_candidates"]
+    assert summary["n_fragments_excluded"] == N_TEXTS - n and summary["n_duplicates_excluded"] == 0
     assert cand["rank"].to_pylist() == list(range(1, cand.num_rows + 1))
     rel = np.asarray(cand["relative_d_sigma"])
     assert (np.diff(rel) <= 0).all() and (rel >= 0).all() and (rel <= 1 + 1e-12).all()
     for key in ("model", "corpus", "n_texts", "neighbors", "rank_by", "n_candidates", "top_k"):
         assert key in summary
-    assert summary["n_texts"] == N_TEXTS and summary["neighbors"] == 5
+    assert summary["n_texts"] == n and summary["n_texts_corpus"] == N_TEXTS
+    assert summary["neighbors"] == 5 and summary["min_tokens"] == 5
     assert summary["top_k"] is None and summary["max_per_text"] is None
     assert summary["neighbor_info"]["method"] == "exact" and summary["neighbor_info"]["exact"]
     assert summary["config"]["extra"]["mine"]["rank_by"] == "relative_d_sigma"
@@ -94,7 +115,7 @@ def test_run_folder_files_and_columns(cli_run):
     assert f"{top[0]['relative_d_sigma']:.4f}" in stdout
     assert shorten(top[0]["text1"], 79)[:40] in stdout
     assert shorten(top[0]["text2"], 79)[:40] in stdout
-    assert f"{N_TEXTS:,} texts" in stdout and "output:" in stdout
+    assert f"{n:,} texts" in stdout and "output:" in stdout
 
 
 def test_candidates_equal_socm_mine_on_the_same_embeddings(cli_run, corpus):
@@ -124,7 +145,8 @@ def test_streaming_blocks_rerun_and_options(cli_run, corpus, tmp_path):
     out, cache, _ = cli_run
     c = run_config(corpus, tmp_path, cache_dir=str(cache), out=str(tmp_path / "small-blocks"))
     summary, folder = run_mine(c, neighbors=5, top_k=None, rank_by="relative_d_sigma", block=64)
-    assert summary["timings"]["n_cached"] == N_TEXTS and summary["timings"]["n_encoded"] == 0
+    n = summary["n_texts"]
+    assert summary["timings"]["n_cached"] == n and summary["timings"]["n_encoded"] == 0
     a, b = read_mine_run(out)[1], read_mine_run(folder)[1]
     assert a.equals(b)  # blocks of 64 give the same run as one block
     _, same = run_mine(c, neighbors=5, top_k=None, rank_by="relative_d_sigma", block=64)
@@ -186,17 +208,20 @@ def test_float16_cache_round_trip_and_error_bound(cli_run, corpus, tmp_path):
     assert summary["cache_dtype"] == "float16"
     emb16 = cached_embeddings(small, cache, cache_dtype="float16")
     ref = socm.mine(emb16, neighbors=3)
+    assert len(emb16) == summary["n_texts"] < 40
     np.testing.assert_array_equal(np.asarray(cand["socm"]), ref.socm)
     enc32 = Encoder(MODEL, cache_dir=cache, device="cpu")
     enc16 = Encoder(MODEL, cache_dir=cache, device="cpu", cache_dtype="float16")
-    assert enc16.cache.dir != enc32.cache.dir and len(enc16.cache) == 40
-    loc = enc16.cache.locate(socm.encode.text_key(small.read_text().splitlines()[0].strip()))
+    assert enc16.cache.dir != enc32.cache.dir and len(enc16.cache) == summary["n_texts"]
+    loc = enc16.cache.locate(socm.encode.text_key(mined_texts(small)[0]))
     assert loc.dtype == "<f2"
 
 
 def test_user_errors_are_one_line(corpus, tmp_path, capsys):
     tiny = tmp_path / "tiny.txt"
-    tiny.write_text("one text.\nanother text.\na third.\n")
+    tiny.write_text(
+        "The first text of this corpus.\nAnother text, somewhat longer.\nA third text here.\n"
+    )
     base = ["mine", "--corpus", str(tiny), "--out", str(tmp_path / "r"), "--device", "cpu", "-q"]
     base += ["--cache-dir", str(tmp_path / "c")]
     assert main([*base, "--neighbors", "3"]) == 1
@@ -223,5 +248,5 @@ def test_json_output(cli_run, corpus, capsys):
     args += ["--device", "cpu", "-q", "--neighbors", "5", "--top-k", "all", "--show", "3"]
     assert main([*args, "--rank-by", "relative_d_sigma", "--json"]) == 0  # a rerun: cached
     summary = json.loads(capsys.readouterr().out)
-    assert summary["timings"]["n_encoded"] == 0 and summary["n_texts"] == N_TEXTS
+    assert summary["timings"]["n_encoded"] == 0 and summary["n_texts"] == len(mined_texts(corpus))
     assert summary["top_pairs"][0]["rank"] == 1

@@ -13,8 +13,8 @@
 * ``reproduce`` — :func:`run_reproduce`: the paper's table where models and data are reachable.
 * ``pair`` — :func:`explain_pair`: one pair of texts explained for one or more models (what
   :func:`socm.output.pair_figure` draws).
-* ``mine`` — :func:`run_mine`: the pairs of a corpus that mean pooling confuses, in a run
-  folder; :func:`pair_texts` gives the two texts of a listed pair.
+* ``mine`` — :func:`run_mine`: the near pairs of a corpus whose token distributions differ
+  most, in a run folder; :func:`pair_texts` gives the two texts of a listed pair.
 
 Each ``run_*`` takes a :class:`socm.measure.MeasureConfig` and writes into the run folder it
 names; each ``format_*`` renders a result as the command line prints it.

@@ -1,13 +1,19 @@
-r"""``socm mine``: the pairs of a corpus that mean pooling confuses, in a run folder.
+r"""``socm mine``: the near pairs of a corpus whose token distributions differ most.
 
 Mean pooling maps a text to its unit mean :math:`\tilde\mu`; two texts whose means nearly
-coincide but whose token distributions differ in shape are what it confuses (Hara et al.,
-*Why Mean Pooling Works*, ACL 2026, Sec. 3). :func:`run_mine` answers, for a whole corpus,
-*which of my texts does mean pooling put next to each other although their tokens differ?*
+coincide may still differ in the shape of their token distributions, which mean pooling
+discards (Hara et al., *Why Mean Pooling Works*, ACL 2026, Sec. 3). :func:`run_mine` lists,
+for a whole corpus, *which texts mean pooling puts near each other although their token
+distributions differ most*. That a listed pair is one humans would call different is a
+separate claim, which :mod:`socm.analyses.validate` tests against human judgments (see the
+mining page of the documentation for what it found).
 
 Pipeline, in memory :math:`O(N)` per-text statistics and :math:`O(Nk)` pairs, never
 :math:`O(N^2)` and never all token embeddings at once:
 
+0. **Leave out** texts with fewer than ``min_tokens`` tokens of their own (fragments) and
+   texts equal to an earlier one (:func:`socm.core.mine.eligible_texts`; counted in the
+   summary).
 1. **Encode and reduce, streaming** (:meth:`socm.backends.Backend.encode_stats`). Locally,
    texts are encoded in blocks of :data:`BLOCK_TEXTS` (:meth:`socm.encode.Encoder.encode`,
    through the sharded cache) and each block is reduced at once to per-text statistics
@@ -27,9 +33,10 @@ Pipeline, in memory :math:`O(N)` per-text statistics and :math:`O(Nk)` pairs, ne
    ranked by ``rank_by`` (descending), at most ``max_per_text`` pairs per text, the first
    ``top_k`` kept (:func:`~socm.core.mine.rank_candidates`, in this process).
 3. **Write** the run folder (:class:`socm.measure.writer.RunWriter`, all or nothing):
-   ``candidates.parquet`` (text1_id, text2_id, cosine, d_mu, d_sigma, socm, relative_d_sigma,
-   rank), ``texts.parquet`` (id, text, n_tokens, truncated, normalized_spread, n_candidates,
-   neighbor_mean_cosine, neighbor_mean_relative_d_sigma, n_mined) and ``mine_summary.json``.
+   ``candidates.parquet`` (text1_id, text2_id, cosine, cosine_percentile, neighbor_rank_1,
+   neighbor_rank_2, d_mu, d_sigma, socm, relative_d_sigma, rank), ``texts.parquet`` (id,
+   text, n_tokens, truncated, normalized_spread, n_candidates, neighbor_mean_cosine,
+   neighbor_mean_relative_d_sigma, n_mined) and ``mine_summary.json``.
 
 The mining options are recorded in ``cfg.extra["mine"]``, so the run folder's settings hash and
 identity cover them: another ``neighbors`` or ``rank_by`` gets its own folder.
@@ -48,11 +55,18 @@ import numpy as np
 
 from socm.backends import Backend, get_backend
 from socm.core.metrics import check_numerics
-from socm.core.mine import MineOptions, MineResult, OptionError, find_candidates, rank_candidates
+from socm.core.mine import (
+    MineOptions,
+    MineResult,
+    OptionError,
+    eligible_texts,
+    find_candidates,
+    rank_candidates,
+)
 from socm.core.neighbors import require_faiss
 from socm.core.pairs import ScoreOptions
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
-from socm.encode.models import engine_device
+from socm.encode.models import engine_device, quiet_transformers
 from socm.errors import SocmError
 from socm.files import atomic_write_json, atomic_write_parquet
 from socm.inputs.corpus import Corpus
@@ -77,9 +91,10 @@ BLOCK_TEXTS = 4096
 """Texts encoded per block before they are reduced to statistics (bounds the token memory)."""
 MINE_FILES = ("candidates.parquet", "texts.parquet", "mine_summary.json")
 """The files :func:`run_mine` writes into a run folder."""
-RUN_DEFAULTS = MineOptions(top_k=100)
+RUN_DEFAULTS = MineOptions(top_k=100, min_tokens=5, drop_duplicates=True)
 """The options of a mining run (and ``socm mine``) by default: :class:`~socm.core.mine.
-MineOptions`, keeping the best 100 pairs."""
+MineOptions` keeping the best 100 pairs, leaving out texts of fewer than 5 tokens of their own
+(fragments: "Pulley", "1753 BC.") and repeated texts."""
 
 
 def _whole(name: str, value: Any, minimum: int = 1, allow_none: bool = True) -> int | None:
@@ -140,7 +155,8 @@ def run_mine(
     block: int = BLOCK_TEXTS,
     **changes: Any,
 ) -> tuple[dict[str, Any], Path]:
-    r"""Mine a corpus for the pairs mean pooling confuses; write the run folder.
+    r"""Mine a corpus for its near pairs whose token distributions differ most; write the run
+    folder.
 
     Parameters
     ----------
@@ -204,13 +220,17 @@ def run_mine(
     )
     backend = get_backend(cfg.backend, cfg.backend_address, device=cfg.device)
     job = prepare(cfg, "mine", cache_dtype=cache_dtype, **backend_encoder(backend))
-    chosen, enc = job.texts, job.encoder
+    enc = job.encoder
+    own = own_token_counts(enc, job.texts.texts)
+    eligible, excluded = eligible_texts(own, job.texts.texts, opts)
+    chosen = job.texts.subset(np.flatnonzero(eligible))
     try:
-        opts.check_texts(len(chosen))
+        opts.check_texts(len(chosen), sum(excluded.values()))
     except OptionError as exc:
         raise _flag_error(exc) from None
     with backend:
         res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, opts, block)
+    res.excluded = excluded
 
     # 3. the run folder
     t_write = time.perf_counter()
@@ -221,6 +241,10 @@ def run_mine(
         "revision": enc.resolved.revision,
         "corpus": chosen.name,
         "n_texts": len(chosen),
+        "n_texts_corpus": len(job.texts),
+        "min_tokens": opts.min_tokens,
+        "drop_duplicates": opts.drop_duplicates,
+        **{f"{k}_excluded": v for k, v in excluded.items()},
         "neighbors": opts.neighbors,
         "search": opts.search,
         "rank_by": opts.rank_by,
@@ -234,6 +258,7 @@ def run_mine(
         "n_truncated": int(sum(encoded.truncated)),
         "avg_normalized_spread": float(spreads.mean()),
         "neighbor_info": _jsonable(res.neighbor_info),
+        "random_pair_cosines": _cosine_reference(res.random_cosines, opts),
         "top_pairs": top,
     }
     with job.writer:
@@ -314,6 +339,28 @@ def _mine_on(
     return res, spreads, encoded, stats_s
 
 
+def own_token_counts(enc: Encoder, texts: list[str], chunk: int = 8192) -> np.ndarray:
+    """Each text's own tokens under the encoder's tokenizer: no special tokens, no prefix,
+    no truncation (what ``min_tokens`` counts)."""
+    out = np.empty(len(texts), dtype=np.int64)
+    for s in range(0, len(texts), chunk):
+        with quiet_transformers():  # "sequence longer than the maximum length"
+            ids = enc.tokenizer(texts[s : s + chunk], add_special_tokens=False)["input_ids"]
+        out[s : s + chunk] = [len(x) for x in ids]
+    return out
+
+
+def _cosine_reference(sample: np.ndarray, options: MineOptions) -> dict[str, Any]:
+    """What the cosine percentiles are measured against: the random pairs and their quantiles."""
+    qs = (0.5, 0.9, 0.99, 0.999)
+    values = np.quantile(sample, qs).tolist() if len(sample) else [None] * len(qs)
+    return {
+        "n_pairs": len(sample),
+        "seed": options.seed,
+        "quantiles": {str(q): v for q, v in zip(qs, values, strict=True)},
+    }
+
+
 def _faiss_version(search: str) -> dict[str, str]:
     if search not in ("faiss", "hnsw"):
         return {}
@@ -333,6 +380,9 @@ def _top_pairs(res: MineResult, ids: list[str], texts: list[str], show: int) -> 
                 "text1": texts[a],
                 "text2": texts[b],
                 "cosine": float(res.cosine[r]),
+                "cosine_percentile": float(res.cosine_percentile[r]),
+                "neighbor_rank_1": int(res.neighbor_rank_1[r]),
+                "neighbor_rank_2": int(res.neighbor_rank_2[r]),
                 "d_mu": float(res.d_mu[r]),
                 "d_sigma": float(res.d_sigma[r]),
                 "socm": float(res.socm[r]),
@@ -355,18 +405,16 @@ def _write_tables(
     import pyarrow as pa
 
     id_arr = np.array(ids, dtype=object)
-    cand = pa.table(
-        {
-            "text1_id": pa.array(id_arr[res.i].tolist(), type=pa.string()),
-            "text2_id": pa.array(id_arr[res.j].tolist(), type=pa.string()),
-            "cosine": res.cosine,
-            "d_mu": res.d_mu,
-            "d_sigma": res.d_sigma,
-            "socm": res.socm,
-            "relative_d_sigma": res.relative_d_sigma,
-            "rank": np.arange(1, len(res) + 1, dtype=np.int64),
-        }
-    )
+    columns: dict[str, Any] = {
+        "text1_id": pa.array(id_arr[res.i].tolist(), type=pa.string()),
+        "text2_id": pa.array(id_arr[res.j].tolist(), type=pa.string()),
+    }
+    for name, values in res.columns.items():
+        if name.startswith("neighbor_rank_"):  # 0: not among that text's nearest -> null
+            values = pa.array(values, type=pa.int64(), mask=np.asarray(values) == 0)
+        columns[name] = values
+    columns["rank"] = np.arange(1, len(res) + 1, dtype=np.int64)
+    cand = pa.table(columns)
     atomic_write_parquet(writer.path("candidates.parquet"), cand)
     per = res.per_text()
     table = pa.table(

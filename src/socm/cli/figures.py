@@ -108,7 +108,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "an interactive pair density (hover: both texts, ids, numbers), the top pairs (at most "
         "2 per text), per-text tables, per-layer and correlation figures, settings and "
         "versions, in one self-contained HTML file that opens offline. A socm mine folder "
-        "shows its confusable pairs.",
+        "shows its listed pairs.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default="socm-report.html", help="output HTML file")

@@ -1,4 +1,4 @@
-"""``socm mine``: find the pairs of texts that mean pooling confuses in a corpus."""
+"""``socm mine``: the near pairs of a corpus whose token distributions differ most."""
 
 from __future__ import annotations
 
@@ -43,12 +43,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             backend_parent(),
         ],
         formatter_class=HELP_FORMAT,
-        help="find the pairs of texts mean pooling confuses (close means, different tokens)",
+        help="list the near pairs of a corpus (by cosine) whose token distributions differ most",
         description="Encode every text of a corpus (streaming, cached), take each text's "
         "nearest texts by cosine of the mean-pooled embeddings, score those pairs (d_mu, "
-        "d_sigma, SOCM, relative d_sigma = BW^2 / (tr S1 + tr S2)) and list the pairs whose "
-        "means agree while their token distributions differ. Writes candidates.parquet, "
-        "texts.parquet and mine_summary.json.",
+        "d_sigma, SOCM, relative d_sigma = BW^2 / (tr S1 + tr S2)) and list the near pairs "
+        "whose token distributions differ most, with each pair's cosine percentile among "
+        "random pairs and its rank in each text's neighbour list. Whether a listed pair is "
+        "one humans call different is tested by socm validate, not assumed. Writes "
+        "candidates.parquet, texts.parquet and mine_summary.json.",
     )
     p.set_defaults(n_texts="all")  # mining searches the whole corpus unless --n-texts is given
     from socm.analyses.mine import RUN_DEFAULTS as D
@@ -79,6 +81,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="at most this many kept pairs per text",
     )
     g.add_argument(
+        "--min-tokens",
+        type=positive_int,
+        default=D.min_tokens,
+        help="leave texts with fewer tokens of their own (no special tokens, no prefix) out of "
+        "the search: fragments such as 'Pulley' or '1753 BC.' (counted in the summary)",
+    )
+    g.add_argument(
+        "--keep-duplicates",
+        dest="drop_duplicates",
+        action="store_false",
+        help="search repeated texts too (by default a text equal to an earlier one is left out "
+        "and counted: duplicates fill each other's neighbour slots)",
+    )
+    g.add_argument(
         "--search",
         choices=METHODS,
         default=D.search,
@@ -99,8 +115,8 @@ def cmd_mine(args: argparse.Namespace) -> int:
     """``socm mine``: returns the exit code."""
     from socm.analyses.mine import format_mine, run_mine
 
-    options = {k: getattr(args, k) for k in ("neighbors", "top_k", "rank_by", "max_per_text")}
-    options["search"] = args.search
+    names = ("neighbors", "top_k", "rank_by", "max_per_text", "min_tokens", "drop_duplicates")
+    options = {k: getattr(args, k) for k in (*names, "search")}
     own = (*options, "cache_dtype", "show")
     flags = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in own})
     summary, out = run_mine(

@@ -1,9 +1,10 @@
-r"""Mine the pairs of texts that mean pooling confuses (the core of ``socm mine``).
+r"""Mine a corpus for near pairs whose token distributions differ most (``socm mine``'s core).
 
-Mean pooling maps a text to :math:`\tilde\mu`; two texts whose means nearly coincide but whose
-token distributions differ in shape are what it confuses (Hara et al., *Why Mean Pooling
-Works: Quantifying Second-Order Collapse in Text Embeddings*, arXiv 2604.27398, ACL 2026,
-Sec. 3). Searching all :math:`\binom N2` pairs is infeasible for large corpora, so:
+Mean pooling maps a text to :math:`\tilde\mu`; two texts whose means nearly coincide can still
+differ in the shape of their token distributions, which mean pooling discards (Hara et al.,
+*Why Mean Pooling Works: Quantifying Second-Order Collapse in Text Embeddings*, arXiv
+2604.27398, ACL 2026, Sec. 3). Searching all :math:`\binom N2` pairs is infeasible for large
+corpora, so:
 
 1. **Statistics** once per text (:func:`socm.core.stats.token_stats_many`).
 2. **Candidates**: every unordered pair :math:`\{i, j\}`, :math:`i \ne j`, where :math:`j` is
@@ -28,6 +29,7 @@ texts' covariance factors fit ``score_chunk_bytes``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 
 from socm.core.metrics import Numerics
-from socm.core.neighbors import METHODS, nearest_neighbors
+from socm.core.neighbors import METHODS, nearest_neighbors, pair_cosines
 from socm.core.pairs import PairResult, ScoreOptions, pairwise
 from socm.core.schema import rankable_names
 from socm.core.stats import TokenStats, check_same_dim, token_stats_many
@@ -50,9 +52,12 @@ __all__ = [
     "OptionError",
     "candidate_pairs",
     "chunk_pairs",
+    "eligible_texts",
     "find_candidates",
     "locality_order",
     "mine",
+    "neighbor_ranks",
+    "random_pair_cosines",
     "rank_candidates",
     "score_candidates",
 ]
@@ -99,6 +104,19 @@ class MineOptions:
     search_options : mapping
         Passed on to :func:`~socm.core.neighbors.nearest_neighbors` (``margin``,
         ``ef_search``, ``recall_sample``, ...).
+    min_tokens : int
+        Texts with fewer tokens (fragments) are left out of the search: they are nobody's
+        candidate. :func:`mine` counts a text's token-matrix rows; ``socm mine`` counts the
+        text's own tokens (no special tokens, no prefix).
+    drop_duplicates : bool
+        A text equal to an earlier one is left out of the search (duplicates would fill each
+        other's neighbour slots at cosine 1). :func:`mine` compares token matrices; ``socm
+        mine`` compares the texts.
+    random_pairs : int
+        Random pairs of the searched texts whose cosines place each kept pair's cosine
+        (``cosine_percentile``); all pairs when there are fewer.
+    seed : int
+        Seed of those random pairs.
 
     Raises
     ------
@@ -121,9 +139,19 @@ class MineOptions:
     max_per_text: int | None = None
     search: str = "auto"
     search_options: Mapping[str, Any] = field(default_factory=dict)
+    min_tokens: int = 1
+    drop_duplicates: bool = False
+    random_pairs: int = 100_000
+    seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "neighbors", _whole("neighbors", self.neighbors, False))
+        object.__setattr__(self, "min_tokens", _whole("min_tokens", self.min_tokens, False))
+        object.__setattr__(self, "random_pairs", _whole("random_pairs", self.random_pairs, False))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise OptionError("seed", f"seed must be a whole number, got {self.seed!r}")
+        if self.seed < 0:
+            raise OptionError("seed", f"seed must be a whole number >= 0, got {self.seed!r}")
         object.__setattr__(self, "top_k", _whole("top_k", self.top_k, True))
         object.__setattr__(self, "max_per_text", _whole("max_per_text", self.max_per_text, True))
         ranks = rankable_names()
@@ -147,21 +175,22 @@ class MineOptions:
         """
         return dataclasses.replace(self, **changes)
 
-    def check_texts(self, n: int) -> None:
-        """Refuse a corpus of ``n`` texts these options cannot mine.
+    def check_texts(self, n: int, left_out: int = 0) -> None:
+        """Refuse ``n`` texts to search (``left_out`` more left out) these options cannot mine.
 
         Raises
         ------
         OptionError
             Fewer than 2 texts, or ``neighbors`` not below ``n``.
         """
+        why = f" after leaving out {left_out:,} fragments and duplicates" if left_out else ""
         if n < 2:
-            raise OptionError("texts", f"mining needs at least 2 texts, got {n}")
+            raise OptionError("texts", f"mining needs at least 2 texts{why}, got {n}")
         if self.neighbors >= n:
             raise OptionError(
                 "neighbors",
-                f"neighbors {self.neighbors} must be smaller than the number of texts ({n:,}): "
-                f"use at most {n - 1}",
+                f"neighbors {self.neighbors} must be smaller than the number of texts ({n:,}"
+                f"{why}): use at most {n - 1}",
             )
 
     def record(self) -> dict[str, Any]:
@@ -187,7 +216,10 @@ class MineResult:
     columns : dict of numpy.ndarray, each of shape (P,)
         ``cosine`` (:math:`\tilde\mu_i^\top\tilde\mu_j`, :func:`socm.core.neighbors.
         pair_cosines`, the kernel ``pairwise`` uses on the CPU: there ``d_mu == clip((1 -
-        cosine) / 2, 0, 1)``), then every pair column of the schema the pairs were scored with
+        cosine) / 2, 0, 1)``), ``cosine_percentile`` (percent of random pairs of the corpus
+        with a lower cosine, ties half), ``neighbor_rank_1`` / ``neighbor_rank_2`` (where
+        ``j`` stands among ``i``'s nearest texts, 1 = nearest, and ``i`` among ``j``'s; 0:
+        not among them), then every pair column of the schema the pairs were scored with
         (``d_mu``, ``d_sigma``, ``socm``, ``relative_d_sigma``, ...), each also an attribute
         (``res.socm``).
     rank_by : str
@@ -205,6 +237,11 @@ class MineResult:
         Mean cosine and mean relative :math:`d_\Sigma` over each text's candidate pairs.
     timings : dict
         Wall seconds per stage: ``stats``, ``neighbors``, ``scoring``, ``ranking``.
+    excluded : dict
+        Texts left out of the search: ``n_fragments`` and ``n_duplicates``.
+    random_cosines : numpy.ndarray
+        Sorted cosines of random pairs of the searched texts, which place the
+        ``cosine_percentile`` column.
     """
 
     def __init__(
@@ -220,6 +257,8 @@ class MineResult:
         text_mean_cosine: np.ndarray | None = None,
         text_mean_relative_d_sigma: np.ndarray | None = None,
         timings: dict[str, float] | None = None,
+        excluded: dict[str, int] | None = None,
+        random_cosines: np.ndarray | None = None,
     ) -> None:
         self.i, self.j, self.columns = i, j, columns
         self.rank_by, self.n_texts, self.n_candidates = rank_by, n_texts, n_candidates
@@ -231,6 +270,8 @@ class MineResult:
             empty if text_mean_relative_d_sigma is None else text_mean_relative_d_sigma
         )
         self.timings = timings or {}
+        self.excluded = excluded or {}
+        self.random_cosines = np.zeros(0) if random_cosines is None else random_cosines
 
     def __getattr__(self, name: str) -> np.ndarray:
         columns = self.__dict__.get("columns")
@@ -284,6 +325,14 @@ class Candidates:
         ``recall`` ...).
     seconds : float
         Wall time of the neighbour search.
+    rank_1, rank_2 : numpy.ndarray of int64, shape (P,)
+        Where ``j`` stands among ``i``'s nearest texts (1 = the nearest), and ``i`` among
+        ``j``'s; 0 when it is not among them (every candidate has at least one of the two).
+    random_cosines : numpy.ndarray of float64
+        Sorted cosines of random pairs of the searched texts (:func:`random_pair_cosines`).
+    excluded : dict
+        Texts left out of the search: ``n_fragments``, ``n_duplicates``
+        (:func:`eligible_texts`).
     """
 
     i: np.ndarray
@@ -292,36 +341,148 @@ class Candidates:
     n_texts: int
     neighbor_info: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    rank_1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rank_2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    random_cosines: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    excluded: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.i.shape[0])
+
+    def cosine_percentile(self, values: np.ndarray | None = None) -> np.ndarray:
+        """Percent of :attr:`random_cosines` below each cosine (ties count half): where a pair's
+        cosine sits among random pairs of the corpus (default: the candidates' cosines)."""
+        values = self.cosine if values is None else np.asarray(values, dtype=np.float64)
+        sample = self.random_cosines
+        if not len(sample):
+            return np.full(len(values), np.nan)
+        below = np.searchsorted(sample, values, "left") + np.searchsorted(sample, values, "right")
+        return 50.0 * below / len(sample)
 
     def pairs(self) -> np.ndarray:
         """The pairs as an int64 ``(P, 2)`` array (``i`` first), e.g. for a backend's scoring."""
         return np.stack([self.i, self.j], axis=1).astype(np.int64, copy=False)
 
 
-def candidate_pairs(indices: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, ...]:
+def candidate_pairs(
+    indices: np.ndarray, cosines: np.ndarray, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """Unordered candidate pairs from a neighbour table, each once with ``i < j``.
 
     Parameters
     ----------
-    indices : numpy.ndarray of int, shape (N, k)
-        Neighbours of each text (self excluded).
-    cosines : numpy.ndarray of float64, shape (N, k)
+    indices : numpy.ndarray of int, shape (M, k)
+        Neighbours of each searched text (self excluded).
+    cosines : numpy.ndarray of float64, shape (M, k)
         Their cosines (symmetric, so either direction of a pair gives the same value).
+    rows : numpy.ndarray of int, shape (M,), optional
+        The text each row belongs to (default ``0 .. M - 1``).
 
     Returns
     -------
     (i, j, cosine)
         int64, int64 and float64 arrays of shape (P,), sorted by ``(i, j)``.
     """
-    n, k = indices.shape
-    q = np.repeat(np.arange(n, dtype=np.int64), k)
+    m, k = indices.shape
+    rows = np.arange(m, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    n = int(max(rows.max(initial=0), indices.max(initial=0))) + 1
+    q = np.repeat(rows, k)
     c = indices.reshape(-1).astype(np.int64)
     key = np.minimum(q, c) * n + np.maximum(q, c)
     key, first = np.unique(key, return_index=True)
     return key // n, key % n, cosines.reshape(-1)[first]
+
+
+def neighbor_ranks(
+    indices: np.ndarray, rows: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``j`` stands in ``i``'s row of a neighbour table (1 = nearest), and ``i`` in
+    ``j``'s; 0 where it is not there.
+
+    Examples
+    --------
+    >>> table = np.array([[1, 2], [0, 2], [1, 0]])  # text 0's nearest: 1, then 2; ...
+    >>> i, j = np.array([0, 0]), np.array([2, 1])
+    >>> [r.tolist() for r in neighbor_ranks(table, np.arange(3), i, j)]
+    [[2, 1], [2, 1]]
+    """
+    m, k = indices.shape
+    n = int(max(rows.max(initial=0), indices.max(initial=0), i.max(initial=0), j.max(initial=0)))
+    n += 1
+    keys = (np.asarray(rows, dtype=np.int64)[:, None] * n + indices).reshape(-1)
+    ranks = np.tile(np.arange(1, k + 1, dtype=np.int64), m)
+    order = np.argsort(keys, kind="stable")
+    keys, ranks = keys[order], ranks[order]
+
+    def look(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        q = a.astype(np.int64) * n + b
+        pos = np.minimum(np.searchsorted(keys, q), max(len(keys) - 1, 0))
+        return np.where(keys[pos] == q, ranks[pos], 0) if len(keys) else np.zeros_like(q)
+
+    return look(i, j), look(j, i)
+
+
+def eligible_texts(
+    n_tokens: Sequence[int], keys: Sequence[Any] | None, options: MineOptions
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which texts the neighbour search uses: at least ``options.min_tokens`` tokens and,
+    with ``options.drop_duplicates``, no earlier text with the same key.
+
+    Parameters
+    ----------
+    n_tokens : sequence of int
+        Each text's token count.
+    keys : sequence of hashable, optional
+        What makes two texts duplicates (the texts, or hashes of their token matrices).
+    options : MineOptions
+
+    Returns
+    -------
+    (numpy.ndarray of bool, dict)
+        The mask, and ``{"n_fragments": ..., "n_duplicates": ...}`` (a duplicate fragment
+        counts as a fragment).
+
+    Examples
+    --------
+    >>> ok, counts = eligible_texts([9, 2, 9, 7], ["a", "b", "a", "c"],
+    ...                             MineOptions(min_tokens=5, drop_duplicates=True))
+    >>> ok.tolist(), counts
+    ([True, False, False, True], {'n_fragments': 1, 'n_duplicates': 1})
+    """
+    ok = np.asarray(n_tokens, dtype=np.int64) >= options.min_tokens
+    fragments = int((~ok).sum())
+    duplicates = 0
+    if options.drop_duplicates and keys is not None:
+        seen: set = set()
+        for t, key in enumerate(keys):
+            if not ok[t]:
+                continue
+            if key in seen:
+                ok[t] = False
+                duplicates += 1
+            else:
+                seen.add(key)
+    return ok, {"n_fragments": fragments, "n_duplicates": duplicates}
+
+
+def random_pair_cosines(
+    means: np.ndarray, rows: np.ndarray, size: int, seed: int = 0
+) -> np.ndarray:
+    """Sorted cosines of ``size`` random pairs of distinct texts among ``rows`` (uniform, with
+    replacement), or of all their pairs when there are at most ``size``: the reference for a
+    pair's cosine percentile (:meth:`Candidates.cosine_percentile`)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    m = len(rows)
+    if m < 2:
+        return np.zeros(0)
+    if m * (m - 1) // 2 <= size:
+        a, b = np.triu_indices(m, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        a = rng.integers(0, m, size)
+        b = rng.integers(0, m - 1, size)
+        b = b + (b >= a)  # uniform over the other texts
+    return np.sort(pair_cosines(means, rows[a], rows[b]))
 
 
 def locality_order(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
@@ -498,6 +659,8 @@ def find_candidates(
     options: MineOptions | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
+    eligible: np.ndarray | None = None,
+    excluded: dict[str, int] | None = None,
 ) -> Candidates:
     r"""The candidate pairs: each text's ``options.neighbors`` nearest texts by cosine (step 2).
 
@@ -514,28 +677,44 @@ def find_candidates(
         Where the exact search's products run.
     progress : bool
         Show a progress bar.
+    eligible : numpy.ndarray of bool, shape (N,), optional
+        The texts the search uses (:func:`eligible_texts`; default all): the others are
+        nobody's candidate.
+    excluded : dict, optional
+        Why the others were left out (recorded in :attr:`Candidates.excluded`).
 
     Returns
     -------
     Candidates
-        Every unordered candidate pair once, ``i < j``, sorted by ``(i, j)``, with its cosine.
+        Every unordered candidate pair once, ``i < j``, sorted by ``(i, j)``, with its cosine,
+        both neighbour ranks and the random-pair cosines.
 
     Raises
     ------
     OptionError
-        ``neighbors`` not below N, or fewer than 2 texts.
+        ``neighbors`` not below the number of searched texts, or fewer than 2 of them.
     ImportError
         When ``search`` needs faiss and it is not installed.
     """
     options = MineOptions() if options is None else options
     n = len(means)
-    options.check_texts(n)
+    excluded = {"n_fragments": 0, "n_duplicates": 0, **(excluded or {})}
+    if eligible is None:
+        eligible = np.ones(n, dtype=bool)
+    rows = np.flatnonzero(eligible)
+    options.check_texts(len(rows), sum(excluded.values()))
     t0 = time.perf_counter()
-    idx, cos, info = nearest_neighbors(
-        means, options.neighbors, options.search, device, progress, **options.search_options
+    searched = means if len(rows) == n else np.asarray(means)[rows]
+    local, cos, info = nearest_neighbors(
+        searched, options.neighbors, options.search, device, progress, **options.search_options
     )
-    i, j, cosine = candidate_pairs(idx, cos)
-    return Candidates(i, j, cosine, n, info, time.perf_counter() - t0)
+    idx = rows[local]
+    i, j, cosine = candidate_pairs(idx, cos, rows)
+    rank_1, rank_2 = neighbor_ranks(idx, rows, i, j)
+    sample = random_pair_cosines(means, rows, options.random_pairs, options.seed)
+    return Candidates(
+        i, j, cosine, n, info, time.perf_counter() - t0, rank_1, rank_2, sample, dict(excluded)
+    )
 
 
 def rank_candidates(
@@ -577,8 +756,9 @@ def rank_candidates(
         raise ValueError(f"the scores have no column {options.rank_by!r} to rank by")
     rel = scores.columns["relative_d_sigma"]
     n_cand = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
-    mean_cos = (np.bincount(i, cosine, n) + np.bincount(j, cosine, n)) / n_cand
-    mean_rel = (np.bincount(i, rel, n) + np.bincount(j, rel, n)) / n_cand
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN for texts left out
+        mean_cos = (np.bincount(i, cosine, n) + np.bincount(j, cosine, n)) / n_cand
+        mean_rel = (np.bincount(i, rel, n) + np.bincount(j, rel, n)) / n_cand
 
     order = np.lexsort((j, i, -scores.columns[options.rank_by]))
     if options.max_per_text is not None:
@@ -586,8 +766,13 @@ def rank_candidates(
     elif options.top_k is not None:
         order = order[: options.top_k]
     # the neighbour search's reference cosine (a registered ``cosine`` column agrees with it)
-    columns = {"cosine": cosine[order]}
-    columns.update({k: v[order] for k, v in scores.columns.items() if k != "cosine"})
+    columns = {
+        "cosine": cosine[order],
+        "cosine_percentile": candidates.cosine_percentile(cosine[order]),
+        "neighbor_rank_1": candidates.rank_1[order],
+        "neighbor_rank_2": candidates.rank_2[order],
+    }
+    columns.update({k: v[order] for k, v in scores.columns.items() if k not in columns})
     return MineResult(
         i[order],
         j[order],
@@ -600,7 +785,19 @@ def rank_candidates(
         text_mean_cosine=mean_cos,
         text_mean_relative_d_sigma=mean_rel,
         timings={"neighbors": candidates.seconds, "ranking": time.perf_counter() - t0},
+        excluded=candidates.excluded,
+        random_cosines=candidates.random_cosines,
     )
+
+
+def _matrix_key(x: Any) -> Any:
+    """What makes two token matrices duplicates: their shape and bytes (float64)."""
+    if isinstance(x, TokenStats):
+        return ("stats", x.n_tokens, x.mean.tobytes(), x.factor.tobytes())
+    arr = np.ascontiguousarray(
+        np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
+    )
+    return (arr.shape, hashlib.sha256(arr.tobytes()).hexdigest())
 
 
 def mine(
@@ -668,8 +865,12 @@ def mine(
     stats = token_stats_many(token_lists)
     check_same_dim(stats)
     means = np.stack([s.mean for s in stats])
+    keys = None
+    if options.drop_duplicates:
+        keys = [_matrix_key(x) for x in token_lists]
+    eligible, excluded = eligible_texts([s.n_tokens for s in stats], keys, options)
     t1 = time.perf_counter()
-    cand = find_candidates(means, options, device, progress)
+    cand = find_candidates(means, options, device, progress, eligible, excluded)
     del means
     t2 = time.perf_counter()
     if scorer is None:

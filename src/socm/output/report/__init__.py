@@ -11,8 +11,9 @@ summary has them, Δ to a backbone run, spreads, the share of pairs with d_Σ > 
 quantiles); the SOCM heatmap with the runs on top; each run's pair density (interactive) and,
 for several runs, their overlay, all on the same axes; the top pairs of each run (at most two
 per text) with both texts, ids, token counts, spreads and cosine; the per-text view and table;
-per-layer curves; the correlation with downstream scores; the confusable pairs of ``socm
-mine`` folders; settings and versions. Printing (e.g. to PDF) hides the interactive parts.
+per-layer curves; the correlation with downstream scores; the listed pairs of ``socm mine``
+folders (near pairs whose token distributions differ most); settings and versions. Printing
+(e.g. to PDF) hides the interactive parts.
 
 :func:`build_report` gathers what the sections share
 (:class:`socm.output.report.sections.ReportContext`), runs the section builders of

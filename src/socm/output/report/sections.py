@@ -57,7 +57,7 @@ MAX_PER_TEXT = 2
 TEXT_ROWS = 20
 """Rows of each run's per-text table."""
 MINE_ROWS = 25
-"""Confusable pairs shown per mine run."""
+"""Listed pairs shown per mine run."""
 SETTINGS = (
     "model",
     "revision",
@@ -626,7 +626,7 @@ def _mine_texts_table(data: dict, page: PageData, k: int) -> list[str]:
 
 
 def _mine_section(run: Path, m: int, label: str, page: PageData) -> Section:
-    """The section of one ``socm mine`` folder: its confusable pairs and texts."""
+    """The section of one ``socm mine`` folder: its listed pairs and texts."""
     data = mine_data(run, MINE_ROWS)
     s = data["summary"]
     texts = {str(t.get("id")): t for t in data["texts"] if t.get("id") is not None}
@@ -645,7 +645,7 @@ def _mine_section(run: Path, m: int, label: str, page: PageData) -> Section:
     body += _mine_pairs_table(data, page, k)
     if data["texts"]:
         body += _mine_texts_table(data, page, k)
-    return Section(f"mine-{m + 1}", f"Confusable pairs: {esc(label)}", body)
+    return Section(f"mine-{m + 1}", f"Near pairs whose tokens differ most: {esc(label)}", body)
 
 
 def mine_sections(ctx: ReportContext) -> list[Section]:
