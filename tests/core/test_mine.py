@@ -17,7 +17,7 @@ from socm.core.mine import (
     locality_order,
     rank_candidates,
 )
-from socm.core.neighbors import nearest_neighbors
+from socm.core.neighbors import nearest_neighbors, pair_cosines
 from socm.core.pairs import pairwise
 from socm.core.stats import token_stats_many
 
@@ -349,3 +349,84 @@ def test_locality_order_and_chunks_cover_every_pair_once(texts):
         return sum(len(np.unique(np.concatenate([cand.i[c], cand.j[c]]))) for c in parts)
 
     assert texts_sent(order) <= texts_sent(np.arange(len(cand)))
+
+
+# ------------------------------------------------------------------------------ what places a pair
+def test_neighbor_ranks_and_cosine_percentiles_against_brute_force(texts):
+    res = mine(texts, neighbors=4)
+    means = unit_means(texts)
+    cos = means @ means.T
+    n = len(texts)
+    for a, b, r1, r2 in zip(res.i, res.j, res.neighbor_rank_1, res.neighbor_rank_2, strict=True):
+        for q, other, rank in ((a, b, r1), (b, a, r2)):
+            order = sorted((t for t in range(n) if t != q), key=lambda t: (-cos[q, t], t))
+            expect = order.index(other) + 1
+            assert rank == (expect if expect <= 4 else 0)
+        assert r1 or r2  # a candidate is among the nearest of at least one of its texts
+    # 50 texts: all 1,225 pairs are fewer than the 100,000 random pairs, so the reference is
+    # every pair and the percentile exact (ties half)
+    iu = np.triu_indices(n, 1)
+    everyone = pair_cosines(means, *iu)  # the kernel every cosine of mine comes from
+    assert len(res.random_cosines) == len(everyone)
+    for c, pct in zip(res.cosine, res.cosine_percentile, strict=True):
+        expect = 100 * ((everyone < c).sum() + 0.5 * (everyone == c).sum()) / len(everyone)
+        assert pct == pytest.approx(expect, abs=1e-9)
+    sampled = mine(texts, neighbors=4, random_pairs=300, seed=3)
+    assert len(sampled.random_cosines) == 300
+    assert np.abs(sampled.cosine_percentile - res.cosine_percentile).max() < 10
+
+
+def test_fragments_and_duplicates_are_left_out_and_counted(rng):
+    texts = [random_tokens(rng, int(rng.integers(6, 20)), 12) for _ in range(30)]
+    texts[4] = random_tokens(rng, 3, 12)  # a fragment
+    texts[9] = texts[2].copy()  # a duplicate of an earlier text
+    texts[17] = texts[2].copy()
+    res = mine(texts, neighbors=3, min_tokens=5, drop_duplicates=True)
+    assert res.excluded == {"n_fragments": 1, "n_duplicates": 2}
+    used = set(res.i.tolist()) | set(res.j.tolist())
+    assert not used & {4, 9, 17} and res.per_text()["n_candidates"][[4, 9, 17]].sum() == 0
+    kept = [t for t in range(30) if t not in (4, 9, 17)]
+    ref = mine([texts[t] for t in kept], neighbors=3)
+    mapped = sorted(
+        zip(np.array(kept)[ref.i].tolist(), np.array(kept)[ref.j].tolist(), strict=True)
+    )
+    assert sorted(zip(res.i.tolist(), res.j.tolist(), strict=True)) == mapped
+    everything = mine(texts, neighbors=3)
+    assert everything.excluded == {"n_fragments": 0, "n_duplicates": 0}
+    assert {(2, 9), (2, 17), (9, 17)} <= set(
+        zip(everything.i.tolist(), everything.j.tolist(), strict=True)
+    )
+    with pytest.raises(ValueError, match="2 texts after leaving out 30 fragments and dup"):
+        mine(texts, neighbors=1, min_tokens=100)
+
+
+def planted_corpus(rng, dim: int = 24, n_pairs: int = 12, planted=(2, 7, 10)):
+    """Pairs of texts with the same mean (each pair's own direction, far from the others).
+    In the planted pairs the two texts' tokens spread along orthogonal axes; in the others
+    the two texts spread along the same axes. Equal spreads everywhere: only the shape of the
+    token distribution tells the planted pairs apart."""
+    out = []
+    for p in range(n_pairs):
+        mean = np.zeros(dim)
+        mean[p % dim] = 3.0
+        mean += 0.05 * rng.normal(size=dim)
+        axes = rng.permutation([a for a in range(dim) if a != p % dim])
+        first, second = axes[:3], axes[3:6] if p in planted else axes[:3]
+        for ax in (first, second):
+            dev = np.zeros((6, dim))
+            for k, a in enumerate(ax):
+                dev[2 * k, a], dev[2 * k + 1, a] = 1.0, -1.0
+            out.append(mean + dev)
+    return out, [(2 * p, 2 * p + 1) for p in planted]
+
+
+@pytest.mark.parametrize("rank_by", ["socm", "d_sigma", "relative_d_sigma"])
+def test_every_ranking_finds_planted_shape_differences_at_equal_means(rng, rank_by):
+    texts, planted = planted_corpus(rng)
+    res = mine(texts, neighbors=1, rank_by=rank_by)  # the candidates: each text's nearest
+    assert res.n_candidates == 12
+    top = set(zip(res.i[: len(planted)].tolist(), res.j[: len(planted)].tolist(), strict=True))
+    assert top == set(planted)
+    np.testing.assert_allclose(res.d_mu[: len(planted)], 0.0, atol=1e-12)
+    assert (res.relative_d_sigma[: len(planted)] > 0.99).all()
+    assert (res.relative_d_sigma[len(planted) :] < 0.5).all()
