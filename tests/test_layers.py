@@ -19,7 +19,7 @@ LAYERS = [
     {"files"},
     {"core"},
     {"inputs", "encode"},
-    {"runs"},
+    {"runs", "store"},
     {"backends"},
     {"api", "measure"},
     {"analyses", "__init__"},  # the package root: socm.pairwise, socm.mine, ...

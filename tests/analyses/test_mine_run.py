@@ -14,7 +14,6 @@ from conftest import MODEL, run_config
 import socm
 from socm.analyses.mine import (
     format_mine,
-    own_token_counts,
     pair_texts,
     read_mine_run,
     run_mine,
@@ -70,7 +69,7 @@ def cli_run(corpus):
 def mined_texts(corpus: Path) -> list[str]:
     """The texts ``socm mine`` searches by default: 5 tokens of their own at least, each once."""
     texts = [t.strip() for t in corpus.read_text(encoding="utf-8").splitlines() if t.strip()]
-    own = own_token_counts(Encoder(MODEL, cache_dir=None, device="cpu"), texts)
+    own = Encoder(MODEL, cache_dir=None, device="cpu").policy.own_counts(texts)
     return list(dict.fromkeys(t for t, k in zip(texts, own, strict=True) if k >= 5))
 
 

@@ -9,12 +9,11 @@ import pytest
 from conftest import random_tokens
 
 from socm import mine
+from socm.core.locality import chunk_pairs, locality_order
 from socm.core.metrics import relative_d_sigma_from_bw2
 from socm.core.mine import (
     MineOptions,
-    chunk_pairs,
     find_candidates,
-    locality_order,
     rank_candidates,
 )
 from socm.core.neighbors import nearest_neighbors, pair_cosines

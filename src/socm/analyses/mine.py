@@ -66,7 +66,7 @@ from socm.core.mine import (
 from socm.core.neighbors import require_faiss
 from socm.core.pairs import ScoreOptions
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
-from socm.encode.models import engine_device, quiet_transformers
+from socm.encode.models import engine_device
 from socm.errors import SocmError
 from socm.files import atomic_write_json, atomic_write_parquet
 from socm.inputs.corpus import Corpus
@@ -221,7 +221,7 @@ def run_mine(
     backend = get_backend(cfg.backend, cfg.backend_address, device=cfg.device)
     job = prepare(cfg, "mine", cache_dtype=cache_dtype, **backend_encoder(backend))
     enc = job.encoder
-    own = own_token_counts(enc, job.texts.texts)
+    own = enc.policy.own_counts(job.texts.texts)
     eligible, excluded = eligible_texts(own, job.texts.texts, opts)
     chosen = job.texts.subset(np.flatnonzero(eligible))
     try:
@@ -337,17 +337,6 @@ def _mine_on(
     res = rank_candidates(cand, scores, options)
     res.timings["scoring"] = scoring_s
     return res, spreads, encoded, stats_s
-
-
-def own_token_counts(enc: Encoder, texts: list[str], chunk: int = 8192) -> np.ndarray:
-    """Each text's own tokens under the encoder's tokenizer: no special tokens, no prefix,
-    no truncation (what ``min_tokens`` counts)."""
-    out = np.empty(len(texts), dtype=np.int64)
-    for s in range(0, len(texts), chunk):
-        with quiet_transformers():  # "sequence longer than the maximum length"
-            ids = enc.tokenizer(texts[s : s + chunk], add_special_tokens=False)["input_ids"]
-        out[s : s + chunk] = [len(x) for x in ids]
-    return out
 
 
 def _cosine_reference(sample: np.ndarray, options: MineOptions) -> dict[str, Any]:

@@ -23,97 +23,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from socm.core.mine import locality_order
+from socm.core.locality import locality_order
 from socm.core.pairs import PairResult, ScoreOptions
 from socm.core.stats import TokenStats
 from socm.errors import SocmError
+from socm.store import LocalStats, StatsHandle
 
 if TYPE_CHECKING:
     from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
     from socm.inputs.corpus import Corpus
     from socm.runs import PairSink
+    from socm.store import StatsCollector
 
 __all__ = ["STREAM_TEXTS", "Backend", "LocalStats", "StatsHandle"]
 
 #: Texts encoded and reduced to statistics per block by the local backend (token embeddings of
 #: one block at a time are in memory).
 STREAM_TEXTS = 4096
-
-
-class StatsHandle(abc.ABC):
-    r"""Every text's statistics (:class:`~socm.core.stats.TokenStats`), wherever a backend
-    keeps them: in this process (:class:`LocalStats`) or in a cluster's object store
-    (:class:`socm.backends.ray.RemoteStats`), so that the covariance factors, the bulk of
-    the statistics, never have to gather in one process.
-
-    This process always holds the small per-text numbers (:attr:`traces`, :attr:`ranks`);
-    :meth:`means` brings the unit means here, :math:`N \times D` floats, only when asked
-    (the neighbour search of a mine job needs them; a measure job does not).
-    """
-
-    def __init__(self, traces: np.ndarray, ranks: np.ndarray, dim: int) -> None:
-        self._traces = np.asarray(traces, dtype=np.float64)
-        self._ranks = np.asarray(ranks, dtype=np.int64)
-        self._dim = int(dim)
-        if self._traces.shape != self._ranks.shape:
-            raise ValueError("traces and ranks must have one entry per text")
-
-    def __len__(self) -> int:
-        """Number of texts."""
-        return len(self._traces)
-
-    @property
-    def traces(self) -> np.ndarray:
-        r"""float64 ``(N,)``: every text's :math:`\operatorname{tr}\Sigma(\tilde X)`."""
-        return self._traces
-
-    @property
-    def ranks(self) -> np.ndarray:
-        """int64 ``(N,)``: rows of every text's covariance factor."""
-        return self._ranks
-
-    @property
-    def dim(self) -> int:
-        """Embedding dimension :math:`D` (0 without texts)."""
-        return self._dim
-
-    @abc.abstractmethod
-    def means(self) -> np.ndarray:
-        r"""float64 ``(N, D)``: every text's unit mean :math:`\tilde\mu`, in text order."""
-
-
-class LocalStats(StatsHandle):
-    """Statistics held in this process: a list of :class:`~socm.core.stats.TokenStats`.
-
-    Parameters
-    ----------
-    items : list of TokenStats
-        The statistics, in text order (the local backend's all-pairs scoring consumes the
-        list).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from socm.core.stats import token_stats
-    >>> rng = np.random.default_rng(0)
-    >>> held = LocalStats([token_stats(rng.normal(1, 1, (6, 4))) for _ in range(3)])
-    >>> len(held), held.means().shape, held.dim
-    (3, (3, 4), 4)
-    """
-
-    def __init__(self, items: list[TokenStats]) -> None:
-        super().__init__(
-            np.array([s.trace for s in items], dtype=np.float64),
-            np.array([s.rank for s in items], dtype=np.int64),
-            items[0].dim if items else 0,
-        )
-        self.items = items
-
-    def means(self) -> np.ndarray:
-        """See :meth:`StatsHandle.means` (before a scoring call consumes :attr:`items`)."""
-        if not self.items:
-            return np.zeros((0, 0))
-        return np.stack([s.mean for s in self.items])
 
 
 def as_pairs(pairs: Any) -> np.ndarray | None:
@@ -168,6 +94,7 @@ class Backend(abc.ABC):
         corpus: Corpus,
         progress: bool = False,
         encoder: Encoder | None = None,
+        collector: StatsCollector | None = None,
     ) -> tuple[StatsHandle, EncodeResult]:
         """Per-text statistics of every text of ``corpus``, in corpus order.
 
@@ -182,6 +109,10 @@ class Backend(abc.ABC):
         encoder : Encoder, optional
             The job's encoder, built from ``spec`` in this process (the local backend encodes
             with it instead of building another).
+        collector : StatsCollector, optional
+            Where statistics reduced in this process go (in memory, or a store on disk beyond
+            a memory budget: :class:`socm.store.StatsCollector`); a backend that keeps them
+            elsewhere (a cluster's object store) does not use it.
 
         Returns
         -------

@@ -2,51 +2,82 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from socm.backends.base import STREAM_TEXTS, Backend, LocalStats, StatsHandle, as_pairs
 from socm.core.mine import score_candidates
-from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise
+from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise, iter_pairwise_lazy
 from socm.core.stats import TokenStats, reduce_many
+from socm.encode.cache import text_key
 from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
 from socm.progress import progress_bar
+from socm.store import StatsCollector, StoredStats
 
 __all__ = ["LocalBackend", "encode_stats"]
 
 
 def encode_stats(
-    enc: Encoder, chosen: Corpus, progress: bool, block: int = STREAM_TEXTS
-) -> tuple[list[TokenStats], EncodeResult]:
+    enc: Encoder,
+    chosen: Corpus,
+    progress: bool,
+    block: int = STREAM_TEXTS,
+    collector: StatsCollector | None = None,
+) -> tuple[StatsHandle, EncodeResult]:
     """Per-text statistics of every text, encoding ``block`` texts at a time; each block is
-    reduced at once (:func:`socm.core.stats.reduce_many`, on the encoder's device) and its
-    token embeddings dropped. The encoding's counts and timings.
+    reduced at once (:func:`socm.core.stats.reduce_many`, on the encoder's device), handed to
+    ``collector`` (in memory, or a store on disk beyond its budget) and its token embeddings
+    dropped. Texts whose statistics the collector's store already holds are not encoded again
+    (a rerun, or a run resumed after an interruption). The encoding's counts and timings.
 
     One progress bar over all texts (cached texts count at once). ``seconds`` is the time in
     :meth:`Encoder.encode <socm.encode.Encoder.encode>` only, not the reduction to statistics.
     """
+    collector = StatsCollector(len(chosen)) if collector is None else collector
     total = EncodeResult(embeddings=[], truncated=[])
-    stats: list[TokenStats] = []
     device = enc.device if enc.device.type == "cuda" else None
     bar = progress_bar(len(chosen), "encode", "text", enabled=bool(progress))
     try:
         for s in range(0, len(chosen), block):
-            ids = chosen.ids[s : s + block]
-            part = enc.encode(chosen.texts[s : s + block], ids, progress=bar)
-            stats += reduce_many(part.embeddings, device, [f"text {i}" for i in ids])
+            ids, texts = chosen.ids[s : s + block], chosen.texts[s : s + block]
+            keys = [text_key(t) for t in texts]
+            todo = [k for k, need in enumerate(collector.missing(keys)) if need]
+            part = enc.encode([texts[k] for k in todo], [ids[k] for k in todo], progress=bar)
+            reduced = reduce_many(part.embeddings, device, [f"text {ids[k]}" for k in todo])
             part.embeddings.clear()
-            total.n_tokens += part.n_tokens
-            total.truncated += part.truncated
-            total.n_truncated += part.n_truncated
-            total.n_cached += part.n_cached
-            total.n_encoded += part.n_encoded
-            total.seconds += part.seconds
-            total.load_seconds += part.load_seconds
+            stats: list[TokenStats | None] = [None] * len(texts)
+            for k, st in zip(todo, reduced, strict=True):
+                stats[k] = st
+            collector.add(keys, stats)
+            _count(total, part, enc, texts, todo)
+            bar.update(len(texts) - len(todo))
     finally:
         bar.close()
-    return stats, total
+    return collector.finish(), total
+
+
+def _count(total: EncodeResult, part: EncodeResult, enc: Encoder, texts: list, todo: list) -> None:
+    """Add a block's counts to ``total``; texts not encoded (their statistics stored) get
+    their token counts and truncation flags from the tokenizer."""
+    n_tokens, truncated = [0] * len(texts), [False] * len(texts)
+    for k, n, cut in zip(todo, part.n_tokens, part.truncated, strict=True):
+        n_tokens[k], truncated[k] = n, cut
+    done = set(todo)
+    skipped = [k for k in range(len(texts)) if k not in done]
+    if skipped:
+        kept, cut = enc.policy.counts([texts[k] for k in skipped])
+        for k, n, c in zip(skipped, kept.tolist(), cut.tolist(), strict=True):
+            n_tokens[k], truncated[k] = n, c
+        total.n_cached += len(skipped)
+    total.n_tokens += n_tokens
+    total.truncated += truncated
+    total.n_truncated += sum(truncated)
+    total.n_cached += part.n_cached
+    total.n_encoded += part.n_encoded
+    total.seconds += part.seconds
+    total.load_seconds += part.load_seconds
 
 
 class LocalBackend(Backend):
@@ -94,16 +125,19 @@ class LocalBackend(Backend):
         corpus: Corpus,
         progress: bool = False,
         encoder: Encoder | None = None,
-    ) -> tuple[LocalStats, EncodeResult]:
+        collector: StatsCollector | None = None,
+    ) -> tuple[StatsHandle, EncodeResult]:
         """See :meth:`Backend.encode_stats`: :func:`encode_stats` with the job's encoder (or
-        one built from ``spec``)."""
-        stats, encoded = encode_stats(encoder or spec.build(), corpus, progress, self.block)
-        return LocalStats(stats), encoded
+        one built from ``spec``), the statistics kept by ``collector`` (in memory, or on disk
+        beyond its budget)."""
+        return encode_stats(encoder or spec.build(), corpus, progress, self.block, collector)
 
     @staticmethod
-    def _items(stats: StatsHandle | list[TokenStats]) -> list[TokenStats]:
+    def _items(stats: StatsHandle | list[TokenStats]) -> Sequence[TokenStats]:
         if isinstance(stats, LocalStats):
             return stats.items
+        if isinstance(stats, StoredStats):
+            return stats
         if isinstance(stats, StatsHandle):
             raise TypeError(f"the local backend scores statistics held here, not {type(stats)}")
         return stats
@@ -112,16 +146,18 @@ class LocalBackend(Backend):
         self, stats: StatsHandle | list[TokenStats], pairs: Any, opts: ScoreOptions
     ) -> Iterator[PairResult]:
         """See :meth:`Backend.score`: :func:`~socm.core.pairs.iter_pairwise` (consuming the
-        statistics: the engine's copy of the factors is then the only one)."""
+        statistics: the engine's copy of the factors is then the only one), or for
+        statistics on disk :func:`~socm.core.pairs.iter_pairwise_lazy` (a budget of factors
+        read at a time)."""
+        items = self._items(stats)
+        if isinstance(items, StoredStats):
+            return iter_pairwise_lazy(
+                items, as_pairs(pairs), opts.numerics, opts.device, opts.progress, opts.schema
+            )
         return iter_pairwise(
-            self._items(stats),
-            as_pairs(pairs),
-            opts.numerics,
-            opts.device,
-            opts.progress,
-            consume=True,
-            schema=opts.schema,
-        )
+            items, as_pairs(pairs), opts.numerics, opts.device, opts.progress,
+            consume=True, schema=opts.schema,
+        )  # fmt: skip
 
     def score_listed(
         self, stats: StatsHandle | list[TokenStats], pairs: Any, opts: ScoreOptions

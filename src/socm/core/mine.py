@@ -40,7 +40,7 @@ import torch
 
 from socm.core.metrics import Numerics
 from socm.core.neighbors import METHODS, nearest_neighbors, pair_cosines
-from socm.core.pairs import PairResult, ScoreOptions, pairwise
+from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise_lazy
 from socm.core.schema import rankable_names
 from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 
@@ -51,10 +51,8 @@ __all__ = [
     "MineResult",
     "OptionError",
     "candidate_pairs",
-    "chunk_pairs",
     "eligible_texts",
     "find_candidates",
-    "locality_order",
     "mine",
     "neighbor_ranks",
     "random_pair_cosines",
@@ -485,98 +483,6 @@ def random_pair_cosines(
     return np.sort(pair_cosines(means, rows[a], rows[b]))
 
 
-def locality_order(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
-    """Pair order in which consecutive pairs share texts: reverse Cuthill–McKee of the graph.
-
-    Texts are renumbered by RCM of the candidate graph (which keeps linked texts close;
-    neighbourhoods of clustered corpora end up in narrow bands), and pairs sorted by their
-    later text in that order. Chunks of consecutive pairs in this order then need few
-    distinct texts (:func:`chunk_pairs`).
-
-    Parameters
-    ----------
-    i, j : numpy.ndarray of int64, shape (P,)
-        The pairs.
-    n : int
-        Number of texts (indices are below ``n``).
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (P,)
-        A permutation of the pairs.
-
-    Examples
-    --------
-    >>> order = locality_order(np.array([0, 0, 1]), np.array([5, 1, 5]), 6)
-    >>> sorted(order.tolist())
-    [0, 1, 2]
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
-
-    g = csr_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
-    perm = reverse_cuthill_mckee((g + g.T).tocsr(), symmetric_mode=True)
-    pos = np.empty(n, dtype=np.int64)
-    pos[perm] = np.arange(n)
-    pi, pj = pos[i], pos[j]
-    return np.lexsort((np.minimum(pi, pj), np.maximum(pi, pj)))
-
-
-def chunk_pairs(
-    order: np.ndarray,
-    i: np.ndarray,
-    j: np.ndarray,
-    text_bytes: np.ndarray,
-    budget: int,
-    max_pairs: int | None = None,
-) -> list[np.ndarray]:
-    """Cut ``order`` into chunks of consecutive pairs whose distinct texts fit ``budget``.
-
-    A chunk ends where its distinct texts' bytes would pass ``budget`` (a single pair may
-    exceed it alone) or, with ``max_pairs``, where it would hold more pairs than that.
-
-    Parameters
-    ----------
-    order : numpy.ndarray of int64, shape (P,)
-        The pairs' order (e.g. :func:`locality_order`, or ``arange(P)``).
-    i, j : numpy.ndarray of int64, shape (P,)
-        The pairs.
-    text_bytes : numpy.ndarray of int64, shape (N,)
-        Bytes of each text's statistics.
-    budget : int
-        Bytes of distinct texts per chunk at most.
-    max_pairs : int, optional
-        Pairs per chunk at most.
-
-    Returns
-    -------
-    list of numpy.ndarray
-        Consecutive parts of ``order``.
-
-    Examples
-    --------
-    >>> i, j = np.array([0, 0, 1, 2]), np.array([1, 2, 2, 3])
-    >>> [c.tolist() for c in chunk_pairs(np.arange(4), i, j, np.full(4, 10), budget=30)]
-    [[0, 1, 2], [3]]
-    """
-    cuts = [0]
-    last = [-1] * len(text_bytes)
-    nbytes = text_bytes.tolist()
-    cap = max_pairs or len(order) + 1
-    used = 0
-    for p, a, b in zip(range(len(order)), i[order].tolist(), j[order].tolist(), strict=True):
-        chunk = len(cuts)
-        add = (nbytes[a] if last[a] != chunk else 0) + (nbytes[b] if last[b] != chunk else 0)
-        if used and (used + add > budget or p - cuts[-1] >= cap):
-            cuts.append(p)
-            chunk += 1
-            add = nbytes[a] + nbytes[b]
-            used = 0
-        last[a] = last[b] = chunk
-        used += add
-    return np.split(order, cuts[1:])
-
-
 def score_candidates(
     stats: Sequence[TokenStats],
     pairs: np.ndarray,
@@ -585,11 +491,12 @@ def score_candidates(
 ) -> PairResult:
     """Every pair column of listed pairs in this process (the scoring step of :func:`mine`).
 
-    :func:`~socm.core.pairs.pairwise` on the listed pairs, in chunks so that only a chunk's
-    factors are copied: ``pairwise`` stacks the factors of every text it is given; here it is
-    given only the distinct texts of one chunk, at most ``chunk_bytes`` of factors (a single
-    text pair may exceed it). Pairs follow :func:`locality_order`, so that a text's pairs
-    mostly fall in one chunk and few texts are copied more than once.
+    The listed route of :func:`~socm.core.pairs.iter_pairwise_lazy`: the pairs in
+    :func:`~socm.core.locality.locality_order`, in chunks whose distinct texts hold at most
+    ``chunk_bytes`` of factors (a single text pair may exceed it), each chunk scored by
+    :func:`~socm.core.pairs.pairwise` on its own texts, so that only a chunk's factors are
+    copied and a text's pairs mostly fall in one chunk. ``stats`` may be read on demand (a
+    store on disk, with a ``ranks`` attribute).
 
     Parameters
     ----------
@@ -609,32 +516,11 @@ def score_candidates(
     """
     opts = ScoreOptions() if opts is None else opts
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    i, j = pairs[:, 0], pairs[:, 1]
-    p = len(i)
-    cols = {c.name: np.empty(p, dtype=c.dtype) for c in opts.schema}
-    if p == 0:
-        return PairResult(i, j, **cols)
-    dim = stats[0].dim
-    text_bytes = np.array([8 * dim * (s.rank + 1) for s in stats], dtype=np.int64)
-    order = locality_order(i, j, len(stats))
-    bar = None
-    if opts.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=p, desc="scoring", unit="pair")
-    for sel in chunk_pairs(order, i, j, text_bytes, chunk_bytes):
-        texts, inv = np.unique(np.concatenate([i[sel], j[sel]]), return_inverse=True)
-        local = inv.reshape(2, -1).T
-        res = pairwise(
-            [stats[t] for t in texts], local, opts.numerics, opts.device, schema=opts.schema
-        )
-        for name, col in cols.items():
-            col[sel] = res.columns[name]
-        if bar is not None:
-            bar.update(len(sel))
-    if bar is not None:
-        bar.close()
-    return PairResult(i, j, **cols)
+    tiles = iter_pairwise_lazy(
+        stats, pairs, opts.numerics, opts.device, opts.progress, opts.schema,
+        budget_bytes=chunk_bytes, window=max(len(pairs), 1),
+    )  # fmt: skip
+    return PairResult.concat(list(tiles), opts.schema)
 
 
 def _keep(

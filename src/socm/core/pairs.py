@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from socm.core.locality import chunk_pairs, locality_order
 from socm.core.metrics import Numerics, check_numerics, fidelity_exact, fidelity_paper
 from socm.core.schema import PairParts, PairSchema, compute_columns, current_schema
 from socm.core.stats import TokenStats, check_same_dim, token_stats_many
@@ -40,6 +41,7 @@ __all__ = [
     "all_pairs_index",
     "iter_pairwise",
     "iter_pairwise_between",
+    "iter_pairwise_lazy",
     "pairwise",
     "resolve_device",
 ]
@@ -810,3 +812,131 @@ def _finish(
         trace_j=np.asarray(trace_j, dtype=np.float64),
     )
     return PairResult(i, j, **compute_columns(parts, schema))
+
+
+def _ranks(stats: Sequence[Any]) -> np.ndarray:
+    """Every text's factor rank: ``stats.ranks`` when the sequence has them (statistics read
+    on demand), else read from each item."""
+    ranks = getattr(stats, "ranks", None)
+    if ranks is not None:
+        return np.asarray(ranks, dtype=np.int64)
+    return np.array([s.rank for s in stats], dtype=np.int64)
+
+
+def _blocks(nbytes: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Runs ``[start, end)`` of consecutive texts whose bytes fit ``budget`` (at least one)."""
+    out, start, used = [], 0, 0
+    for t, b in enumerate(nbytes.tolist()):
+        if t > start and used + b > budget:
+            out.append((start, t))
+            start, used = t, 0
+        used += b
+    if start < len(nbytes):
+        out.append((start, len(nbytes)))
+    return out
+
+
+def iter_pairwise_lazy(
+    stats: Sequence[TokenStats],
+    pairs: Any = None,
+    numerics: Numerics = "exact",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    schema: PairSchema | None = None,
+    budget_bytes: int = 512 << 20,
+    window: int = 1_000_000,
+) -> Iterator[PairResult]:
+    r"""The engine over statistics read on demand, holding at most ``budget_bytes`` of
+    covariance factors at a time (:func:`iter_pairwise` copies every text's factor first).
+
+    ``stats`` is any sequence of :class:`~socm.core.stats.TokenStats` (a store on disk:
+    ``stats[t]`` reads text ``t``); with a ``ranks`` attribute (every text's factor rank) the
+    sizes are known without reading a text.
+
+    * **All pairs** (``pairs=None``): texts are cut into consecutive blocks whose factors fit
+      half the budget; block ``a`` with itself by the all-pairs route of
+      :func:`iter_pairwise`, and with every later block ``b`` by
+      :func:`iter_pairwise_between` (block ``a``'s text is the pair's first text, so ``i <
+      j``). Each text is read once per later block: :math:`O(N^2 / B)` reads for blocks of
+      :math:`B` texts. Tiles come in block order, every pair once.
+    * **Listed pairs**: windows of ``window`` pairs in the given order; in each window the
+      pairs are scored in :func:`~socm.core.locality.locality_order`, in chunks whose
+      distinct texts fit the budget (:func:`~socm.core.locality.chunk_pairs`), and the
+      window's tile comes back in the given order.
+
+    Values equal :func:`iter_pairwise`'s on the same statistics (the same kernels on the
+    same factors; a tile's batch composition moves them by rounding only).
+
+    Parameters
+    ----------
+    stats : sequence of TokenStats
+    pairs, numerics, device, progress, schema
+        As in :func:`pairwise`.
+    budget_bytes : int
+        Factor bytes held at a time (a single pair or text may pass it).
+    window : int
+        Listed pairs per yielded tile.
+
+    Raises
+    ------
+    ValueError
+        As :func:`pairwise`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> texts = token_stats_many([rng.normal(1, 1, (n, 4)) for n in (3, 5, 2, 6)])
+    >>> tiles = list(iter_pairwise_lazy(texts, budget_bytes=300))  # one text per block
+    >>> ref = pairwise(texts)
+    >>> got = {(int(i), int(j)): s for t in tiles for i, j, s in zip(t.i, t.j, t.socm)}
+    >>> bool(np.allclose([got[(i, j)] for i, j in zip(ref.i, ref.j)], ref.socm, atol=1e-12))
+    True
+    """
+    check_numerics(numerics)
+    schema = current_schema() if schema is None else schema
+    n = len(stats)
+    ranks = _ranks(stats)
+    arr = None if pairs is None else _check_pairs(pairs, n)
+    if n == 0 or (arr is None and n < 2) or (arr is not None and arr.shape[0] == 0):
+        return
+    dim = int(stats[0].dim)
+    nbytes = 8 * dim * (ranks + 1)
+    if arr is None:
+        blocks = _blocks(nbytes, max(budget_bytes // 2, 1))
+        bar = progress_bar(len(blocks) * (len(blocks) + 1) // 2, "pairs", "tile", progress)
+        try:
+            for a, (s0, e0) in enumerate(blocks):
+                first = [stats[t] for t in range(s0, e0)]
+                check_same_dim(first)
+                if e0 - s0 > 1:
+                    for tile in iter_pairwise(first, None, numerics, device, schema=schema):
+                        yield PairResult(tile.i + s0, tile.j + s0, **tile.columns)
+                bar.update(1)
+                for s1, e1 in blocks[a + 1 :]:
+                    second = [stats[t] for t in range(s1, e1)]
+                    for tile in iter_pairwise_between(
+                        first, second, numerics, device, schema=schema
+                    ):
+                        yield PairResult(tile.i + s0, tile.j + s1, **tile.columns)
+                    bar.update(1)
+        finally:
+            bar.close()
+        return
+    bar = progress_bar(arr.shape[0], "pairs", "pair", progress)
+    try:
+        for w in range(0, arr.shape[0], window):
+            part = arr[w : w + window]
+            i, j = part[:, 0], part[:, 1]
+            cols = {c.name: np.empty(len(part), dtype=c.dtype) for c in schema}
+            order = locality_order(i, j, n)
+            for sel in chunk_pairs(order, i, j, nbytes, budget_bytes):
+                texts, inv = np.unique(np.concatenate([i[sel], j[sel]]), return_inverse=True)
+                chunk = [stats[t] for t in texts]
+                check_same_dim(chunk)
+                res = pairwise(chunk, inv.reshape(2, -1).T, numerics, device, schema=schema)
+                for name, col in cols.items():
+                    col[sel] = res.columns[name]
+                bar.update(len(sel))
+            yield PairResult(i, j, **cols)
+    finally:
+        bar.close()

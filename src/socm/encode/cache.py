@@ -235,13 +235,16 @@ class EmbeddingCache:
         Cache root (see :func:`default_cache_dir`).
     config : dict
         JSON-serialisable description of the encoding (model, revision, layer, ...).
+    folder : str
+        The subfolder of ``root`` for this kind of entry (``"embeddings"``; the statistics
+        store, :mod:`socm.store`, keeps its entries under ``"stats"``).
 
     Attributes
     ----------
     key : str
         24 hex digits of the SHA-256 of ``config`` and :data:`FORMAT_VERSION`.
     dir : Path
-        ``<root>/embeddings/<key>``.
+        ``<root>/<folder>/<key>``.
     n_corrupt : int
         Entries found corrupt (or belonging to another text) since this object was made.
 
@@ -258,11 +261,11 @@ class EmbeddingCache:
 
     shard_bytes: int = SHARD_BYTES
 
-    def __init__(self, root: Path | str, config: dict) -> None:
+    def __init__(self, root: Path | str, config: dict, folder: str = "embeddings") -> None:
         blob = json.dumps({**config, "format": FORMAT_VERSION}, sort_keys=True)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:24]
         self.root = Path(root)
-        self.dir = self.root / "embeddings" / self.key
+        self.dir = self.root / folder / self.key
         self.config = config
         self.n_corrupt = 0
         self._lock = threading.RLock()

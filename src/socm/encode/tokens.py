@@ -110,6 +110,29 @@ class TokenPolicy:
         enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
         return enc
 
+    def counts(self, texts: Sequence[str], chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """Each text's tokens under the policy (truncated, what its statistics are made of)
+        and whether it was truncated: the tokenise stage, without padding or a model."""
+        kept = np.empty(len(texts), dtype=np.int64)
+        cut = np.empty(len(texts), dtype=bool)
+        for s in range(0, len(texts), chunk):
+            enc = self.tokenize(texts[s : s + chunk])
+            kept[s : s + chunk] = [
+                int(self.keep_mask(a, m).sum())
+                for a, m in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
+            ]
+            cut[s : s + chunk] = enc["truncated"]
+        return kept, cut
+
+    def own_counts(self, texts: Sequence[str], chunk: int = 8192) -> np.ndarray:
+        """Each text's own tokens: no special tokens, no prefix, no truncation."""
+        out = np.empty(len(texts), dtype=np.int64)
+        for s in range(0, len(texts), chunk):
+            with quiet_transformers():  # "sequence longer than the maximum length"
+                ids = self.tokenizer(texts[s : s + chunk], add_special_tokens=False)["input_ids"]
+            out[s : s + chunk] = [len(x) for x in ids]
+        return out
+
     def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
         """Tokens that count under the policy: attention mask 1 (and not special, if asked)."""
         keep = np.asarray(attention, dtype=bool)

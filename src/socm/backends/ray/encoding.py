@@ -148,11 +148,13 @@ class RayEncoding:
         corpus: Corpus,
         progress: bool = False,
         encoder: Encoder | None = None,
+        collector: Any = None,
     ) -> tuple[RemoteStats, EncodeResult]:
         """See :meth:`Backend.encode_stats <socm.backends.Backend.encode_stats>`: Ray Data
         ``map_batches`` over an actor pool of encoders built from ``spec`` (``encoder``, the
         driver's, is not used); the statistics stay in the object store, in blocks of
-        consecutive texts (one actor batch each)."""
+        consecutive texts (one actor batch each), so ``collector`` (a store on disk) is not
+        used: Ray spills the object store to disk itself."""
         self._check_started()
         ray = self._ray
         from ray.data import ActorPoolStrategy, DataContext

@@ -42,7 +42,7 @@ from socm.backends.base import StatsHandle, as_pairs
 from socm.backends.ray import tasks
 from socm.backends.ray.blocks import RemoteStats, take_texts
 from socm.backends.ray.cluster import FAULT_ENV, remote_error, root_cause, texts_label
-from socm.core.mine import chunk_pairs
+from socm.core.locality import chunk_pairs
 from socm.core.pairs import PairResult, ScoreOptions
 from socm.core.stats import TokenStats, check_same_dim
 from socm.encode.models import one_line

@@ -1,0 +1,27 @@
+"""Where a run's per-text statistics live: in memory, or on disk beyond a memory budget.
+
+* :class:`StatsStore`: per-text statistics on disk, keyed by text, append-only and
+  checksummed (in the token-embedding cache's format), written once as texts are reduced;
+* :class:`StatsHandle`, :class:`LocalStats`, :class:`StoredStats`: what a backend hands back
+  from encoding, in memory or with the factors on disk (read a text at a time);
+* :class:`StatsCollector`: keeps a run's statistics in memory while they fit the budget,
+  else in a store, so memory grows with the corpus only by the unit means.
+"""
+
+from socm.store.collect import StatsCollector, default_memory_budget, parse_bytes, stats_nbytes
+from socm.store.handles import LocalStats, StatsHandle, StoredStats
+from socm.store.stats_store import STORE_DTYPES, STORE_FORMAT, Head, StatsStore
+
+__all__ = [
+    "STORE_DTYPES",
+    "STORE_FORMAT",
+    "Head",
+    "LocalStats",
+    "StatsCollector",
+    "StatsHandle",
+    "StatsStore",
+    "StoredStats",
+    "default_memory_budget",
+    "parse_bytes",
+    "stats_nbytes",
+]

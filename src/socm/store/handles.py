@@ -1,0 +1,165 @@
+"""Where a run's per-text statistics are kept: in memory, on disk, or in a cluster.
+
+:class:`StatsHandle` is what a backend hands back from encoding: every text's statistics,
+wherever they are, with the small per-text numbers (traces, ranks) always at hand and the unit
+means on request. :class:`LocalStats` holds them in this process; :class:`StoredStats` keeps
+the covariance factors in a :class:`~socm.store.StatsStore` on disk and reads a text's factor
+when it is scored (a lazy sequence of :class:`~socm.core.stats.TokenStats`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from socm.core.stats import TokenStats
+from socm.errors import SocmError
+
+if TYPE_CHECKING:
+    from socm.store.stats_store import StatsStore
+
+__all__ = ["LocalStats", "StatsHandle", "StoredStats"]
+
+
+class StatsHandle(abc.ABC):
+    r"""Every text's statistics (:class:`~socm.core.stats.TokenStats`), wherever a backend
+    keeps them: in this process (:class:`LocalStats`), on disk (:class:`StoredStats`) or in
+    a cluster's object store (:class:`socm.backends.ray.RemoteStats`), so that the
+    covariance factors, the bulk of the statistics, never have to gather in one process.
+
+    This process always holds the small per-text numbers (:attr:`traces`, :attr:`ranks`);
+    :meth:`means` brings the unit means here, :math:`N \times D` floats, only when asked
+    (the neighbour search of a mine job needs them; a measure job does not).
+    """
+
+    def __init__(self, traces: np.ndarray, ranks: np.ndarray, dim: int) -> None:
+        self._traces = np.asarray(traces, dtype=np.float64)
+        self._ranks = np.asarray(ranks, dtype=np.int64)
+        self._dim = int(dim)
+        if self._traces.shape != self._ranks.shape:
+            raise ValueError("traces and ranks must have one entry per text")
+
+    def __len__(self) -> int:
+        """Number of texts."""
+        return len(self._traces)
+
+    @property
+    def traces(self) -> np.ndarray:
+        r"""float64 ``(N,)``: every text's :math:`\operatorname{tr}\Sigma(\tilde X)`."""
+        return self._traces
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """int64 ``(N,)``: rows of every text's covariance factor."""
+        return self._ranks
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension :math:`D` (0 without texts)."""
+        return self._dim
+
+    @abc.abstractmethod
+    def means(self) -> np.ndarray:
+        r"""float64 ``(N, D)``: every text's unit mean :math:`\tilde\mu`, in text order."""
+
+
+class LocalStats(StatsHandle):
+    """Statistics held in this process: a list of :class:`~socm.core.stats.TokenStats`.
+
+    Parameters
+    ----------
+    items : list of TokenStats
+        The statistics, in text order (the local backend's all-pairs scoring consumes the
+        list).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from socm.core.stats import token_stats
+    >>> rng = np.random.default_rng(0)
+    >>> held = LocalStats([token_stats(rng.normal(1, 1, (6, 4))) for _ in range(3)])
+    >>> len(held), held.means().shape, held.dim
+    (3, (3, 4), 4)
+    """
+
+    def __init__(self, items: list[TokenStats]) -> None:
+        super().__init__(
+            np.array([s.trace for s in items], dtype=np.float64),
+            np.array([s.rank for s in items], dtype=np.int64),
+            items[0].dim if items else 0,
+        )
+        self.items = items
+
+    def means(self) -> np.ndarray:
+        """See :meth:`StatsHandle.means` (before a scoring call consumes :attr:`items`)."""
+        if not self.items:
+            return np.zeros((0, 0))
+        return np.stack([s.mean for s in self.items])
+
+
+class StoredStats(StatsHandle, Sequence):
+    r"""Statistics in a :class:`~socm.store.StatsStore`: the unit means and the small
+    per-text numbers in memory (:math:`O(N \cdot D)`), each covariance factor read from disk
+    when ``stats[t]`` is taken (a page-in, checked against its checksum).
+
+    A sequence of :class:`~socm.core.stats.TokenStats` with a ``ranks`` attribute, so the
+    engine's on-demand routes (:func:`socm.core.pairs.iter_pairwise_lazy`,
+    :func:`socm.core.mine.score_candidates`) size their chunks without reading a text.
+
+    Parameters
+    ----------
+    store : StatsStore
+        Where the factors are.
+    keys : list of str
+        Each text's key in the store, in text order.
+    means : numpy.ndarray, shape (N, D)
+        Unit means.
+    traces, ranks, n_tokens, mean_norms : numpy.ndarray, shape (N,)
+        The per-text numbers.
+    """
+
+    def __init__(
+        self,
+        store: StatsStore,
+        keys: list[str],
+        means: np.ndarray,
+        traces: np.ndarray,
+        ranks: np.ndarray,
+        n_tokens: np.ndarray,
+        mean_norms: np.ndarray,
+    ) -> None:
+        super().__init__(traces, ranks, means.shape[1] if means.ndim == 2 else 0)
+        self.store = store
+        self.keys = keys
+        self._means = means
+        self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
+        self.mean_norms = np.asarray(mean_norms, dtype=np.float64)
+
+    def means(self) -> np.ndarray:
+        """See :meth:`StatsHandle.means` (held in memory)."""
+        return self._means
+
+    def __getitem__(self, t: int) -> TokenStats:  # type: ignore[override]
+        """Text ``t``'s statistics, its factor read from the store.
+
+        Raises
+        ------
+        SocmError
+            The factor is missing or fails its checksum (the store was changed under the run).
+        """
+        factor = self.store.factor(self.keys[t])
+        if factor is None or factor.shape != (int(self._ranks[t]), self._dim):
+            raise SocmError(
+                f"statistics of text {t} are missing or damaged in {self.store.dir}: "
+                "rerun to recompute them"
+            )
+        return TokenStats(
+            n_tokens=int(self.n_tokens[t]),
+            mean_norm=float(self.mean_norms[t]),
+            mean=self._means[t],
+            factor=factor,
+            trace=float(self._traces[t]),
+        )

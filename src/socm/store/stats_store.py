@@ -1,0 +1,161 @@
+r"""Per-text statistics on disk: written once as texts are reduced, read a text at a time.
+
+A :class:`StatsStore` keeps every text's :class:`~socm.core.stats.TokenStats` keyed by the
+text (like the token-embedding cache, and in the same sharded, append-only, checksummed
+format: :class:`socm.encode.cache.EmbeddingCache`), in two parts:
+
+* the **head** of a text, float64: its unit mean :math:`\tilde\mu` (``D`` values) and its
+  trace, mean norm, token count and factor rank — everything but the factor, so a rerun reads
+  the heads (:math:`8 \cdot 2D` bytes a text) to rebuild the unit means without touching the
+  factors;
+* its **factor** :math:`F` (``rank x D``), float64 by default; ``dtype="float32"`` halves the
+  disk and moves pair values by up to about :math:`10^{-7}` relative (each factor entry is
+  rounded to float32, so :math:`\operatorname{tr}((F_1 F_2^\top)\dots)` moves by that much).
+
+Entries are appended in batches under a lock (several processes may share a store), superseded
+by a later entry of the same text, and checked against a SHA-256 on every read; a torn or
+damaged entry reads as missing, never as wrong numbers. The store lives under
+``<root>/stats/<key>``, the key hashing the encoder's configuration (model, revision, layer,
+token policy, prefix, maximum length, embedding precision) with the factor dtype and this
+format's version: a rerun with the same model and token policy finds its texts' statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socm.core.stats import TokenStats
+from socm.encode.cache import EmbeddingCache
+
+__all__ = ["STORE_DTYPES", "STORE_FORMAT", "Head", "StatsStore"]
+
+STORE_FORMAT = 1
+"""Version of the statistics store's entries (heads and factors)."""
+STORE_DTYPES = ("float64", "float32")
+"""Precisions of stored factors."""
+
+
+class Head:
+    """A text's statistics without its factor: unit mean, trace, mean norm, tokens, rank."""
+
+    __slots__ = ("mean", "mean_norm", "n_tokens", "rank", "trace")
+
+    def __init__(
+        self, mean: np.ndarray, trace: float, mean_norm: float, n_tokens: int, rank: int
+    ) -> None:
+        self.mean, self.trace, self.mean_norm = mean, trace, mean_norm
+        self.n_tokens, self.rank = n_tokens, rank
+
+
+def _head_rows(dim: int) -> int:
+    """Rows of a head entry: the mean, then the four numbers in as many rows as they need."""
+    return 1 + -(-4 // dim)
+
+
+class StatsStore:
+    """Per-text statistics of one encoder configuration on disk (see the module docstring).
+
+    Parameters
+    ----------
+    root : Path or str
+        The folder (the token-embedding cache's root is a natural home).
+    config : dict
+        What defines the statistics: the encoder's cache configuration
+        (:meth:`socm.encode.Encoder.cache_config`), or any JSON description.
+    dtype : {"float64", "float32"}
+        Precision of the stored factors.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from socm.core.stats import token_stats
+    >>> store = StatsStore(tempfile.mkdtemp(), {"model": "m"})
+    >>> st = token_stats(np.array([[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]]))
+    >>> store.put_many(["a"], [st])
+    >>> store.head("a").trace == st.trace, store.factor("a").shape, store.head("b")
+    (True, (1, 3), None)
+    """
+
+    def __init__(self, root: Path | str, config: dict, dtype: str = "float64") -> None:
+        if dtype not in STORE_DTYPES:
+            raise ValueError(f"store dtype must be one of {STORE_DTYPES}, got {dtype!r}")
+        self.dtype = dtype
+        base = {**config, "stats_format": STORE_FORMAT}
+        self.heads = EmbeddingCache(root, {**base, "part": "head"}, folder="stats")
+        self.factors = EmbeddingCache(
+            root, {**base, "part": "factor", "factor_dtype": dtype}, folder="stats"
+        )
+        self.dir = self.factors.dir
+
+    def __len__(self) -> int:
+        """Texts with a head in the store."""
+        return len(self.heads)
+
+    def put_many(self, keys: Sequence[str], stats: Sequence[TokenStats]) -> None:
+        """Store the statistics of texts ``keys`` (factors first: a head is only ever written
+        after its factor, so a text with a head has a factor).
+
+        Raises
+        ------
+        OSError
+            The disk is full or not writable.
+        """
+        code = "<f8" if self.dtype == "float64" else "<f4"
+        self.factors.put_many([(k, s.factor, code) for k, s in zip(keys, stats, strict=True)])
+        heads = []
+        for key, s in zip(keys, stats, strict=True):
+            rows = _head_rows(s.dim)
+            head = np.zeros((rows, s.dim))
+            head[0] = s.mean
+            head[1:].reshape(-1)[:4] = (s.trace, s.mean_norm, s.n_tokens, s.rank)
+            heads.append((key, head, "<f8"))
+        self.heads.put_many(heads)
+
+    def head(self, key: str) -> Head | None:
+        """Text ``key``'s head, or None (missing, or failing its checksum)."""
+        arr = self.heads.get(key)
+        if arr is None or arr.shape[0] < 2:
+            return None
+        trace, mean_norm, n_tokens, rank = arr[1:].reshape(-1)[:4].tolist()
+        return Head(np.array(arr[0]), trace, mean_norm, int(n_tokens), int(rank))
+
+    def heads_many(self, keys: Sequence[str]) -> list[Head | None]:
+        """:meth:`head` of every key (the index is read once)."""
+        present = self.heads.get_many(keys)
+        out: list[Head | None] = []
+        for arr in present:
+            if arr is None or arr.shape[0] < 2:
+                out.append(None)
+                continue
+            trace, mean_norm, n_tokens, rank = arr[1:].reshape(-1)[:4].tolist()
+            out.append(Head(np.array(arr[0]), trace, mean_norm, int(n_tokens), int(rank)))
+        return out
+
+    def factor(self, key: str) -> np.ndarray | None:
+        """Text ``key``'s factor as float64, or None (missing or failing its checksum)."""
+        arr = self.factors.get(key)
+        return None if arr is None else np.asarray(arr, dtype=np.float64)
+
+    def stats(self, key: str) -> TokenStats | None:
+        """Text ``key``'s whole statistics, or None."""
+        head, factor = self.head(key), self.factor(key)
+        if head is None or factor is None or factor.shape[0] != head.rank:
+            return None
+        return TokenStats(head.n_tokens, head.mean_norm, head.mean, factor, head.trace)
+
+    def nbytes(self) -> int:
+        """Bytes on disk (both parts)."""
+        return self.heads.usage().n_bytes + self.factors.usage().n_bytes
+
+    def close(self) -> None:
+        """Release locks and files (the store stays usable)."""
+        self.heads.close()
+        self.factors.close()
+
+    def info(self) -> dict[str, Any]:
+        """Where the store is and what it holds, for a run's summary."""
+        return {"path": str(self.dir.parent), "dtype": self.dtype, "n_texts": len(self)}
