@@ -661,13 +661,14 @@ def validate_run(
 
 
 # --------------------------------------------------------------------------- printing
-def _fmt(entry: dict, digits: int = 3) -> str:
+def _fmt(entry: dict, sign: str = "+") -> str:
+    """``value [lo, hi]`` with 3 decimals (``sign="+"``: always signed, for correlations)."""
     v, ci = entry["value"], entry["ci95"]
     if v is None:
         return "n/a"
-    text = f"{v:+.{digits}f}"
+    text = f"{v:{sign}.3f}"
     if ci is not None:
-        text += f" [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
+        text += f" [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
     return text
 
 
@@ -720,5 +721,5 @@ def format_validation(result: dict) -> str:
             f"  closest {float(share):.0%}: {near['n_pairs']:,} pairs, cosine >= "
             f"{near['min_cosine']:.3f}, {near['n_below_threshold']:,} below"
         )
-        lines += [f"    {k:<17} {_fmt(block[k])}" for k in MEASURES]
+        lines += [f"    {k:<17} {_fmt(block[k], sign='')}" for k in MEASURES]
     return "\n".join(lines)
