@@ -101,7 +101,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--pairs with a numeric label column): Spearman of the label with cosine, d_mu, "
         "d_sigma, SOCM and relative d_sigma; partial Spearman given the cosine (and the two "
         "token counts); AUC for 'label below the threshold' among the pairs closest by "
-        "cosine; 95%% percentile bootstrap intervals from resampling the pairs.",
+        "cosine; 95% percentile bootstrap intervals from resampling the pairs.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="run folder scored on labelled pairs")
     p.add_argument(
