@@ -15,6 +15,9 @@
   :func:`socm.output.pair_figure` draws).
 * ``mine`` — :func:`run_mine`: the near pairs of a corpus whose token distributions differ
   most, in a run folder; :func:`pair_texts` gives the two texts of a listed pair.
+* ``validate`` — :func:`validate_run`: how each pair measure of a run of labelled pairs (human
+  similarity, relevance) relates to the labels: Spearman, partial Spearman given the cosine,
+  AUC among the nearest pairs, bootstrap intervals; :func:`format_validation`.
 
 Each ``run_*`` takes a :class:`socm.measure.MeasureConfig` and writes into the run folder it
 names; each ``format_*`` renders a result as the command line prints it.
@@ -36,6 +39,7 @@ from socm.analyses.mechanism import format_mechanism_table, run_mechanism
 from socm.analyses.mine import format_mine, pair_texts, read_mine_run, run_mine
 from socm.analyses.pair import explain_pair, pair_numbers, pair_panel
 from socm.analyses.reproduce import format_reproduce, run_reproduce
+from socm.analyses.validate import format_validation, validate_run
 
 __all__ = [
     "correlate_runs",
@@ -46,6 +50,7 @@ __all__ = [
     "format_mechanism_table",
     "format_mine",
     "format_reproduce",
+    "format_validation",
     "measure_or_reuse",
     "pair_numbers",
     "pair_panel",
@@ -64,4 +69,5 @@ __all__ = [
     "sts_spearman",
     "stsb_scores",
     "summarize_layers",
+    "validate_run",
 ]

@@ -1,7 +1,8 @@
 """The ``socm`` command line: a thin layer over the Python API.
 
-One module per command group (``measure``: measure, msmarco, compare, reproduce; ``analyses``:
-layers, mechanism, correlate; ``mine``: mine; ``figures``: plot, pair, report), shared flags as
+One module per command group (``measure``: measure, msmarco, sts, compare, reproduce;
+``analyses``: layers, mechanism, correlate, validate; ``mine``: mine; ``figures``: plot, pair,
+report), shared flags as
 argparse parent parsers in ``common``. Each command has a ``cmd_<name>`` handler that takes the
 parsed namespace, builds a config, calls one library function, prints and returns an exit code;
 tests call ``main([...])`` or the handlers directly. User errors end with one line on stderr

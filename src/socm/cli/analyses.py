@@ -1,22 +1,26 @@
-"""``socm layers``, ``mechanism`` and ``correlate``: commands that explain the measurement."""
+"""``socm layers``, ``mechanism``, ``correlate`` and ``validate``: commands that explain the
+measurement."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from socm.cli.common import (
     HELP_FORMAT,
     config_from_args,
     corpus_parent,
     encoder_parent,
+    non_negative_int,
     output_parent,
     pairs_parent,
+    positive_int,
     print_records,
     scores_parent,
 )
 from socm.errors import SocmError
 
-__all__ = ["add_parsers", "cmd_correlate", "cmd_layers", "cmd_mechanism"]
+__all__ = ["add_parsers", "cmd_correlate", "cmd_layers", "cmd_mechanism", "cmd_validate"]
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -83,6 +87,39 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_correlate)
 
+    p = sub.add_parser(
+        "validate",
+        parents=[
+            output_parent(
+                "figure of the label against d_sigma within cosine bins (.png, .svg or .pdf)",
+                "print the result as JSON",
+            )
+        ],
+        formatter_class=HELP_FORMAT,
+        help="relate a run's pair measures to the pairs' human labels",
+        description="For a run scored on labelled pairs (socm sts, socm msmarco, socm measure "
+        "--pairs with a numeric label column): Spearman of the label with cosine, d_mu, "
+        "d_sigma, SOCM and relative d_sigma; partial Spearman given the cosine (and the two "
+        "token counts); AUC for 'label below the threshold' among the pairs closest by "
+        "cosine; 95% percentile bootstrap intervals from resampling the pairs.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run folder scored on labelled pairs")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="labels below it are the 'different' group of the AUCs (None: the midpoint of "
+        "the labels' range)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=1000,
+        metavar="B",
+        help="bootstrap resamples of the pairs",
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap seed")
+    p.set_defaults(func=cmd_validate)
+
 
 def cmd_layers(args: argparse.Namespace) -> int:
     """``socm layers``: returns the exit code."""
@@ -124,3 +161,20 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_json(args.out, result)
     return print_records(result, None, format_correlation, args.json)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``socm validate``: returns the exit code."""
+    from socm.analyses.validate import format_validation, validate_run
+    from socm.output.style import FORMATS
+
+    if args.out and Path(args.out).suffix.lower().lstrip(".") not in FORMATS:
+        raise SocmError(f"--out takes a .png, .svg or .pdf file, not {args.out}")
+    result = validate_run(
+        args.run, threshold=args.threshold, resamples=args.bootstrap, seed=args.seed
+    )
+    if args.out:
+        from socm.output.validation import write_validation_figure
+
+        write_validation_figure(args.run, args.out, threshold=result["threshold"])
+    return print_records(result, args.out, format_validation, args.json)

@@ -1,4 +1,5 @@
-"""``socm measure``, ``msmarco``, ``compare`` and ``reproduce``: commands that score pairs."""
+"""``socm measure``, ``msmarco``, ``sts``, ``compare`` and ``reproduce``: commands that score
+pairs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from socm.cli.common import (
 )
 from socm.errors import SocmError
 
-__all__ = ["add_parsers", "cmd_compare", "cmd_measure", "cmd_msmarco", "cmd_reproduce"]
+__all__ = [
+    "add_parsers",
+    "cmd_compare",
+    "cmd_measure",
+    "cmd_msmarco",
+    "cmd_reproduce",
+    "cmd_sts",
+]
 
 RUN_OUT = "run folder (None: socm-runs/<model>-<corpus>-<n>-<settings hash>)"
 
@@ -66,6 +74,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negatives-per-query", type=positive_int, default=100)
     p.add_argument("--max-queries", type=positive_int)
     p.set_defaults(func=cmd_msmarco)
+
+    p = sub.add_parser(
+        "sts",
+        parents=[
+            encoder_parent(),
+            pairs_parent(listed=False),
+            output_parent("run folder (None: socm-runs/<model>-<file>-<n>-<hash>)", overwrite=True),
+        ],
+        formatter_class=HELP_FORMAT,
+        help="score STS-Benchmark pairs, labelled with their human similarity (0-5)",
+        description="Load an STS-Benchmark file (original format: tab-separated, no quoting) "
+        "and score each listed sentence pair; the gold score is the pair's label, so "
+        "'socm validate RUN' can relate the measures to it.",
+    )
+    p.add_argument("file", help="sts-train.csv, sts-dev.csv or sts-test.csv")
+    p.add_argument("--first", type=positive_int, help="use only the file's first N pairs")
+    p.set_defaults(func=cmd_sts)
 
     p = sub.add_parser(
         "compare",
@@ -164,6 +189,24 @@ def cmd_msmarco(args: argparse.Namespace) -> int:
                 f"{label:>12}: {v['n_pairs']:,} pairs, avg SOCM {v['avg_socm']:.5f}, "
                 f"avg d_mu {v['avg_d_mu']:.5f}, avg d_sigma {v['avg_d_sigma']:.5f}"
             )
+    return 0
+
+
+def cmd_sts(args: argparse.Namespace) -> int:
+    """``socm sts``: returns the exit code."""
+    from socm.inputs.sts import load_sts
+    from socm.measure.job import run_measure
+
+    corpus, pairs, labels = load_sts(args.file, first=args.first)
+    cfg = config_from_args(
+        args, corpus=args.file, n_texts=None, extra={"sts": {"first": args.first}}
+    )
+    summary, out = run_measure(cfg, corpus=corpus, pairs=pairs, labels=labels)
+    _print_run(summary, out, args.json)
+    if not args.json:
+        print(
+            f"{len(labels):,} labelled pairs; to relate the measures to them: socm validate {out}"
+        )
     return 0
 
 
