@@ -60,7 +60,7 @@ def mine(
     >>> rng = np.random.default_rng(0)
     >>> res = socm.mine([rng.normal(1, 1, (6, 8)) for _ in range(5)], neighbors=2, top_k=3)
     >>> len(res), res.rank_by
-    (3, 'socm')
+    (3, 'relative_d_sigma')
     """
     kwargs = {
         "numerics": numerics,

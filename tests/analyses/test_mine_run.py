@@ -114,7 +114,12 @@ def test_run_folder_files_and_columns(cli_run):
     assert f"{top[0]['relative_d_sigma']:.4f}" in stdout
     assert shorten(top[0]["text1"], 79)[:40] in stdout
     assert shorten(top[0]["text2"], 79)[:40] in stdout
-    assert f"{n:,} texts" in stdout and "output:" in stdout
+    assert f"{n:,} texts searched ({N_TEXTS - n} fragments (< 5 tokens) left out)" in stdout
+    assert "output:" in stdout and "cos pct" in stdout and "onfus" not in stdout
+    assert "no shape score marked the pairs humans rate less similar" in " ".join(stdout.split())
+    assert f"{top[0]['cosine_percentile']:.2f}" in stdout
+    assert top[0]["neighbor_rank_1"] or top[0]["neighbor_rank_2"]
+    assert summary["random_pair_cosines"]["n_pairs"] == min(100_000, n * (n - 1) // 2)
 
 
 def test_candidates_equal_socm_mine_on_the_same_embeddings(cli_run, corpus):

@@ -1,4 +1,4 @@
-"""Mining confused pairs: candidates against brute force, values against ``pairwise``."""
+"""Mining near pairs: candidates against brute force, values against ``pairwise``."""
 
 from __future__ import annotations
 

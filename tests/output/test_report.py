@@ -160,7 +160,8 @@ def test_script_json_and_content_security_policy(full_report, page):
 
 def test_mine_section(page, full_report):
     text = full_report.read_text(encoding="utf-8")
-    assert "Confusable pairs" in text and "relative d<sub>Σ</sub>" in text
+    assert "Near pairs whose tokens differ most" in text and "relative d<sub>Σ</sub>" in text
+    assert "onfus" not in text  # no pair is called confused: the evidence does not support it
     cells = page.cell_texts()
     assert "1.1460" in cells and "0.9100" in cells and "0.6100" in cells  # socm, cosine, rel.
     assert html.escape("m0<i>") in text and "m0<i>" in cells
@@ -171,7 +172,7 @@ def test_report_of_a_mine_folder_alone_and_paper_table_never_fails(
 ):
     out = tmp_path / "mine.html"
     assert main(["report", str(mine_dir), "--out", str(out)]) == 0
-    assert "Confusable pairs" in out.read_text(encoding="utf-8")
+    assert "Near pairs whose tokens differ most" in out.read_text(encoding="utf-8")
     out = tmp_path / "paper.html"
     assert main(["report", str(runs[0]), "--paper-table", "--out", str(out)]) == 0
     body = out.read_text(encoding="utf-8")

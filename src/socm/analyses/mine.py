@@ -498,25 +498,60 @@ def shorten(text: str, width: int = 100) -> str:
     return one if len(one) <= width else one[: width - 1].rstrip() + "…"
 
 
+#: What the printed list says of its pairs: the evidence of ``socm validate`` on STS-B (see the
+#: mining page of the documentation), not an assumption.
+EVIDENCE_NOTE = (
+    "Near pairs by cosine, ranked by how differently their tokens are distributed. Tested "
+    "against human similarity on STS-B with two models (socm validate; docs/mining.md), no "
+    "shape score marked the pairs humans rate less similar beyond what the cosine says: "
+    "read these as pairs mean pooling puts close although their token distributions differ, "
+    "not as pairs it gets wrong."
+)
+
+
+def _ranks_text(p: dict[str, Any]) -> str:
+    """``"3/1"``: where text 2 stands among text 1's nearest texts, and text 1 among text 2's
+    ("-": not among them)."""
+    r1, r2 = p.get("neighbor_rank_1"), p.get("neighbor_rank_2")
+    return "/".join("-" if not r else str(r) for r in (r1, r2))
+
+
 def format_mine(summary: dict[str, Any], out: Path | str | None = None, width: int = 100) -> str:
-    """The printed top list: both texts of each pair (shortened) with their numbers."""
+    """The printed top list: both texts of each pair (shortened) with their numbers, what
+    places each pair (its cosine percentile among random pairs of the corpus, its rank in
+    both texts' neighbour lists) and what the list does and does not show."""
     cap = summary.get("max_per_text")
     kept = summary.get("n_kept", 0)
     info = summary.get("neighbor_info", {})
     recall = f", recall {info['recall']:.3f}" if "recall" in info else ""
+    left = [
+        f"{summary[k]:,} {what}"
+        for k, what in (
+            ("n_fragments_excluded", f"fragments (< {summary.get('min_tokens')} tokens)"),
+            ("n_duplicates_excluded", "repeated texts"),
+        )
+        if summary.get(k)
+    ]
     lines = [
-        f"{summary['model']} on {summary['corpus']}: {summary['n_texts']:,} texts, "
-        f"{summary['neighbors']} nearest by cosine each ({info.get('method', '?')} search"
-        f"{recall}) -> {summary['n_candidates']:,} candidate pairs; {kept:,} kept, ranked by "
+        f"{summary['model']} on {summary['corpus']}: {summary['n_texts']:,} texts searched"
+        + (f" ({' and '.join(left)} left out)" if left else "")
+        + f", {summary['neighbors']} nearest by cosine each ({info.get('method', '?')} search"
+        f"{recall}) -> {summary['n_candidates']:,} candidate pairs; {kept:,} listed, ranked by "
         f"{summary['rank_by']}" + (f", at most {cap} per text" if cap else ""),
+        EVIDENCE_NOTE,
+        "cos pct: percent of random pairs of the corpus with a lower cosine; ranks: where each "
+        "text stands among the other's nearest texts.",
         "",
-        f"{'rank':>5}  {'cosine':>7}  {'d_mu':>7}  {'d_sigma':>7}  {'SOCM':>7}  "
-        f"{'rel_d_sigma':>11}",
+        f"{'rank':>5}  {'cosine':>7}  {'cos pct':>7}  {'ranks':>7}  {'d_sigma':>7}  "
+        f"{'SOCM':>7}  {'rel_d_sigma':>11}",
     ]
     for p in summary.get("top_pairs", []):
+        pct = p.get("cosine_percentile")
         lines.append(
-            f"{p['rank']:>5}  {p['cosine']:>7.4f}  {p['d_mu']:>7.4f}  {p['d_sigma']:>7.4f}  "
-            f"{p['socm']:>7.4f}  {p['relative_d_sigma']:>11.4f}"
+            f"{p['rank']:>5}  {p['cosine']:>7.4f}  "
+            + (f"{pct:>7.2f}" if pct is not None else f"{'':>7}")
+            + f"  {_ranks_text(p):>7}  {p['d_sigma']:>7.4f}  {p['socm']:>7.4f}  "
+            f"{p['relative_d_sigma']:>11.4f}"
         )
         for tag in ("1", "2"):
             ident = shorten(str(p[f"text{tag}_id"]), 12)

@@ -72,7 +72,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--rank-by",
         choices=rankable_names(),
         default=D.rank_by,
-        help="ranking column (descending); relative_d_sigma is not dominated by high-spread texts",
+        help="ranking column (descending). relative_d_sigma is not dominated by high-spread "
+        "texts, and the only shape score whose partial correlation with human similarity "
+        "given the cosine pointed the expected way for both models on both STS-B splits; "
+        "none had evidence enough to call a listed pair one humans see as different "
+        "(socm validate, docs/mining.md)",
     )
     g.add_argument(
         "--max-per-text",
