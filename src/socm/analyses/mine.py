@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ from socm.measure.config import MeasureConfig
 from socm.measure.job import backend_encoder
 from socm.measure.rundir import run_file, versions
 from socm.measure.select import prepare
+from socm.measure.statistics import stats_collector
+from socm.store import StatsCollector
 
 __all__ = [
     "BLOCK_TEXTS",
@@ -228,8 +231,11 @@ def run_mine(
         opts.check_texts(len(chosen), sum(excluded.values()))
     except OptionError as exc:
         raise _flag_error(exc) from None
-    with backend:
-        res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, opts, block)
+    keeping = stats_collector(cfg, enc, chosen) if backend.collects else nullcontext()
+    with backend, keeping as collector:
+        res, spreads, encoded, stats_s = _mine_on(
+            backend, cfg, enc, chosen, opts, block, collector
+        )
     res.excluded = excluded
 
     # 3. the run folder
@@ -284,6 +290,8 @@ def run_mine(
             "n_cached": encoded.n_cached,
         }
         summary["backend"] = backend.info()
+        if collector is not None:
+            summary["statistics"] = collector.info()
         summary["versions"] = {**versions(), **_faiss_version(opts.search)}
         summary["config"] = cfg.to_dict()
         atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
@@ -297,6 +305,7 @@ def _mine_on(
     chosen: Corpus,
     options: MineOptions,
     block: int,
+    collector: StatsCollector | None = None,
 ) -> tuple[MineResult, np.ndarray, EncodeResult, float]:
     """Encode, find, score and rank on a started ``backend``.
 
@@ -316,7 +325,9 @@ def _mine_on(
     t0 = time.perf_counter()
     backend.block = block
     try:
-        stats, encoded = backend.encode_stats(enc.spec, chosen, cfg.progress, encoder=enc)
+        stats, encoded = backend.encode_stats(
+            enc.spec, chosen, cfg.progress, encoder=enc, collector=collector
+        )
     except ValueError as exc:  # a text with no usable tokens, named by its id
         raise SocmError(str(exc).splitlines()[0]) from None
     stats_s = max(0.0, time.perf_counter() - t0 - encoded.seconds)

@@ -61,6 +61,10 @@ class Backend(abc.ABC):
     #: Texts encoded and reduced at once (the token embeddings in memory at a time), where
     #: the backend encodes in this process.
     block: int = STREAM_TEXTS
+    #: Whether the statistics are reduced in this process, into the job's
+    #: :class:`~socm.store.StatsCollector` (memory, or a store on disk beyond its budget);
+    #: False for a backend that keeps them elsewhere (a cluster's object store).
+    collects: bool = True
 
     def __enter__(self) -> Backend:
         self.start()

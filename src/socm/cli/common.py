@@ -25,6 +25,7 @@ __all__ = [
     "positive_int",
     "print_records",
     "scores_parent",
+    "statistics_parent",
 ]
 
 HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
@@ -205,6 +206,24 @@ def backend_parent() -> argparse.ArgumentParser:
         dest="backend_address",
         help="where the backend connects; for ray: host:port of the head, ray://host:port or "
         "auto (None: auto when RAY_ADDRESS is set, else a local Ray instance)",
+    )
+    return p
+
+
+def statistics_parent() -> argparse.ArgumentParser:
+    """``--store`` and ``--memory-budget``: where the per-text statistics live."""
+    p = _parent()
+    g = p.add_argument_group("statistics")
+    g.add_argument(
+        "--store",
+        help="keep the per-text statistics (covariance factors) in this folder on disk, read "
+        "a text at a time when scored, whatever the memory budget (a rerun reuses them)",
+    )
+    g.add_argument(
+        "--memory-budget",
+        help="memory for the per-text statistics, e.g. 4G or 512M (None: a quarter of this "
+        "machine's memory); beyond it they go to a store in the cache folder (a temporary "
+        "one with --no-cache)",
     )
     return p
 

@@ -17,6 +17,7 @@ from socm.cli.common import (
     pairs_parent,
     positive_int,
     print_records,
+    statistics_parent,
 )
 from socm.errors import SocmError
 
@@ -42,6 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             pairs_parent(),
             output_parent(RUN_OUT, "print summary.json instead of a table", overwrite=True),
             backend_parent(),
+            statistics_parent(),
         ],
         formatter_class=HELP_FORMAT,
         help="score pairs of texts for second-order collapse",

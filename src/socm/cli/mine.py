@@ -14,6 +14,7 @@ from socm.cli.common import (
     output_parent,
     pairs_parent,
     positive_int,
+    statistics_parent,
 )
 from socm.core.neighbors import METHODS
 from socm.core.schema import rankable_names
@@ -41,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                 RUN_OUT, "print mine_summary.json instead of the top list", overwrite=True
             ),
             backend_parent(),
+            statistics_parent(),
         ],
         formatter_class=HELP_FORMAT,
         help="list the near pairs of a corpus (by cosine) whose token distributions differ most",

@@ -14,6 +14,7 @@ import numpy as np
 from socm.encode.cache import text_key
 from socm.encode.models import quiet_transformers
 from socm.errors import SocmError, warn
+from socm.progress import progress_bar
 
 __all__ = ["TokenPolicy", "check_max_length", "model_max_length", "token_policy"]
 
@@ -110,18 +111,23 @@ class TokenPolicy:
         enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
         return enc
 
-    def counts(self, texts: Sequence[str], chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    def counts(
+        self, texts: Sequence[str], chunk: int = 8192, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each text's tokens under the policy (truncated, what its statistics are made of)
         and whether it was truncated: the tokenise stage, without padding or a model."""
         kept = np.empty(len(texts), dtype=np.int64)
         cut = np.empty(len(texts), dtype=bool)
+        bar = progress_bar(len(texts), "tokenise", "text", enabled=progress)
         for s in range(0, len(texts), chunk):
+            bar.update(min(chunk, len(texts) - s))
             enc = self.tokenize(texts[s : s + chunk])
             kept[s : s + chunk] = [
                 int(self.keep_mask(a, m).sum())
                 for a, m in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
             ]
             cut[s : s + chunk] = enc["truncated"]
+        bar.close()
         return kept, cut
 
     def own_counts(self, texts: Sequence[str], chunk: int = 8192) -> np.ndarray:

@@ -16,7 +16,16 @@ DEFAULT_N_TEXTS = 1000
 
 #: Fields that never change a result (where it is written, how it is shown, where it runs):
 #: a run on another backend is a rerun of the same settings.
-_NOT_RESULT = ("out", "overwrite", "no_pairs_file", "progress", "backend", "backend_address")
+_NOT_RESULT = (
+    "out",
+    "overwrite",
+    "no_pairs_file",
+    "progress",
+    "backend",
+    "backend_address",
+    "store",
+    "memory_budget",
+)
 
 
 @dataclass
@@ -30,7 +39,10 @@ class MeasureConfig:
     ``"local"``, ``"ray"`` or one installed by a package, :func:`socm.backends.get_backend`;
     ``backend_address``: where that backend connects, e.g. the Ray cluster, None for
     ``auto`` when ``RAY_ADDRESS`` is set, else a local Ray instance). Neither of the last two
-    changes a result, a settings hash or a run folder's identity.
+    changes a result, a settings hash or a run folder's identity. Nor do ``store`` (a folder
+    that always keeps the per-text statistics on disk) and ``memory_budget`` (bytes, or
+    ``"4G"``; beyond it they go to a store in the cache folder): they choose where the
+    statistics live (:mod:`socm.store`), not what they are.
 
     ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
     the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
@@ -63,6 +75,8 @@ class MeasureConfig:
     progress: bool = True
     backend: str = "local"
     backend_address: str | None = None
+    store: str | None = None
+    memory_budget: str | int | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +32,10 @@ from socm.files import atomic_write_json, atomic_write_jsonl
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.select import Prepared, prepare
+from socm.measure.statistics import stats_collector
 from socm.measure.summary import build_summary
 from socm.runs import PairSink
+from socm.store import StatsCollector, StoredStats
 
 __all__ = ["announce_estimate", "backend_encoder", "run_measure"]
 
@@ -91,15 +95,31 @@ def _run(
     cfg: MeasureConfig, job: Prepared, backend: Backend, listed: bool, t_start: float
 ) -> tuple[dict, Path]:
     """:func:`run_measure` once the inputs are checked and the backend is started."""
+    keeping = stats_collector(cfg, job.encoder, job.texts) if backend.collects else nullcontext()
+    with keeping as collector:
+        return _score(cfg, job, backend, listed, t_start, collector)
+
+
+def _score(
+    cfg: MeasureConfig,
+    job: Prepared,
+    backend: Backend,
+    listed: bool,
+    t_start: float,
+    collector: StatsCollector | None,
+) -> tuple[dict, Path]:
+    """Encode to statistics (kept by ``collector``), score, write the run folder."""
     chosen, pairs, labels, enc = job.texts, job.pairs, job.labels, job.encoder
     device = engine_device(enc.device)
     n = len(chosen)
-    stats, encoded = backend.encode_stats(enc.spec, chosen, cfg.progress, encoder=enc)
+    stats, encoded = backend.encode_stats(
+        enc.spec, chosen, cfg.progress, encoder=enc, collector=collector
+    )
     enc.unload()  # the model is not needed for scoring: give its memory back
     spreads = stats.traces
     n_pairs = n * (n - 1) // 2 if pairs is None else len(pairs)
-    if n_pairs >= ESTIMATE_PAIRS_MIN and isinstance(stats, LocalStats):
-        announce_estimate(stats.items, n_pairs, cfg.numerics, device)
+    if n_pairs >= ESTIMATE_PAIRS_MIN and isinstance(stats, LocalStats | StoredStats):
+        announce_estimate(stats, n_pairs, cfg.numerics, device)
     t_pairs = time.perf_counter()
     opts = ScoreOptions(cfg.numerics, device, cfg.progress, chosen.ids)
     with_labels = bool(labels) and any(x is not None for x in labels)
@@ -133,6 +153,8 @@ def _run(
             summary["by_label"] = sink.per_label.result()
         summary["pairs_file"] = not cfg.no_pairs_file
         summary["backend"] = backend.info()
+        if collector is not None:
+            summary["statistics"] = collector.info()
         if backend.name != "local":  # the driver only tokenised; the workers ran the model
             summary["device"] = summary["backend"].get("device", summary["device"])
         summary["config"] = cfg.to_dict()
@@ -146,11 +168,13 @@ def _n_listed(chosen: Corpus, pairs: np.ndarray) -> int:
     return int(chosen.info.get("n_listed_pairs", len(pairs)))
 
 
-def announce_estimate(stats: list, n_pairs: int, numerics: str, device: str) -> float:
+def announce_estimate(stats: Any, n_pairs: int, numerics: str, device: str) -> float:
     """Time a sample of all pairs among 200 texts, print the estimated scoring time for
     ``n_pairs`` on stderr (suggesting ``--max-pairs`` beyond 10 minutes); returns seconds."""
     rng = np.random.default_rng(0)
-    sample = [stats[k] for k in rng.choice(len(stats), min(200, len(stats)), replace=False)]
+    items = stats.items if isinstance(stats, LocalStats) else stats
+    pick = rng.choice(len(items), min(200, len(items)), replace=False)
+    sample = [items[int(k)] for k in pick]
     t0 = time.perf_counter()
     done = sum(len(t) for t in iter_pairwise(sample, None, numerics, device))
     rate = done / max(time.perf_counter() - t0, 1e-9)

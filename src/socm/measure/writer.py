@@ -63,7 +63,16 @@ RUN_FILES = (
     "scatter.png",
 )
 #: Settings that change how fast a run is, not what it computes.
-_EXECUTION = ("device", "batch_size", "cache_dir", "no_cache", "backend", "backend_address")
+_EXECUTION = (
+    "device",
+    "batch_size",
+    "cache_dir",
+    "no_cache",
+    "backend",
+    "backend_address",
+    "store",
+    "memory_budget",
+)
 #: Settings that choose the texts, the model and the token policy: a folder's identity.
 _IDENTITY = (
     "model",

@@ -16,7 +16,7 @@ float64 (the unit mean included); the token counts are known once the texts are 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,8 +79,9 @@ class StatsCollector:
     ----------
     n_texts : int
         Texts the run reduces in all.
-    store : StatsStore, optional
-        Where statistics go when they do not fit (or always, with ``always``).
+    store : StatsStore or callable, optional
+        Where statistics go when they do not fit (or always, with ``always``); a callable
+        making the store is called only when one is needed (no folder for a run that fits).
     budget : int, optional
         Memory budget in bytes for the statistics (default :func:`default_memory_budget`).
     expected_bytes : int, optional
@@ -94,22 +95,29 @@ class StatsCollector:
     def __init__(
         self,
         n_texts: int,
-        store: StatsStore | None = None,
+        store: StatsStore | Callable[[], StatsStore] | None = None,
         budget: int | None = None,
         expected_bytes: int | None = None,
         always: bool = False,
     ) -> None:
         self.n_texts = int(n_texts)
-        self.store = store
+        self._store = store
         self.budget = default_memory_budget() if budget is None else int(budget)
         self.expected = expected_bytes
-        self.stored = store is not None and (
+        self.stored = self._store is not None and (
             always or (expected_bytes is not None and expected_bytes > self.budget)
         )
         self._held: list[TokenStats] = []  # in memory
         self._keys: list[str] = []  # every text added, in order
         self._heads: list[tuple] = []  # stored: (mean, trace, rank, n_tokens, mean_norm)
         self._bytes = 0
+
+    @property
+    def store(self) -> StatsStore | None:
+        """The store (made on first use), or None without one."""
+        if callable(self._store) and not isinstance(self._store, StatsStore):
+            self._store = self._store()
+        return self._store
 
     def missing(self, keys: Sequence[str]) -> list[bool]:
         """Which of ``keys`` still need encoding: all in memory; in a store, those without
@@ -132,7 +140,7 @@ class StatsCollector:
         projected = self.expected
         if projected is None:
             projected = self._bytes * self.n_texts // max(len(self._held), 1)
-        if self.store is not None and projected > self.budget:  # move to the store from now
+        if self._store is not None and projected > self.budget:  # move to the store from now
             held, self._held = self._held, []
             self.stored = True
             self._add_stored(list(self._keys), held)

@@ -75,6 +75,7 @@ class RayBackend(RayEncoding, RayScoring, Backend):
     """
 
     name = "ray"
+    collects = False  # the statistics stay in the object store (Ray spills it to disk)
 
     def __init__(self, address: str | None = None, device: str | None = None) -> None:
         self._ray = import_ray()

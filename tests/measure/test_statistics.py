@@ -1,0 +1,81 @@
+"""Runs beyond the memory budget keep their statistics on disk, with the same results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import run_config
+
+from socm.analyses.mine import read_mine_run, run_mine
+from socm.cli import main
+from socm.measure import run_measure
+from socm.measure.rundir import pairs_dataset
+
+
+def pairs_of(run) -> dict:
+    return pairs_dataset(run / "pairs.parquet").to_table().to_pydict()
+
+
+def test_measure_beyond_the_budget_equals_in_memory(wiki_head, tmp_path):
+    kw = {"n_texts": 40, "cache_dir": str(tmp_path / "cache")}
+    mem, out_mem = run_measure(run_config(wiki_head, tmp_path, out=str(tmp_path / "m"), **kw))
+    disk, out_disk = run_measure(
+        run_config(wiki_head, tmp_path, out=str(tmp_path / "d"), memory_budget="64k", **kw)
+    )
+    assert mem["statistics"]["kept"] == "memory"
+    assert disk["statistics"]["kept"] == "store" and disk["statistics"]["n_texts"] == 40
+    assert disk["statistics"]["estimated_bytes"] > 64 << 10
+    a, b = pairs_of(out_mem), pairs_of(out_disk)
+    key = lambda t: sorted(zip(t["text1_id"], t["text2_id"], t["socm"], strict=True))  # noqa: E731
+    got, ref = key(b), key(a)
+    assert [g[:2] for g in got] == [r[:2] for r in ref]
+    np.testing.assert_allclose([g[2] for g in got], [r[2] for r in ref], rtol=0, atol=1e-9)
+    for k in ("avg_socm", "avg_d_mu", "avg_d_sigma"):
+        assert disk[k] == pytest.approx(mem[k], abs=1e-12)
+    assert (out_mem / "texts.jsonl").read_text() == (out_disk / "texts.jsonl").read_text()
+
+
+def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(wiki_head, tmp_path):
+    lines = wiki_head.read_text(encoding="utf-8").splitlines()[:120]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kw = {"cache_dir": str(tmp_path / "cache")}
+    opts = {"neighbors": 4, "top_k": None}
+    ref, out_ref = run_mine(run_config(corpus, tmp_path, out=str(tmp_path / "m"), **kw), **opts)
+    store = tmp_path / "stats"
+    got, out = run_mine(
+        run_config(corpus, tmp_path, out=str(tmp_path / "s"), store=str(store), **kw), **opts
+    )
+    assert got["statistics"]["kept"] == "store" and store.is_dir()
+    a, b = read_mine_run(out_ref)[1].to_pydict(), read_mine_run(out)[1].to_pydict()
+    assert a["text1_id"] == b["text1_id"] and a["text2_id"] == b["text2_id"]
+    for col in ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma"):
+        np.testing.assert_allclose(b[col], a[col], rtol=0, atol=1e-9, err_msg=col)
+    again, _ = run_mine(
+        run_config(corpus, tmp_path, out=str(tmp_path / "s2"), store=str(store), **kw), **opts
+    )
+    assert again["timings"]["n_encoded"] == 0 and again["timings"]["n_cached"] == ref["n_texts"]
+    assert again["n_candidates"] == ref["n_candidates"]
+
+
+def test_no_cache_store_is_temporary_and_bad_budgets_are_one_line(
+    wiki_head, tmp_path, monkeypatch, capsys
+):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    s, _ = run_measure(
+        run_config(wiki_head, tmp_path, n_texts=12, no_cache=True, memory_budget="8k")
+    )
+    assert s["statistics"]["kept"] == "store"
+    assert not list((tmp_path / "tmp").glob("socm-stats-*"))  # removed after the run
+    args = ["measure", "--corpus", str(wiki_head), "--n-texts", "5", "-q", "--device", "cpu"]
+    args += ["--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    assert main([*args, "--memory-budget", "lots"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("socm: error: --memory-budget: expected a size") and "\n" not in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([*args, "--store", str(blocker)]) == 1
+    assert "--store" in capsys.readouterr().err
