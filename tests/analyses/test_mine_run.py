@@ -194,8 +194,8 @@ def test_pair_texts_for_socm_pair(cli_run):
 
 def test_float16_cache_round_trip_and_error_bound(cli_run, corpus, tmp_path):
     """float16 storage on real text: the run equals ``socm.mine`` on what the float16 cache
-    holds, and SOCM, d_Σ and d_μ move by less than 2e-4 from float32 (README: ~7e-5 measured
-    on 500 wiki1m sentences)."""
+    holds, and SOCM, d_Σ and d_μ move by less than 2e-4 from float32 (docs/numerics.md: ~7e-5
+    measured on 500 wiki1m sentences)."""
     _, cache, _ = cli_run
     emb32 = cached_embeddings(corpus, cache)
     half = [e.astype(np.float16).astype(np.float32) for e in emb32]

@@ -149,7 +149,7 @@ def test_empty_input_and_bad_cache_dir(encoder, tmp_path):
 
 
 def test_batch_composition_moves_embeddings_by_less_than_1e6(tmp_path):
-    """Batch size and batch neighbours change float32 results slightly (README: < 1e-6 per
+    """Batch size and batch neighbours change float32 results slightly (docs/numerics.md: < 1e-6 per
     pair); the cache makes a rerun reproduce them exactly."""
     import socm
 

@@ -170,7 +170,7 @@ def run_mine(
     options : MineOptions, optional
         What to search, score and keep (default :data:`RUN_DEFAULTS`).
     cache_dtype : {"float32", "float16"}
-        Precision of the token embeddings as stored (float16: half the disk; see the README
+        Precision of the token embeddings as stored (float16: half the disk; see docs/numerics.md
         for its effect on the numbers).
     show : int
         Pairs listed, with their texts, in the summary's ``top_pairs``.

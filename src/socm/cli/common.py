@@ -101,7 +101,9 @@ def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentP
         type=positive_int,
         help="truncation length in tokens (None: the model's maximum)",
     )
-    g.add_argument("--batch-size", type=positive_int, default=32)
+    g.add_argument(
+        "--batch-size", type=positive_int, default=32, help="texts per forward pass of the model"
+    )
     g.add_argument("--device", help="cuda, mps or cpu (None: cuda, then mps, then cpu)")
     if cache:
         g.add_argument(

@@ -35,8 +35,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--paper-table: next to the paper's 12 models). Figures of several runs share their "
         "axes and colour limits.",
     )
-    p.add_argument("kind", choices=["heatmap", "scatter", "texts", "layers", "correlation"])
-    p.add_argument("runs", nargs="*", metavar="RUN_DIR")
+    p.add_argument(
+        "kind",
+        choices=["heatmap", "scatter", "texts", "layers", "correlation"],
+        help="heatmap: SOCM over (d_mu, d_sigma); scatter: every pair as a density; texts: "
+        "per text; layers: per layer; correlation: against a downstream score",
+    )
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run folders (heatmap and correlation: optional; others: at least one)",
+    )
     p.add_argument(
         "--out",
         help="output .png, .svg or .pdf (None: socm-<kind>.png, or in the run folder for "
@@ -110,7 +120,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "versions, in one self-contained HTML file that opens offline. A socm mine folder "
         "shows its listed pairs.",
     )
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "runs", nargs="+", metavar="RUN_DIR", help="socm measure and socm mine run folders"
+    )
     p.add_argument("--out", default="socm-report.html", help="output HTML file")
     p.add_argument(
         "--backbone",

@@ -71,10 +71,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Load collection.tsv, queries.tsv and TREC qrels from a folder; score "
         "(query, relevant passage) and (query, passage judged for another query) pairs.",
     )
-    p.add_argument("folder")
+    p.add_argument("folder", help="folder with collection.tsv, queries.tsv and the qrels file")
     p.add_argument("--qrels", default="qrels.txt", help="qrels file name in the folder")
-    p.add_argument("--negatives-per-query", type=positive_int, default=100)
-    p.add_argument("--max-queries", type=positive_int)
+    p.add_argument(
+        "--negatives-per-query",
+        type=positive_int,
+        default=100,
+        help="at most this many non-relevant pairs per query, sampled with the seed",
+    )
+    p.add_argument(
+        "--max-queries",
+        type=positive_int,
+        help="the first this many judged queries, in file order (None: all)",
+    )
     p.set_defaults(func=cmd_msmarco)
 
     p = sub.add_parser(
@@ -137,16 +146,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "and paper numerics, next to the published averages; lists what it skipped.",
     )
     p.add_argument("--models", nargs="+", help="subset of the paper's models (ids or names)")
-    p.add_argument("--datasets", nargs="+", choices=["wikipedia", "msmarco", "hard_negatives"])
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=["wikipedia", "msmarco", "hard_negatives"],
+        help="subset of the paper's datasets (None: all three)",
+    )
     p.add_argument(
         "--data-dir",
         type=Path,
         help="local copies: wiki1m_for_simcse.txt, msmarco_corpus.jsonl (the 1,000 selected "
         "passages), msmarco_hard_negatives.tsv (the 50,000 selected query<TAB>negative rows)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--device")
-    p.add_argument("--cache-dir")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=32, help="texts per forward pass of the model"
+    )
+    p.add_argument("--device", help="cuda, mps or cpu (None: cuda, then mps, then cpu)")
+    p.add_argument(
+        "--cache-dir", help="token-embedding cache (None: $SOCM_CACHE_DIR or ~/.cache/socm)"
+    )
     p.set_defaults(func=cmd_reproduce)
 
 

@@ -41,7 +41,7 @@ from socm.files import check_writable_dir
 __all__ = ["CACHE_DTYPES", "EncodeResult", "Encoder", "EncoderSpec"]
 
 CACHE_DTYPES: tuple[str, ...] = ("float32", "float16")
-"""Storage precisions of cached token embeddings (float16: half the disk, see the README)."""
+"""Storage precisions of cached token embeddings (float16: half the disk, see docs/numerics.md)."""
 
 
 @dataclass
