@@ -10,10 +10,10 @@ Collapse in Text Embeddings* (arXiv 2604.27398, ACL 2026).
 True
 """
 
-from socm.api import mine
+from socm.api import mine, pairwise
 from socm.core.metrics import NUMERICS, PAPER_EPS, d_mu, d_sigma, socm
 from socm.core.mine import MineOptions, MineResult
-from socm.core.pairs import PairResult, pairwise
+from socm.core.pairs import PairResult
 from socm.core.stats import TokenStats, normalized_spread, token_stats
 
 __version__ = "0.1.0"

@@ -1,22 +1,205 @@
-"""The top-level functions that choose where the work runs (``socm.mine``).
+"""The top-level functions that choose where the work runs: ``socm.pairwise``, ``socm.mine``.
 
-:func:`socm.core.mine.mine` takes a started scorer; :func:`mine` here also takes a backend's
-name (:func:`socm.backends.get_backend`), connects it for the call and disconnects it, so that
-``socm.mine(tokens, backend="ray")`` works from a notebook.
+They take the texts as any sequence of ``(n_i, D)`` token matrices (a list, or a lazy sequence:
+``len()`` and ``__getitem__(i)``, e.g. a list of ``numpy.memmap`` or a reader of your own),
+read each item once, in order, a chunk at a time, and reduce it at once to its statistics
+(:func:`socm.core.stats.reduce_many`). The statistics stay in memory while they fit
+``memory_budget`` (default a quarter of this machine's memory); beyond it, or always with
+``store=PATH``, the covariance factors go to a :class:`~socm.store.StatsStore` on disk (a
+temporary folder, removed when the call returns, unless ``store`` names one) and the engine
+reads a budget of them at a time (:func:`socm.core.pairs.iter_pairwise_lazy`), so memory grows
+with the texts only by their unit means. The results equal the in-memory ones (float64 store;
+``store_dtype="float32"`` halves the disk and moves values by about 1e-7).
+
+:func:`mine` also takes a backend's name (:func:`socm.backends.get_backend`), connects it for
+the call and disconnects it, so that ``socm.mine(tokens, backend="ray")`` works from a notebook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import hashlib
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from socm.backends import Backend, backend_names, get_backend
 from socm.core import mine as core_mine
-from socm.core.metrics import Numerics
+from socm.core import pairs as core_pairs
+from socm.core.metrics import Numerics, check_numerics
+from socm.core.schema import PairSchema, current_schema
+from socm.core.stats import TokenStats, as_token_matrix, reduce_many
+from socm.progress import progress_bar
+from socm.store import LocalStats, StatsCollector, StatsHandle, StatsStore, StoredStats
 
-__all__ = ["mine"]
+__all__ = ["collect_stats", "mine", "pairwise"]
+
+#: Items read and reduced at once.
+CHUNK_ITEMS = 2048
+
+
+def _content_key(x: Any) -> str:
+    """A text's key in a store: the SHA-256 of its token matrix (shape and float64 values)."""
+    if isinstance(x, TokenStats):
+        blob = x.mean.tobytes() + x.factor.tobytes() + repr((x.n_tokens, x.trace)).encode()
+    else:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+        blob = repr(arr.shape).encode() + arr.tobytes()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@contextlib.contextmanager
+def collect_stats(
+    token_lists: Sequence[Any],
+    store: str | Path | None = None,
+    memory_budget: int | None = None,
+    store_dtype: str = "float64",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    content_keys: bool | None = None,
+) -> Iterator[tuple[StatsHandle, list[str]]]:
+    """Every text's statistics, read once a chunk at a time, kept in memory within the budget,
+    else in a store (a context: a temporary store is removed at its end).
+
+    ``content_keys`` (default: with a ``store``): key each text by the SHA-256 of its token
+    matrix, so a store named by ``store`` is reused by a later call on the same texts and two
+    equal texts share a key; otherwise texts are keyed by position (no hashing).
+
+    Yields
+    ------
+    (StatsHandle, list of str)
+        :class:`~socm.store.LocalStats` or :class:`~socm.store.StoredStats`, and each text's
+        key.
+
+    Raises
+    ------
+    ValueError
+        A text that is not a finite ``(n, D)`` matrix, or whose mean is the zero vector
+        (naming its position).
+    """
+    n = len(token_lists)
+    temp: list[Path] = []
+    hashed = store is not None if content_keys is None else content_keys
+
+    def make() -> StatsStore:
+        root = store
+        if root is None:
+            temp.append(Path(tempfile.mkdtemp(prefix="socm-stats-")))
+            root = temp[0]
+        return StatsStore(root, {"source": "token matrices"}, dtype=store_dtype)
+
+    collector = StatsCollector(n, make, memory_budget, always=store is not None)
+    keys: list[str] = []
+    dev = None if device is None else core_pairs.resolve_device(device)
+    dev = dev if dev is not None and dev.type == "cuda" else None
+    bar = progress_bar(n, "statistics", "text", enabled=progress)
+    try:
+        for s in range(0, n, CHUNK_ITEMS):
+            items = [token_lists[t] for t in range(s, min(n, s + CHUNK_ITEMS))]
+            if hashed:
+                chunk_keys = [_content_key(x) for x in items]
+            else:
+                chunk_keys = [str(t) for t in range(s, s + len(items))]
+            need = collector.missing(chunk_keys)
+            todo = [k for k, x in enumerate(items) if need[k] and not isinstance(x, TokenStats)]
+            arrays = [as_token_matrix(items[k], where=f"text {s + k}") for k in todo]
+            reduced = iter(reduce_many(arrays, dev, [f"text {s + k}" for k in todo]))
+            stats = [
+                (items[k] if isinstance(items[k], TokenStats) else next(reduced))
+                if need[k]
+                else None
+                for k in range(len(items))
+            ]
+            del items, arrays
+            collector.add(chunk_keys, stats)
+            keys += chunk_keys
+            bar.update(len(chunk_keys))
+        bar.close()
+        yield collector.finish(), keys
+    finally:
+        bar.close()
+        if collector.stored:
+            collector.store.close()
+        for folder in temp:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def pairwise(
+    token_lists: Sequence[Any],
+    pairs: Any = None,
+    numerics: Numerics = "exact",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    schema: PairSchema | None = None,
+    *,
+    store: str | Path | None = None,
+    memory_budget: int | None = None,
+    store_dtype: str = "float64",
+) -> core_pairs.PairResult:
+    """:func:`socm.core.pairs.pairwise` on any sequence of token matrices, its statistics in
+    memory within ``memory_budget``, else (or with ``store``) on disk (see the module
+    docstring).
+
+    Parameters
+    ----------
+    token_lists, pairs, numerics, device, progress, schema
+        As for :func:`socm.core.pairs.pairwise`.
+    store : str or Path, optional
+        Keep the statistics in this folder (reused by a later call on the same texts).
+    memory_budget : int, optional
+        Bytes of statistics kept in memory (default a quarter of this machine's memory).
+    store_dtype : {"float64", "float32"}
+        Precision of the stored factors.
+
+    Returns
+    -------
+    PairResult
+
+    Examples
+    --------
+    >>> import numpy as np, socm
+    >>> rng = np.random.default_rng(0)
+    >>> texts = [rng.normal(1, 1, (n, 8)) for n in (3, 9, 5, 7)]
+    >>> small = socm.pairwise(texts, memory_budget=1)  # beyond the budget: a temporary store
+    >>> bool(np.allclose(small.socm, socm.core.pairwise(texts).socm, atol=1e-12))
+    True
+    """
+    check_numerics(numerics)
+    schema = current_schema() if schema is None else schema
+    with collect_stats(token_lists, store, memory_budget, store_dtype, device, progress) as (
+        held,
+        _,
+    ):
+        if isinstance(held, LocalStats):
+            return core_pairs.pairwise(held.items, pairs, numerics, device, progress, schema)
+        return _pairwise_stored(held, pairs, numerics, device, progress, schema)
+
+
+def _pairwise_stored(
+    held: StoredStats,
+    pairs: Any,
+    numerics: str,
+    device: Any,
+    progress: bool,
+    schema: PairSchema,
+) -> core_pairs.PairResult:
+    """All pairs in combinations order (or the listed pairs in order) from the store."""
+    tiles = core_pairs.iter_pairwise_lazy(held, pairs, numerics, device, progress, schema)
+    if pairs is not None:
+        return core_pairs.PairResult.concat(list(tiles), schema)
+    n = len(held)
+    cols = {c.name: np.empty(n * (n - 1) // 2, dtype=c.dtype) for c in schema}
+    for t in tiles:
+        pos = t.i * n - t.i * (t.i + 1) // 2 + (t.j - t.i - 1)
+        for name, col in cols.items():
+            col[pos] = t.columns[name]
+    return core_pairs.PairResult(*core_pairs.all_pairs_index(n), **cols)
 
 
 def mine(
@@ -28,9 +211,14 @@ def mine(
     progress: bool = False,
     score_chunk_bytes: int = 512 << 20,
     backend: Backend | str | None = None,
+    store: str | Path | None = None,
+    memory_budget: int | None = None,
+    store_dtype: str = "float64",
     **changes: Any,
 ) -> core_mine.MineResult:
-    """:func:`socm.core.mine.mine`, scoring the candidates on ``backend``.
+    """:func:`socm.core.mine.mine` on any sequence of token matrices, its statistics in memory
+    within ``memory_budget``, else (or with ``store``) on disk, the candidates scored on
+    ``backend``.
 
     Parameters
     ----------
@@ -42,6 +230,8 @@ def mine(
         name (``"ray"``: the Ray cluster of ``RAY_ADDRESS``, else a local Ray instance),
         connected and disconnected here; or a :class:`~socm.backends.Backend` the caller
         started (use it as a context manager). Every backend gives the same scores.
+    store, memory_budget, store_dtype
+        As for :func:`pairwise`.
 
     Returns
     -------
@@ -62,20 +252,63 @@ def mine(
     >>> len(res), res.rank_by
     (3, 'relative_d_sigma')
     """
-    kwargs = {
-        "numerics": numerics,
-        "device": device,
-        "progress": progress,
-        "score_chunk_bytes": score_chunk_bytes,
-    }
-    if backend is None or backend == "local":
-        return core_mine.mine(token_lists, options, **kwargs, **changes)
-    if isinstance(backend, Backend):
-        return core_mine.mine(token_lists, options, **kwargs, scorer=backend, **changes)
     names = backend_names()
-    if not isinstance(backend, str) or backend not in names:
+    if not (backend is None or isinstance(backend, Backend) or backend in names):
         listed = ", ".join(repr(n) for n in names[:-1]) + f", {names[-1]!r}"
         raise ValueError(f"backend must be {listed} or a Backend, got {backend!r}")
-    where = None if device is None else str(device)  # the cluster's GPUs, or as asked
-    with get_backend(backend, device=where) as owned:
-        return core_mine.mine(token_lists, options, **kwargs, scorer=owned, **changes)
+    check_numerics(numerics)
+    opts = (core_mine.MineOptions() if options is None else options).replace(**changes)
+    opts.check_texts(len(token_lists))
+    with contextlib.ExitStack() as stack:
+        scorer = None
+        if isinstance(backend, Backend):
+            scorer = backend
+        elif backend not in (None, "local"):
+            where = None if device is None else str(device)  # the cluster's GPUs, or as asked
+            scorer = stack.enter_context(get_backend(backend, device=where))
+        t0 = time.perf_counter()
+        hashed = store is not None or opts.drop_duplicates
+        held, keys = stack.enter_context(
+            collect_stats(token_lists, store, memory_budget, store_dtype, device, progress, hashed)
+        )
+        kw = {"numerics": numerics, "device": device, "progress": progress}
+        if isinstance(held, LocalStats):
+            return core_mine.mine(
+                held.items, opts, score_chunk_bytes=score_chunk_bytes, scorer=scorer, **kw
+            )
+        return _mine_stored(held, keys, opts, scorer, score_chunk_bytes, t0, **kw)
+
+
+def _mine_stored(
+    held: StoredStats,
+    keys: list[str],
+    opts: core_mine.MineOptions,
+    scorer: Any,
+    chunk_bytes: int,
+    t0: float,
+    numerics: str,
+    device: Any,
+    progress: bool,
+) -> core_mine.MineResult:
+    """The steps of :func:`socm.core.mine.mine` on statistics in a store."""
+    from socm.core.pairs import ScoreOptions
+
+    dup_keys = keys if opts.drop_duplicates else None
+    eligible, excluded = core_mine.eligible_texts(held.n_tokens, dup_keys, opts)
+    t1 = time.perf_counter()
+    cand = core_mine.find_candidates(held.means(), opts, device, progress, eligible, excluded)
+    t2 = time.perf_counter()
+    how = ScoreOptions(numerics, device, progress)
+    if scorer is None:
+        scores = core_mine.score_candidates(held, cand.pairs(), how, chunk_bytes)
+    else:
+        scores = scorer.score_listed(held, cand.pairs(), how)
+    t3 = time.perf_counter()
+    res = core_mine.rank_candidates(cand, scores, opts)
+    res.timings = {
+        "stats": t1 - t0,
+        "neighbors": t2 - t1,
+        "scoring": t3 - t2,
+        "ranking": res.timings["ranking"],
+    }
+    return res
