@@ -40,8 +40,9 @@ from socm.store import LocalStats, StatsCollector, StatsHandle, StatsStore, Stor
 
 __all__ = ["collect_stats", "mine", "pairwise"]
 
-#: Items read and reduced at once.
-CHUNK_ITEMS = 2048
+#: Items read and reduced at once (with 26 tokens of D = 384 floats, about 40 MB of token
+#: matrices and 40 MB of statistics in flight).
+CHUNK_ITEMS = 512
 
 
 def _content_key(x: Any) -> str:
@@ -299,8 +300,9 @@ def _mine_stored(
     cand = core_mine.find_candidates(held.means(), opts, device, progress, eligible, excluded)
     t2 = time.perf_counter()
     how = ScoreOptions(numerics, device, progress)
-    if scorer is None:
-        scores = core_mine.score_candidates(held, cand.pairs(), how, chunk_bytes)
+    if scorer is None:  # a budget of factors read from the store at a time
+        budget = min(chunk_bytes, core_pairs.LAZY_BUDGET_BYTES)
+        scores = core_mine.score_candidates(held, cand.pairs(), how, budget)
     else:
         scores = scorer.score_listed(held, cand.pairs(), how)
     t3 = time.perf_counter()

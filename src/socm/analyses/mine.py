@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -64,7 +65,7 @@ from socm.core.mine import (
     find_candidates,
     rank_candidates,
 )
-from socm.core.neighbors import require_faiss
+from socm.core.neighbors import auto_method, require_faiss
 from socm.core.pairs import ScoreOptions
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
@@ -76,6 +77,7 @@ from socm.measure.job import backend_encoder
 from socm.measure.rundir import run_file, versions
 from socm.measure.select import prepare
 from socm.measure.statistics import stats_collector
+from socm.progress import duration
 from socm.store import StatsCollector
 
 __all__ = [
@@ -336,7 +338,8 @@ def _mine_on(
     means = stats.means()  # the only N x D array here: the factors stay with the backend
     spreads = stats.traces
     try:
-        cand = find_candidates(means, options, device, cfg.progress)
+        search = announce_search(means, options, device)
+        cand = find_candidates(means, search, device, cfg.progress)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
@@ -348,6 +351,24 @@ def _mine_on(
     res = rank_candidates(cand, scores, options)
     res.timings["scoring"] = scoring_s
     return res, spreads, encoded, stats_s
+
+
+def announce_search(means: np.ndarray, options: MineOptions, device: str) -> MineOptions:
+    """The options with ``search="auto"`` resolved (:func:`socm.core.neighbors.auto_method`);
+    before a search whose exact route is estimated to take over a minute, one line on stderr
+    says how long and which method runs."""
+    if options.search not in ("auto", "exact") or len(means) < 20_000:
+        return options
+    method, estimate = auto_method(means, device)
+    if options.search == "exact":
+        method = "exact"
+    if estimate > 60:
+        line = f"socm: an exact neighbour search of {len(means):,} texts takes about "
+        line += f"{duration(estimate)} here"
+        if method != "exact":
+            line += f"; searching with {method} instead (approximate, recall measured)"
+        print(line, file=sys.stderr)
+    return options.replace(search=method)
 
 
 def _cosine_reference(sample: np.ndarray, options: MineOptions) -> dict[str, Any]:

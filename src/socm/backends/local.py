@@ -7,7 +7,13 @@ from typing import Any
 
 from socm.backends.base import STREAM_TEXTS, Backend, LocalStats, StatsHandle, as_pairs
 from socm.core.mine import score_candidates
-from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise, iter_pairwise_lazy
+from socm.core.pairs import (
+    LAZY_BUDGET_BYTES,
+    PairResult,
+    ScoreOptions,
+    iter_pairwise,
+    iter_pairwise_lazy,
+)
 from socm.core.stats import TokenStats, reduce_many
 from socm.encode.cache import text_key
 from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
@@ -163,5 +169,9 @@ class LocalBackend(Backend):
         self, stats: StatsHandle | list[TokenStats], pairs: Any, opts: ScoreOptions
     ) -> PairResult:
         """See :meth:`Backend.score_listed`: :func:`~socm.core.mine.score_candidates` (the
-        scoring of :func:`socm.core.mine.mine`, bit for bit; ``stats`` is not consumed)."""
-        return score_candidates(self._items(stats), as_pairs(pairs), opts)
+        scoring of :func:`socm.core.mine.mine`, bit for bit; ``stats`` is not consumed; from a
+        store, a smaller budget of factors at a time)."""
+        items = self._items(stats)
+        if isinstance(items, StoredStats):
+            return score_candidates(items, as_pairs(pairs), opts, LAZY_BUDGET_BYTES)
+        return score_candidates(items, as_pairs(pairs), opts)

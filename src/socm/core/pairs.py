@@ -36,6 +36,7 @@ from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 from socm.progress import progress_bar
 
 __all__ = [
+    "LAZY_BUDGET_BYTES",
     "PairResult",
     "ScoreOptions",
     "all_pairs_index",
@@ -814,6 +815,11 @@ def _finish(
     return PairResult(i, j, **compute_columns(parts, schema))
 
 
+#: Factor bytes :func:`iter_pairwise_lazy` reads at a time by default (the engine copies them
+#: once more into its batches, so about twice this is in memory while scoring).
+LAZY_BUDGET_BYTES = 128 << 20
+
+
 def _ranks(stats: Sequence[Any]) -> np.ndarray:
     """Every text's factor rank: ``stats.ranks`` when the sequence has them (statistics read
     on demand), else read from each item."""
@@ -843,7 +849,7 @@ def iter_pairwise_lazy(
     device: str | torch.device | None = None,
     progress: bool = False,
     schema: PairSchema | None = None,
-    budget_bytes: int = 512 << 20,
+    budget_bytes: int = LAZY_BUDGET_BYTES,
     window: int = 1_000_000,
 ) -> Iterator[PairResult]:
     r"""The engine over statistics read on demand, holding at most ``budget_bytes`` of

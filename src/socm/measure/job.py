@@ -34,6 +34,7 @@ from socm.measure.config import MeasureConfig
 from socm.measure.select import Prepared, prepare
 from socm.measure.statistics import stats_collector
 from socm.measure.summary import build_summary
+from socm.progress import duration
 from socm.runs import PairSink
 from socm.store import StatsCollector, StoredStats
 
@@ -180,21 +181,13 @@ def announce_estimate(stats: Any, n_pairs: int, numerics: str, device: str) -> f
     rate = done / max(time.perf_counter() - t0, 1e-9)
     eta = n_pairs / rate
     line = (
-        f"socm: scoring {n_pairs:,} pairs takes about {_duration(eta)} "
+        f"socm: scoring {n_pairs:,} pairs takes about {duration(eta)} "
         f"({rate:,.0f} pairs/s measured on a sample, {device})"
     )
     if eta > 600:
         line += "; --max-pairs P scores a random sample of P pairs instead"
     print(line, file=sys.stderr)
     return eta
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _write_texts(

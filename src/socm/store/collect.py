@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from socm.core.pairs import release_freed_memory
 from socm.core.stats import TokenStats
 from socm.store.handles import LocalStats, StatsHandle, StoredStats
 from socm.store.stats_store import StatsStore
@@ -162,11 +163,14 @@ class StatsCollector:
         """The collected statistics: :class:`LocalStats`, or :class:`StoredStats`."""
         if not self.stored:
             return LocalStats(self._held)
-        dim = len(self._heads[0][0]) if self._heads else 0
-        means = np.empty((len(self._heads), dim))
-        for t, h in enumerate(self._heads):
+        heads, self._heads = self._heads, []  # handed over: the collector keeps no copy
+        dim = len(heads[0][0]) if heads else 0
+        means = np.empty((len(heads), dim))
+        for t, h in enumerate(heads):
             means[t] = h[0]
-        cols = [np.asarray(c) for c in zip(*(h[1:] for h in self._heads), strict=True)]
+        cols = [np.asarray(c) for c in zip(*(h[1:] for h in heads), strict=True)]
+        del heads
+        release_freed_memory()  # the blocks' token embeddings and factors, freed on the way
         if not cols:
             cols = [np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)]
         return StoredStats(self.store, list(self._keys), means, *cols)
