@@ -217,3 +217,23 @@ def test_old_one_file_per_text_folders_are_named_once(tmp_path, recwarn):
     EmbeddingCache(tmp_path, {"model": "n"})  # once per process
     assert not [w for w in recwarn if issubclass(w.category, SocmWarning)]
     assert (old / "ab").is_dir()  # left alone
+
+
+def test_keys_sharing_the_index_prefix_never_read_as_each_other(tmp_path, monkeypatch):
+    """The in-memory index keeps 8 bytes of each key: two keys sharing them share a slot,
+    the later wins, the earlier reads as missing (its entry's header holds the whole key)."""
+    import hashlib
+
+    import socm.encode.cache as cache_module
+    from socm.encode.cache import EmbeddingCache
+
+    def owner(key: str) -> bytes:  # every key's digest starts with the same 8 bytes
+        return b"\0" * 8 + hashlib.sha256(key.encode()).digest()[8:]
+
+    monkeypatch.setattr(cache_module, "_owner", owner)
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    cache.put_many([("a", np.ones((2, 3))), ("b", np.zeros((1, 3)))])
+    assert cache.get("a") is None  # superseded in memory: missing, not b's entry
+    np.testing.assert_array_equal(cache.get("b"), np.zeros((1, 3)))
+    fresh = EmbeddingCache(tmp_path, {"model": "m"})  # read back from index.bin: the same
+    assert fresh.get("a") is None and fresh.get("b").shape == (1, 3)

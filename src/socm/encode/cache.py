@@ -73,6 +73,7 @@ SHARD_BYTES = 256 << 20
 _MAGIC = b"SOCMEMB3"  # entry format, unchanged from format 3
 _HEADER = struct.Struct("<8s32s4sQQ")  # magic, key digest, dtype ("<f4 "/"<f8 "/"<f2 "), rows, cols
 _DTYPES = {b"<f4 ": np.dtype("<f4"), b"<f8 ": np.dtype("<f8"), b"<f2 ": np.dtype("<f2")}
+_CODES = list(_DTYPES)
 _INDEX_MAGIC = b"SOCMIDX4"
 _INDEX_HEAD = 16  # magic + 8 reserved bytes
 _RECORD = struct.Struct("<32sIQQII4s")  # key digest, shard, offset, length, rows, cols, dtype
@@ -154,22 +155,64 @@ class ShardIndex:
     appended since); a later record of a key supersedes an earlier one; a torn or damaged
     record (bad CRC-32) is skipped, so its entry counts as missing. Not thread-safe on its own:
     :class:`EmbeddingCache` calls it under its lock.
+
+    In memory an entry takes about 100 bytes: its key's first 8 bytes (an int) in a dict, its
+    location in a row of an array. Two keys sharing those 8 bytes (about one chance in
+    :math:`10^8` among a million texts) share a row, the later superseding the earlier, which
+    then reads as missing (an entry's header holds its whole key, checked on every read) and
+    is recomputed: never a wrong entry.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[bytes, Location] = {}
+        self._slot: dict[int, int] = {}  # key prefix -> row of _loc
+        self._loc = np.zeros((0, 6), dtype=np.int64)  # shard, offset, length, rows, cols, code
+        self._rows = 0
         self._pos = 0  # bytes of index.bin read so far
         self._loaded = False
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def known(self, owner: bytes) -> bool:
+        """Whether an entry for ``owner`` is indexed (as read so far)."""
+        return int.from_bytes(owner[:8], "little") in self._slot
+
+    def lookup(self, owner: bytes) -> Location | None:
+        """The entry's location as read so far (no refresh)."""
+        row = self._slot.get(int.from_bytes(owner[:8], "little"))
+        if row is None:
+            return None
+        shard, offset, length, rows, cols, code = self._loc[row].tolist()
+        return shard, offset, length, rows, cols, _CODES[code]
+
+    def set(self, owner: bytes, loc: Location) -> None:
+        """Record ``owner``'s entry at ``loc`` (superseding an earlier one)."""
+        key = int.from_bytes(owner[:8], "little")
+        row = self._slot.get(key)
+        if row is None:
+            if self._rows == len(self._loc):
+                grown = np.zeros((max(1024, 2 * len(self._loc)), 6), dtype=np.int64)
+                grown[: self._rows] = self._loc[: self._rows]
+                self._loc = grown
+            row = self._slot[key] = self._rows
+            self._rows += 1
+        shard, offset, length, rows, cols, code = loc
+        self._loc[row] = (shard, offset, length, rows, cols, _CODES.index(code))
+
+    def discard(self, owner: bytes, loc: Location) -> None:
+        """Forget ``owner``'s entry if it is still at ``loc`` (found damaged)."""
+        if self.lookup(owner) == loc:
+            del self._slot[int.from_bytes(owner[:8], "little")]
 
     def get(self, owner: bytes) -> Location | None:
         """The entry's location, reading new records on a miss (another process's writes)."""
         if not self._loaded:
             self.refresh()
-        loc = self.entries.get(owner)
+        loc = self.lookup(owner)
         if loc is None:
             self.refresh()
-            loc = self.entries.get(owner)
+            loc = self.lookup(owner)
         return loc
 
     def refresh(self) -> None:
@@ -200,7 +243,8 @@ class ShardIndex:
             if zlib.crc32(raw) != _CRC.unpack_from(view, pos + rec)[0]:
                 continue  # torn or damaged record: its entry counts as missing
             owner, shard, offset, length, rows, cols, code = _RECORD.unpack(raw)
-            self.entries[owner] = (shard, offset, length, rows, cols, code)
+            if code in _DTYPES:
+                self.set(owner, (shard, offset, length, rows, cols, code))
         self._pos = start + len(data)
         self._loaded = True
 
@@ -306,7 +350,7 @@ class EmbeddingCache:
         """Number of entries in the index."""
         with self._lock:
             self.index.refresh()
-            return len(self.index.entries)
+            return len(self.index)
 
     def __contains__(self, key: str) -> bool:
         return self._lookup(_owner(key)) is not None
@@ -353,25 +397,27 @@ class EmbeddingCache:
             data = self._read(shard, offset, length)
             body, digest = data[:-32], data[-32:]
             dtype = _DTYPES.get(code)
-            if (
+            intact = (
                 len(data) == length
                 and length >= _HEADER.size + 32
                 and dtype is not None
                 and len(body) == _HEADER.size + dtype.itemsize * rows * cols
                 and hashlib.sha256(body).digest() == digest
-                and _HEADER.unpack_from(body) == (_MAGIC, owner, code, rows, cols)
-            ):
+            )
+            header = _HEADER.unpack_from(body) if intact else None
+            if header == (_MAGIC, owner, code, rows, cols):
                 return np.frombuffer(body, dtype=dtype, offset=_HEADER.size).reshape(rows, cols)
+            if header is not None and header[1] != owner and header[1][:8] == owner[:8]:
+                return None  # another key's entry sharing the index slot: this key is missing
             self.n_corrupt += 1
-            if self.index.entries.get(owner) == loc:
-                del self.index.entries[owner]
+            self.index.discard(owner, loc)
             return None
 
     def get_many(self, keys: Sequence[str]) -> list[np.ndarray | None]:
         """:meth:`get` of every key (the index is refreshed once, not per missing key)."""
         with self._lock:
             self.index.refresh()
-            present = [_owner(k) in self.index.entries for k in keys]
+            present = [self.index.known(_owner(k)) for k in keys]
         return [self.get(k) if ok else None for k, ok in zip(keys, present, strict=True)]
 
     # ------------------------------------------------------------------ writing
@@ -409,7 +455,7 @@ class EmbeddingCache:
             for owner, length, rows, cols, code in records:
                 raw = _RECORD.pack(owner, shard, offset, length, rows, cols, code)
                 out += raw + _CRC.pack(zlib.crc32(raw))
-                self.index.entries[owner] = (shard, offset, length, rows, cols, code)
+                self.index.set(owner, (shard, offset, length, rows, cols, code))
                 offset += length
             self.index.append(bytes(out))
             if offset >= self.shard_bytes:  # full: the next write starts a new shard

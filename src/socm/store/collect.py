@@ -110,8 +110,11 @@ class StatsCollector:
         )
         self._held: list[TokenStats] = []  # in memory
         self._keys: list[str] = []  # every text added, in order
-        self._heads: list[tuple] = []  # stored: (mean, trace, rank, n_tokens, mean_norm)
         self._bytes = 0
+        # stored: every text's unit mean and numbers, filled in place (one copy of the means)
+        self._means: np.ndarray | None = None
+        self._numbers = np.zeros((4, self.n_texts))  # trace, rank, n_tokens, mean_norm
+        self._filled = 0
 
     @property
     def store(self) -> StatsStore | None:
@@ -157,23 +160,27 @@ class StatsCollector:
             h = next(known) if s is None else s
             if h is None:
                 raise RuntimeError(f"statistics of {key} vanished from the store")
-            self._heads.append((h.mean, h.trace, h.rank, h.n_tokens, h.mean_norm))
+            if self._means is None:
+                self._means = np.empty((self.n_texts, len(h.mean)))
+            if self._filled >= self.n_texts:
+                raise ValueError(f"more than the {self.n_texts} texts announced")
+            self._means[self._filled] = h.mean
+            self._numbers[:, self._filled] = (h.trace, h.rank, h.n_tokens, h.mean_norm)
+            self._filled += 1
 
     def finish(self) -> StatsHandle:
         """The collected statistics: :class:`LocalStats`, or :class:`StoredStats`."""
         if not self.stored:
             return LocalStats(self._held)
-        heads, self._heads = self._heads, []  # handed over: the collector keeps no copy
-        dim = len(heads[0][0]) if heads else 0
-        means = np.empty((len(heads), dim))
-        for t, h in enumerate(heads):
-            means[t] = h[0]
-        cols = [np.asarray(c) for c in zip(*(h[1:] for h in heads), strict=True)]
-        del heads
+        k = self._filled
+        means = np.zeros((0, 0)) if self._means is None else self._means[:k]
+        trace, rank, n_tokens, mean_norm = self._numbers[:, :k]
+        self._means = None  # handed over: the collector keeps no copy
         release_freed_memory()  # the blocks' token embeddings and factors, freed on the way
-        if not cols:
-            cols = [np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)]
-        return StoredStats(self.store, list(self._keys), means, *cols)
+        return StoredStats(
+            self.store, list(self._keys), means, trace, rank.astype(np.int64),
+            n_tokens.astype(np.int64), mean_norm,
+        )  # fmt: skip
 
     def info(self) -> dict[str, Any]:
         """Where the statistics went, for a run's summary."""
