@@ -92,14 +92,19 @@ def chunk_pairs(
     nbytes = text_bytes.tolist()
     cap = max_pairs or len(order) + 1
     used = 0
-    for p, a, b in zip(range(len(order)), i[order].tolist(), j[order].tolist(), strict=True):
-        chunk = len(cuts)
-        add = (nbytes[a] if last[a] != chunk else 0) + (nbytes[b] if last[b] != chunk else 0)
-        if used and (used + add > budget or p - cuts[-1] >= cap):
-            cuts.append(p)
-            chunk += 1
-            add = nbytes[a] + nbytes[b]
-            used = 0
-        last[a] = last[b] = chunk
-        used += add
+    step = 1 << 20  # pairs turned into Python ints at a time (memory: a slice, not the list)
+    for s in range(0, len(order), step):
+        part = order[s : s + step]
+        for p, a, b in zip(
+            range(s, s + len(part)), i[part].tolist(), j[part].tolist(), strict=True
+        ):
+            chunk = len(cuts)
+            add = (nbytes[a] if last[a] != chunk else 0) + (nbytes[b] if last[b] != chunk else 0)
+            if used and (used + add > budget or p - cuts[-1] >= cap):
+                cuts.append(p)
+                chunk += 1
+                add = nbytes[a] + nbytes[b]
+                used = 0
+            last[a] = last[b] = chunk
+            used += add
     return np.split(order, cuts[1:])

@@ -5,9 +5,9 @@ text (like the token-embedding cache, and in the same sharded, append-only, chec
 format: :class:`socm.encode.cache.EmbeddingCache`), in two parts:
 
 * the **head** of a text, float64: its unit mean :math:`\tilde\mu` (``D`` values) and its
-  trace, mean norm, token count and factor rank — everything but the factor, so a rerun reads
-  the heads (:math:`8 \cdot 2D` bytes a text) to rebuild the unit means without touching the
-  factors;
+  trace, mean norm, token count and factor rank, in one row of ``D + 4`` values — everything
+  but the factor, so a rerun reads the heads (:math:`8 (D + 4)` bytes a text) to rebuild the
+  unit means without touching the factors;
 * its **factor** :math:`F` (``rank x D``), float64 by default; ``dtype="float32"`` halves the
   disk and moves pair values by up to about :math:`10^{-7}` relative (each factor entry is
   rounded to float32, so :math:`\operatorname{tr}((F_1 F_2^\top)\dots)` moves by that much).
@@ -33,7 +33,7 @@ from socm.encode.cache import EmbeddingCache
 
 __all__ = ["STORE_DTYPES", "STORE_FORMAT", "Head", "StatsStore"]
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 """Version of the statistics store's entries (heads and factors)."""
 STORE_DTYPES = ("float64", "float32")
 """Precisions of stored factors."""
@@ -49,11 +49,6 @@ class Head:
     ) -> None:
         self.mean, self.trace, self.mean_norm = mean, trace, mean_norm
         self.n_tokens, self.rank = n_tokens, rank
-
-
-def _head_rows(dim: int) -> int:
-    """Rows of a head entry: the mean, then the four numbers in as many rows as they need."""
-    return 1 + -(-4 // dim)
 
 
 class StatsStore:
@@ -106,34 +101,19 @@ class StatsStore:
         """
         code = "<f8" if self.dtype == "float64" else "<f4"
         self.factors.put_many([(k, s.factor, code) for k, s in zip(keys, stats, strict=True)])
-        heads = []
-        for key, s in zip(keys, stats, strict=True):
-            rows = _head_rows(s.dim)
-            head = np.zeros((rows, s.dim))
-            head[0] = s.mean
-            head[1:].reshape(-1)[:4] = (s.trace, s.mean_norm, s.n_tokens, s.rank)
-            heads.append((key, head, "<f8"))
+        heads = [
+            (key, np.concatenate([s.mean, [s.trace, s.mean_norm, s.n_tokens, s.rank]])[None], "<f8")
+            for key, s in zip(keys, stats, strict=True)
+        ]
         self.heads.put_many(heads)
 
     def head(self, key: str) -> Head | None:
         """Text ``key``'s head, or None (missing, or failing its checksum)."""
-        arr = self.heads.get(key)
-        if arr is None or arr.shape[0] < 2:
-            return None
-        trace, mean_norm, n_tokens, rank = arr[1:].reshape(-1)[:4].tolist()
-        return Head(np.array(arr[0]), trace, mean_norm, int(n_tokens), int(rank))
+        return _head(self.heads.get(key))
 
     def heads_many(self, keys: Sequence[str]) -> list[Head | None]:
         """:meth:`head` of every key (the index is read once)."""
-        present = self.heads.get_many(keys)
-        out: list[Head | None] = []
-        for arr in present:
-            if arr is None or arr.shape[0] < 2:
-                out.append(None)
-                continue
-            trace, mean_norm, n_tokens, rank = arr[1:].reshape(-1)[:4].tolist()
-            out.append(Head(np.array(arr[0]), trace, mean_norm, int(n_tokens), int(rank)))
-        return out
+        return [_head(arr) for arr in self.heads.get_many(keys)]
 
     def factor(self, key: str) -> np.ndarray | None:
         """Text ``key``'s factor as float64, or None (missing or failing its checksum)."""
@@ -159,3 +139,11 @@ class StatsStore:
     def info(self) -> dict[str, Any]:
         """Where the store is and what it holds, for a run's summary."""
         return {"path": str(self.dir.parent), "dtype": self.dtype, "n_texts": len(self)}
+
+
+def _head(arr: np.ndarray | None) -> Head | None:
+    """A head entry (one row: the unit mean, then trace, mean norm, tokens, rank) read back."""
+    if arr is None or arr.shape[0] != 1 or arr.shape[1] < 5:
+        return None
+    trace, mean_norm, n_tokens, rank = arr[0, -4:].tolist()
+    return Head(np.array(arr[0, :-4]), trace, mean_norm, int(n_tokens), int(rank))
