@@ -322,10 +322,10 @@ def _hnsw(
     """Approximate HNSW search re-ranked by the reference cosine; returns also short rows."""
     faiss = require_faiss()
     n, dim = means.shape
-    x32 = np.ascontiguousarray(means, dtype=np.float32)
     index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = ef_construction
-    index.add(x32)
+    for q in _batches(n, 1 << 16):  # the index holds its own float32 copy: add in slices
+        index.add(np.ascontiguousarray(means[q], dtype=np.float32))
     index.hnsw.efSearch = max(ef_search, k + 1)
     m_cpu = torch.from_numpy(means)
     idx = np.empty((n, k), dtype=np.int64)
@@ -333,7 +333,7 @@ def _hnsw(
     short = []
     bar = _bar(progress, n, "neighbours")
     for q in _batches(n, batch):
-        _, lab = index.search(x32[q], k + 1)
+        _, lab = index.search(np.ascontiguousarray(means[q], dtype=np.float32), k + 1)
         other = (lab != q[:, None]) & (lab >= 0)
         enough = other.sum(axis=1) >= k
         short.append(q[~enough])
@@ -345,6 +345,8 @@ def _hnsw(
             bar.update(len(q))
     if bar is not None:
         bar.close()
+    index.reset()  # the graph and the vectors go before the exact checks that follow
+    del index
     return idx, cos, np.concatenate(short) if short else np.zeros(0, dtype=np.int64)
 
 
