@@ -502,8 +502,14 @@ def _between_tiles(bank_a: _Bank, bank_b: _Bank, numerics: str, progress: bool) 
 
 def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterator:
     """``fn(item)`` for every item, yielded in order (a thread pool when ``workers > 1``, with
-    at most ``2 * workers`` items in flight, so results never pile up), with a progress bar."""
+    at most ``2 * workers`` items in flight, so results never pile up), with a progress bar.
+
+    With a pool, torch's own threads are set to one while it runs (and restored after): each
+    worker then runs its GEMMs and LAPACK calls on one core, instead of every call spawning
+    threads of its own on cores the other workers hold (measured: see the module docstring).
+    """
     bar = progress_bar(len(items), desc, "batch", enabled=progress)
+    threads = torch.get_num_threads()
     try:
         if workers <= 1:
             for it in items:
@@ -513,6 +519,7 @@ def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterat
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
+        torch.set_num_threads(1)
         with ThreadPoolExecutor(workers) as ex:
             pending: deque = deque()
             for it in items:
@@ -524,6 +531,7 @@ def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterat
                 yield pending.popleft().result()
                 bar.update(1)
     finally:
+        torch.set_num_threads(threads)
         bar.close()
 
 
