@@ -359,14 +359,16 @@ class _Bank:
 def _fidelities(
     m: torch.Tensor,
     first_left: torch.Tensor | None,
-    left: torch.Tensor,
-    right: torch.Tensor,
+    left_gram: torch.Tensor | None,
+    right_gram: torch.Tensor | None,
     numerics: str,
     dim: int,
 ) -> torch.Tensor:
     """Fidelity per pair from cross-Grams ``m = left @ right^T`` (B, k1, k2).
 
-    ``first_left`` (bool, B) says, in paper mode, whether the pair's first text is on the left.
+    Paper numerics only: ``left_gram``, ``right_gram`` are each pair's texts' Gram matrices
+    :math:`F F^\top` (B, k, k; computed once per text, :func:`_grams`), and ``first_left``
+    (bool, B) says whether the pair's first text is on the left.
     """
     if numerics == "exact":
         return fidelity_exact(m)
@@ -378,12 +380,15 @@ def _fidelities(
         if not bool(sel.any()):
             continue
         if flag:  # first text on the left: eig(M^T M + eps G_right)
-            second = right[sel]
-            out[sel] = fidelity_paper(m[sel], second @ second.mT, dim)
+            out[sel] = fidelity_paper(m[sel], right_gram[sel], dim)
         else:  # first text on the right: transpose the roles
-            second = left[sel]
-            out[sel] = fidelity_paper(m[sel].mT, second @ second.mT, dim)
+            out[sel] = fidelity_paper(m[sel].mT, left_gram[sel], dim)
     return out
+
+
+def _grams(factors: torch.Tensor) -> torch.Tensor:
+    """:math:`F F^\top` of each of a stack of (zero-padded) factors, (n, k, D) -> (n, k, k)."""
+    return factors @ factors.mT
 
 
 def _groups(order: np.ndarray, rank: np.ndarray, target_rows: int, max_texts: int) -> list:
@@ -435,11 +440,11 @@ def _group_tile(
         m, c = m4.reshape(-1, ka, kb), mean_cos.reshape(-1)
     else:
         m, c = m4[tia, tib], mean_cos[tia, tib]
-    if numerics == "paper":
+    if numerics == "paper":  # each text's Gram once, then one per pair by index
         flags = None if first_left is None else torch.from_numpy(first_left).to(fa.device)
-        f = _fidelities(m, flags, fa[tia], fb[tib], numerics, dim)
+        f = _fidelities(m, flags, _grams(fa)[tia], _grams(fb)[tib], numerics, dim)
     else:
-        f = _fidelities(m, None, fa, fb, numerics, dim)
+        f = _fidelities(m, None, None, None, numerics, dim)
     return f, c
 
 
@@ -558,7 +563,11 @@ def _listed_pairs(
     def run(chunk: tuple[np.ndarray, int, int]) -> None:
         sel, k1, k2 = chunk
         left, right = bank.padded(i[sel], k1), bank.padded(j[sel], k2)
-        fid[sel] = _fidelities(left @ right.mT, None, left, right, numerics, bank.dim).cpu().numpy()
+        lg = rg = None
+        if numerics == "paper":  # each distinct text's Gram once
+            texts, inv = np.unique(j[sel], return_inverse=True)
+            rg = _grams(bank.padded(texts, k2))[torch.from_numpy(inv).to(bank.device)]
+        fid[sel] = _fidelities(left @ right.mT, None, lg, rg, numerics, bank.dim).cpu().numpy()
         ti = torch.from_numpy(i[sel]).to(bank.device)
         tj = torch.from_numpy(j[sel]).to(bank.device)
         cos[sel] = (bank.means[ti] * bank.means[tj]).sum(-1).cpu().numpy()
