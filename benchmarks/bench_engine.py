@@ -4,6 +4,12 @@ Prints wall time, pairs/s and peak RSS for the fast engine, and the per-pair tim
 textbook D x D route (socm.core.reference) on a sample of pairs, with the speed ratio.
 
     python benchmarks/bench_engine.py [--n 1000] [--dims 384 768] [--numerics exact]
+    python benchmarks/bench_engine.py --tokens 16 32 64 128 256 512 [--before DIR]
+
+``--tokens``: µs per pair at texts of exactly that many tokens (D = 384), all pairs and listed
+pairs, each in a fresh process; with ``--before DIR`` (the ``src`` folder of another checkout,
+e.g. the commit before an engine change: ``git worktree add /tmp/before <commit>``) the same
+runs with that engine, alternating between the two, and the speed ratio (best of ``--repeat``).
 
 Token counts: by default those of 1,000 seed-0 sentences of wiki1m-head tokenised by
 all-MiniLM-L6-v2 (mean ~26, range 3-121) when the shared data and packaged model exist, else
@@ -14,12 +20,16 @@ around a shared mean, like real encoders' (the engine's cost depends on n and D 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -96,6 +106,60 @@ def one_dim(counts: np.ndarray, dim: int, numerics: str, sample: int, device: st
     )
 
 
+#: Texts per length for ``--tokens``: all pairs take about 5-20 s here.
+TOKEN_TEXTS = {16: 800, 32: 600, 64: 320, 96: 220, 128: 160, 256: 64, 512: 30}
+
+
+def one_length(tokens: int, mode: str, numerics: str) -> None:
+    """Child process: µs per pair at ``tokens`` tokens (``mode``: all or listed pairs)."""
+    n = TOKEN_TEXTS.get(tokens, 100)
+    texts = socm.core.stats.token_stats_many(make_texts(np.full(n, tokens), 384))
+    pairs = None
+    if mode == "listed":
+        rng = np.random.default_rng(0)
+        pairs = rng.integers(0, n, size=(min(20_000, n * (n - 1) // 2), 2))
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    socm.core.pairwise(texts[:8], numerics=numerics)  # warm-up
+    t0 = time.perf_counter()
+    res = socm.core.pairwise(texts, pairs=pairs, numerics=numerics)
+    wall = time.perf_counter() - t0
+    row = {"us": wall / len(res) * 1e6, "pairs": len(res), "socm": float(res.socm.sum())}
+    print(json.dumps(row))
+
+
+def compare_lengths(args: argparse.Namespace) -> None:
+    """``--tokens``: this engine (and ``--before``'s) at each length, alternating runs."""
+    engines = {"now": str(Path(socm.__file__).parents[1])}
+    if args.before:
+        engines["before"] = args.before
+    print(
+        f"µs per pair (wall, best of {args.repeat}), D = 384, numerics {args.numerics}, torch "
+        f"threads {torch.get_num_threads()}; engines: "
+        + ", ".join(f"{k} = {v}" for k, v in engines.items())
+    )
+    for tokens in args.tokens:
+        for mode in ("all", "listed"):
+            best: dict[str, float] = {}
+            sums = {}
+            for _ in range(args.repeat):
+                for name, src in engines.items():
+                    cmd = [sys.executable, __file__, "--one-length", str(tokens), mode]
+                    cmd += ["--numerics", args.numerics]
+                    env = {**os.environ, "PYTHONPATH": src}
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    best[name] = min(best.get(name, math.inf), row["us"])
+                    sums[name] = row["socm"]
+            line = f"{tokens:>4} tokens, {mode:>6} pairs: now {best['now']:9.1f}"
+            if "before" in best:
+                diff = abs(sums["now"] - sums["before"])
+                line += (
+                    f"  before {best['before']:9.1f}  speed-up {best['before'] / best['now']:.2f}x"
+                    f"  (|Δ sum of SOCM| {diff:.1e})"
+                )
+            print(line, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
@@ -104,7 +168,17 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=20, help="pairs timed on the textbook route")
     ap.add_argument("--device", default=None)
     ap.add_argument("--counts-file", help=argparse.SUPPRESS)
+    ap.add_argument("--tokens", type=int, nargs="+", help="µs per pair at these lengths")
+    ap.add_argument("--before", help="src folder of the engine to compare with (--tokens)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per engine and length")
+    ap.add_argument("--one-length", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one_length:
+        one_length(int(args.one_length[0]), args.one_length[1], args.numerics)
+        return
+    if args.tokens:
+        compare_lengths(args)
+        return
     if args.counts_file:  # child process: one dimension
         one_dim(np.load(args.counts_file), args.dims[0], args.numerics, args.sample, args.device)
         return
