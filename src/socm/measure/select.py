@@ -9,12 +9,12 @@ import numpy as np
 
 from socm.encode.encoder import Encoder
 from socm.errors import SocmError
-from socm.inputs.corpus import Corpus, load_corpus, sample
+from socm.inputs.corpus import Corpus, load_corpus, load_sample
 from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
 from socm.measure.config import DEFAULT_N_TEXTS, MeasureConfig, make_encoder
 from socm.measure.writer import RunWriter, default_run_dir
 
-__all__ = ["Prepared", "pair_index_from_linear", "prepare", "select_texts"]
+__all__ = ["Prepared", "pair_index_from_linear", "prepare", "sample_pairs", "select_texts"]
 
 
 def pair_index_from_linear(p: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +45,15 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
     """
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise SocmError(f"--seed must be a non-negative whole number, got {cfg.seed!r}")
-    corpus = load_corpus(
-        cfg.corpus, text_column=cfg.text_column, id_column=cfg.id_column, unit=cfg.unit
+    reading = dict(
+        text_column=cfg.text_column,
+        id_column=cfg.id_column,
+        unit=cfg.unit,
+        no_header=cfg.no_header,
+        no_title=cfg.no_title,
     )
     if cfg.pairs_file:
+        corpus = load_corpus(cfg.corpus, **reading)
         if not Path(cfg.pairs_file).is_file():
             raise SocmError(f"pairs file not found: {cfg.pairs_file}")
         if cfg.n_texts is not None:
@@ -64,23 +69,38 @@ def select_texts(cfg: MeasureConfig) -> tuple[Corpus, np.ndarray | None, list[st
             pairs, labels = pairs[keep], [labels[k] for k in keep]
         return chosen, pairs, labels
     if cfg.n_texts == "all":
-        chosen = corpus
-        chosen.info["n_population"] = len(corpus)
+        chosen = load_corpus(cfg.corpus, **reading)
+        chosen.info["n_population"] = len(chosen)
     elif cfg.n_texts is None or isinstance(cfg.n_texts, int):
-        chosen = sample(corpus, DEFAULT_N_TEXTS if cfg.n_texts is None else cfg.n_texts, cfg.seed)
+        n = DEFAULT_N_TEXTS if cfg.n_texts is None else cfg.n_texts
+        chosen = load_sample(cfg.corpus, n, cfg.seed, **reading)
     else:
         raise SocmError(f"n_texts must be a whole number or 'all', got {cfg.n_texts!r}")
     if len(chosen) < 2:
         raise SocmError(f"need at least 2 texts to form pairs, got {len(chosen)}")
-    total = len(chosen) * (len(chosen) - 1) // 2
-    if cfg.max_pairs is not None and cfg.max_pairs < total:
-        if cfg.max_pairs < 1:
-            raise SocmError(f"--max-pairs must be at least 1, got {cfg.max_pairs}")
-        rng = np.random.default_rng(cfg.seed)
-        lin = np.sort(rng.choice(total, cfg.max_pairs, replace=False))
-        i, j = pair_index_from_linear(lin, len(chosen))
-        return chosen, np.stack([i, j], axis=1), None
-    return chosen, None, None
+    return chosen, sample_pairs(len(chosen), cfg.max_pairs, cfg.seed), None
+
+
+def sample_pairs(n: int, max_pairs: int | None, seed: int) -> np.ndarray | None:
+    """``max_pairs`` of the ``n (n - 1) / 2`` pairs of ``n`` texts, drawn without replacement
+    with ``numpy.random.default_rng(seed)`` and returned in combinations order as a
+    ``(max_pairs, 2)`` array; None (all pairs) when ``max_pairs`` is None or not below the
+    number of pairs.
+
+    Raises
+    ------
+    SocmError
+        ``max_pairs`` below 1.
+    """
+    total = n * (n - 1) // 2
+    if max_pairs is None or max_pairs >= total:
+        return None
+    if max_pairs < 1:
+        raise SocmError(f"--max-pairs must be at least 1, got {max_pairs}")
+    rng = np.random.default_rng(seed)
+    lin = np.sort(rng.choice(total, max_pairs, replace=False))
+    i, j = pair_index_from_linear(lin, n)
+    return np.stack([i, j], axis=1)
 
 
 @dataclass

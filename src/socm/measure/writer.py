@@ -82,6 +82,8 @@ _IDENTITY = (
     "unit",
     "text_column",
     "id_column",
+    "no_header",
+    "no_title",
     "n_texts",
     "seed",
     "pairs_file",
@@ -112,9 +114,10 @@ def default_run_dir(cfg: MeasureConfig, corpus_name: str, n: int, command: str =
 
 
 def run_identity(cfg: MeasureConfig) -> dict[str, Any]:
-    """What a run folder is about: its texts, model and token policy."""
+    """What a run folder is about: its texts, model and token policy (the corpus-reading
+    flags only when given, :meth:`MeasureConfig.result_key`)."""
     data = cfg.result_key()
-    return {k: data.get(k) for k in _IDENTITY}
+    return {k: data[k] for k in _IDENTITY if k in data}
 
 
 def _socm_files(folder: Path) -> list[Path]:
