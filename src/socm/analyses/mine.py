@@ -235,9 +235,7 @@ def run_mine(
         raise _flag_error(exc) from None
     keeping = stats_collector(cfg, enc, chosen) if backend.collects else nullcontext()
     with backend, keeping as collector:
-        res, spreads, encoded, stats_s = _mine_on(
-            backend, cfg, enc, chosen, opts, block, collector
-        )
+        res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, opts, block, collector)
     res.excluded = excluded
 
     # 3. the run folder
