@@ -534,9 +534,10 @@ def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterat
     """``fn(item)`` for every item, yielded in order (a thread pool when ``workers > 1``, with
     at most ``2 * workers`` items in flight, so results never pile up), with a progress bar.
 
-    With a pool, torch's own threads are set to one while it runs (and restored after): each
-    worker then runs its GEMMs and LAPACK calls on one core, instead of every call spawning
-    threads of its own on cores the other workers hold (measured: see the module docstring).
+    With a pool, torch's own threads and those of SciPy's BLAS (``threadpoolctl``) are set to
+    one while it runs (and restored after): each worker then runs its GEMMs and LAPACK calls on
+    one core, instead of every call spawning threads of its own on cores the other workers
+    hold (measured: see the module docstring).
     """
     bar = progress_bar(len(items), desc, "batch", enabled=progress)
     threads = torch.get_num_threads()
@@ -549,8 +550,10 @@ def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterat
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(1)
-        with ThreadPoolExecutor(workers) as ex:
+        with threadpool_limits(1), ThreadPoolExecutor(workers) as ex:
             pending: deque = deque()
             for it in items:
                 pending.append(ex.submit(fn, it))
