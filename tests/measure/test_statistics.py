@@ -79,3 +79,31 @@ def test_no_cache_store_is_temporary_and_bad_budgets_are_one_line(
     blocker.write_text("x")
     assert main([*args, "--store", str(blocker)]) == 1
     assert "--store" in capsys.readouterr().err
+
+
+def test_store_flags_refused_for_a_backend_that_keeps_statistics_elsewhere(
+    wiki_head, tmp_path, capsys, monkeypatch
+):
+    import socm.backends as backends
+    from socm.backends import LocalBackend, register_backend
+
+    monkeypatch.setattr(backends, "_REGISTERED", {})
+
+    class Elsewhere(LocalBackend):
+        name = "elsewhere"
+        collects = False
+
+        def start(self):
+            raise AssertionError("the refusal comes before the backend starts")
+
+    register_backend("elsewhere", Elsewhere)
+    args = ["measure", "--corpus", str(wiki_head), "--n-texts", "5", "-q", "--device", "cpu"]
+    args += ["--out", str(tmp_path / "r"), "--backend", "elsewhere"]
+    for extra in (["--store", str(tmp_path / "s")], ["--memory-budget", "1G"]):
+        assert main([*args, *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "--store and --memory-budget" in err and "'elsewhere'" in err and "\n" not in err
+    args[0] = "mine"
+    args[4] = "12"
+    assert main([*args, "--neighbors", "3", "--store", str(tmp_path / "s")]) == 1
+    assert "'elsewhere'" in capsys.readouterr().err

@@ -48,7 +48,6 @@ import json
 import re
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,7 @@ from socm.measure.config import MeasureConfig
 from socm.measure.job import backend_encoder
 from socm.measure.rundir import run_file, versions
 from socm.measure.select import prepare
-from socm.measure.statistics import stats_collector
+from socm.measure.statistics import statistics_for
 from socm.progress import duration
 from socm.store import StatsCollector
 
@@ -233,7 +232,7 @@ def run_mine(
         opts.check_texts(len(chosen), sum(excluded.values()))
     except OptionError as exc:
         raise _flag_error(exc) from None
-    keeping = stats_collector(cfg, enc, chosen) if backend.collects else nullcontext()
+    keeping = statistics_for(cfg, backend, enc, chosen)
     with backend, keeping as collector:
         res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, opts, block, collector)
     res.excluded = excluded

@@ -31,6 +31,7 @@ import torch
 
 from socm.core.locality import chunk_pairs, locality_order
 from socm.core.metrics import Numerics, check_numerics, fidelity_exact, fidelity_paper
+from socm.core.pool import cpu_workers, run_all
 from socm.core.schema import PairParts, PairSchema, compute_columns, current_schema
 from socm.core.stats import TokenStats, check_same_dim, token_stats_many
 from socm.progress import progress_bar
@@ -429,11 +430,6 @@ def _groups(order: np.ndarray, rank: np.ndarray, target_rows: int, max_texts: in
     return groups
 
 
-def _workers(device: torch.device) -> int:
-    """Tiles run concurrently on CPU: batched LAPACK calls are serial per call."""
-    return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
-
-
 def _group_tile(
     fa: torch.Tensor,
     ma: torch.Tensor,
@@ -506,7 +502,7 @@ def _all_pair_tiles(bank: _Bank, numerics: str, progress: bool) -> Iterator[tupl
         )
         return np.minimum(ta, tb), np.maximum(ta, tb), f.cpu().numpy(), c.cpu().numpy()
 
-    for out in _run_all(run, tiles, _workers(bank.device), progress, "pairs"):
+    for out in run_all(run, tiles, cpu_workers(bank.device), progress, "pairs"):
         if out is not None:
             yield out
 
@@ -527,45 +523,7 @@ def _between_tiles(bank_a: _Bank, bank_b: _Bank, numerics: str, progress: bool) 
         f, c = _group_tile(fa, means_a[a], fb, means_b[b], ia, ib, True, None, numerics, bank_a.dim)
         return ga[ia], gb[ib], f.cpu().numpy(), c.cpu().numpy()
 
-    yield from _run_all(run, tiles, _workers(bank_a.device), progress, "pairs")
-
-
-def _run_all(fn, items: list, workers: int, progress: bool, desc: str) -> Iterator:
-    """``fn(item)`` for every item, yielded in order (a thread pool when ``workers > 1``, with
-    at most ``2 * workers`` items in flight, so results never pile up), with a progress bar.
-
-    With a pool, torch's own threads and those of SciPy's BLAS (``threadpoolctl``) are set to
-    one while it runs (and restored after): each worker then runs its GEMMs and LAPACK calls on
-    one core, instead of every call spawning threads of its own on cores the other workers
-    hold (measured: see the module docstring).
-    """
-    bar = progress_bar(len(items), desc, "batch", enabled=progress)
-    threads = torch.get_num_threads()
-    try:
-        if workers <= 1:
-            for it in items:
-                yield fn(it)
-                bar.update(1)
-            return
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(1)
-        with threadpool_limits(1), ThreadPoolExecutor(workers) as ex:
-            pending: deque = deque()
-            for it in items:
-                pending.append(ex.submit(fn, it))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-                    bar.update(1)
-            while pending:
-                yield pending.popleft().result()
-                bar.update(1)
-    finally:
-        torch.set_num_threads(threads)
-        bar.close()
+    yield from run_all(run, tiles, cpu_workers(bank_a.device), progress, "pairs")
 
 
 def _listed_pairs(
@@ -601,7 +559,7 @@ def _listed_pairs(
         tj = torch.from_numpy(j[sel]).to(bank.device)
         cos[sel] = (bank.means[ti] * bank.means[tj]).sum(-1).cpu().numpy()
 
-    for _ in _run_all(run, chunks, _workers(bank.device), progress, "pairs"):
+    for _ in run_all(run, chunks, cpu_workers(bank.device), progress, "pairs"):
         pass
     return fid, cos
 

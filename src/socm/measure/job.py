@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from socm.files import atomic_write_json, atomic_write_jsonl
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.select import Prepared, prepare
-from socm.measure.statistics import stats_collector
+from socm.measure.statistics import statistics_for
 from socm.measure.summary import build_summary
 from socm.progress import duration
 from socm.runs import PairSink
@@ -81,8 +80,9 @@ def run_measure(
     listed = cfg.pairs_file is not None or (corpus is not None and pairs is not None)
     # refuses bad input before any work (and before connecting to a cluster)
     job = prepare(cfg, "measure", corpus, pairs, labels, **backend_encoder(backend))
-    with backend:
-        return _run(cfg, job, backend, listed, t_start)
+    keeping = statistics_for(cfg, backend, job.encoder, job.texts)
+    with backend, keeping as collector:
+        return _score(cfg, job, backend, listed, t_start, collector)
 
 
 def backend_encoder(backend: Backend) -> dict:
@@ -90,15 +90,6 @@ def backend_encoder(backend: Backend) -> dict:
     the model elsewhere)."""
     device = backend.driver_device()
     return {} if device is None else {"device": device}
-
-
-def _run(
-    cfg: MeasureConfig, job: Prepared, backend: Backend, listed: bool, t_start: float
-) -> tuple[dict, Path]:
-    """:func:`run_measure` once the inputs are checked and the backend is started."""
-    keeping = stats_collector(cfg, job.encoder, job.texts) if backend.collects else nullcontext()
-    with keeping as collector:
-        return _score(cfg, job, backend, listed, t_start, collector)
 
 
 def _score(

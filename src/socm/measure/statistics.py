@@ -18,8 +18,10 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from socm.backends import Backend
 from socm.encode.encoder import Encoder
 from socm.errors import SocmError
 from socm.files import check_writable_dir
@@ -27,7 +29,7 @@ from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.store import StatsCollector, StatsStore, default_memory_budget, parse_bytes, stats_nbytes
 
-__all__ = ["memory_budget", "stats_collector"]
+__all__ = ["memory_budget", "statistics_for", "stats_collector"]
 
 
 def memory_budget(cfg: MeasureConfig) -> int:
@@ -44,6 +46,28 @@ def memory_budget(cfg: MeasureConfig) -> int:
         return parse_bytes(cfg.memory_budget)
     except ValueError as exc:
         raise SocmError(f"--memory-budget: {exc}") from None
+
+
+def statistics_for(
+    cfg: MeasureConfig, backend: Backend, enc: Encoder, corpus: Corpus
+) -> AbstractContextManager[StatsCollector | None]:
+    """The collector for a run on ``backend`` (:func:`stats_collector`), or ``None`` (a context
+    either way) when the backend keeps the statistics elsewhere (``backend.collects`` false).
+
+    Raises
+    ------
+    SocmError
+        ``--store`` or ``--memory-budget`` with a backend that keeps the statistics elsewhere
+        (they would silently do nothing); checked here, before the backend starts.
+    """
+    if backend.collects:
+        return stats_collector(cfg, enc, corpus)
+    if cfg.store or cfg.memory_budget is not None:
+        raise SocmError(
+            f"--store and --memory-budget keep the statistics in this process; backend "
+            f"{backend.name!r} keeps them in its own workers: drop them or use --backend local"
+        )
+    return nullcontext()
 
 
 @contextlib.contextmanager
