@@ -8,6 +8,7 @@ from conftest import random_tokens
 
 from socm.core.pairs import iter_pairwise_lazy, pairwise
 from socm.core.stats import token_stats
+from socm.errors import SocmError
 from socm.store import (
     LocalStats,
     StatsCollector,
@@ -47,6 +48,33 @@ def test_a_damaged_entry_reads_as_missing(texts, tmp_path):
     fresh = StatsStore(tmp_path, {"model": "m"})
     assert fresh.factor("a") is None and fresh.stats("a") is None
     assert np.array_equal(fresh.factor("b"), texts[1].factor)
+
+
+def test_a_text_is_complete_only_with_its_factor_of_the_store_precision(texts, tmp_path):
+    wide = StatsStore(tmp_path, {"model": "m"})
+    wide.put_many(["a", "b"], texts[:2])
+    narrow = StatsStore(tmp_path, {"model": "m"}, dtype="float32")
+    assert narrow.head("a") is not None  # heads are shared by both precisions...
+    assert narrow.complete_many(["a", "b", "c"]) == [False, False, False]  # ...factors are not
+    assert wide.complete_many(["a", "b", "c"]) == [True, True, False]
+    collector = StatsCollector(3, narrow, budget=1, always=True)
+    assert collector.missing(["a", "b", "c"]) == [True, True, True]
+    narrow.put_many(["a"], texts[:1])
+    assert narrow.complete_many(["a", "b"]) == [True, False]
+
+
+def test_a_factor_damaged_under_a_run_stops_it_with_the_folder(texts, tmp_path):
+    store = StatsStore(tmp_path, {"model": "m"})
+    collector = StatsCollector(2, store, budget=1, always=True)
+    collector.add(["a", "b"], texts[:2])
+    stats = collector.finish()
+    loc = store.factors.locate("b")
+    raw = bytearray(loc.path.read_bytes())
+    raw[loc.offset + 100] ^= 0xFF
+    loc.path.write_bytes(bytes(raw))
+    assert np.array_equal(stats[0].factor, texts[0].factor)
+    with pytest.raises(SocmError, match="delete that folder, or use another --store"):
+        stats[1]
 
 
 def test_float32_factors_move_values_by_about_1e_7(texts, tmp_path):

@@ -125,10 +125,11 @@ class StatsCollector:
 
     def missing(self, keys: Sequence[str]) -> list[bool]:
         """Which of ``keys`` still need encoding: all in memory; in a store, those without
-        statistics there (a rerun or a resumed run skips the others)."""
+        complete statistics there (:meth:`StatsStore.complete_many`; a rerun or a resumed run
+        skips the others)."""
         if not self.stored:
             return [True] * len(keys)
-        return [h is None for h in self.store.heads_many(keys)]
+        return [not ok for ok in self.store.complete_many(keys)]
 
     def add(self, keys: Sequence[str], stats: Sequence[TokenStats | None]) -> None:
         """Add the next texts' statistics (None: already in the store, read back from it)."""

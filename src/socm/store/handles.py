@@ -153,8 +153,8 @@ class StoredStats(StatsHandle, Sequence):
         factor = self.store.factor(self.keys[t])
         if factor is None or factor.shape != (int(self._ranks[t]), self._dim):
             raise SocmError(
-                f"statistics of text {t} are missing or damaged in {self.store.dir}: "
-                "rerun to recompute them"
+                f"statistics of text {t} are missing or damaged in {self.store.dir} (the "
+                "store was changed during the run): delete that folder, or use another --store"
             )
         return TokenStats(
             n_tokens=int(self.n_tokens[t]),

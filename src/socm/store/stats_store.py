@@ -115,6 +115,20 @@ class StatsStore:
         """:meth:`head` of every key (the index is read once)."""
         return [_head(arr) for arr in self.heads.get_many(keys)]
 
+    def complete_many(self, keys: Sequence[str]) -> list[bool]:
+        """Whether each key has a head and a factor of this store's dtype whose shape matches
+        the head (read from the indexes: a factor failing its checksum is found only when
+        it is read, by :meth:`factor`).
+
+        A head alone does not make a text complete: heads are shared by the float64 and
+        float32 stores of one encoder, and a factor can be lost on its own.
+        """
+        out = []
+        for key, head in zip(keys, self.heads_many(keys), strict=True):
+            loc = None if head is None else self.factors.locate(key)
+            out.append(loc is not None and (loc.rows, loc.cols) == (head.rank, len(head.mean)))
+        return out
+
     def factor(self, key: str) -> np.ndarray | None:
         """Text ``key``'s factor as float64, or None (missing or failing its checksum)."""
         arr = self.factors.get(key)
