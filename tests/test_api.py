@@ -94,9 +94,13 @@ def test_float32_store_within_1e_6(small_chunks, tmp_path):
         np.testing.assert_allclose(got.columns[col], ref.columns[col], rtol=0, atol=1e-6)
 
 
-def test_duplicates_found_by_content_in_a_store(rng, tmp_path):
+def test_duplicates_found_by_content_in_memory_and_in_a_store_alike(rng, tmp_path):
     texts = [random_tokens(rng, int(rng.integers(6, 20)), 12) for _ in range(20)]
     texts[7] = texts[3].copy()
-    res = socm.mine(texts, neighbors=2, drop_duplicates=True, store=tmp_path / "s")
-    assert res.excluded == {"n_fragments": 0, "n_duplicates": 1}
-    assert 7 not in set(res.i.tolist()) | set(res.j.tolist())
+    texts[9] = 2.0 * texts[4]  # the same unit mean and shape, other tokens: not a duplicate
+    kept = socm.mine(texts, neighbors=2, drop_duplicates=True)
+    stored = socm.mine(texts, neighbors=2, drop_duplicates=True, store=tmp_path / "s")
+    for res in (kept, stored):
+        assert res.excluded == {"n_fragments": 0, "n_duplicates": 1}
+        assert 7 not in set(res.i.tolist()) | set(res.j.tolist())
+    assert kept.i.tolist() == stored.i.tolist() and kept.j.tolist() == stored.j.tolist()

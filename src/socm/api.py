@@ -18,7 +18,6 @@ the call and disconnects it, so that ``socm.mine(tokens, backend="ray")`` works 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import tempfile
 import time
@@ -34,7 +33,7 @@ from socm.core import mine as core_mine
 from socm.core import pairs as core_pairs
 from socm.core.metrics import Numerics, check_numerics
 from socm.core.schema import PairSchema, current_schema
-from socm.core.stats import TokenStats, as_token_matrix, reduce_many
+from socm.core.stats import TokenStats, as_token_matrix, content_key, reduce_many
 from socm.progress import progress_bar
 from socm.store import LocalStats, StatsCollector, StatsHandle, StatsStore, StoredStats
 
@@ -43,16 +42,6 @@ __all__ = ["collect_stats", "mine", "pairwise"]
 #: Items read and reduced at once (with 26 tokens of D = 384 floats, about 40 MB of token
 #: matrices and 40 MB of statistics in flight).
 CHUNK_ITEMS = 512
-
-
-def _content_key(x: Any) -> str:
-    """A text's key in a store: the SHA-256 of its token matrix (shape and float64 values)."""
-    if isinstance(x, TokenStats):
-        blob = x.mean.tobytes() + x.factor.tobytes() + repr((x.n_tokens, x.trace)).encode()
-    else:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
-        blob = repr(arr.shape).encode() + arr.tobytes()
-    return hashlib.sha256(blob).hexdigest()
 
 
 @contextlib.contextmanager
@@ -104,7 +93,7 @@ def collect_stats(
         for s in range(0, n, CHUNK_ITEMS):
             items = [token_lists[t] for t in range(s, min(n, s + CHUNK_ITEMS))]
             if hashed:
-                chunk_keys = [_content_key(x) for x in items]
+                chunk_keys = [content_key(x) for x in items]
             else:
                 chunk_keys = [str(t) for t in range(s, s + len(items))]
             need = collector.missing(chunk_keys)
@@ -274,9 +263,11 @@ def mine(
         )
         kw = {"numerics": numerics, "device": device, "progress": progress}
         if isinstance(held, LocalStats):
+            dup = keys if hashed else None
             return core_mine.mine(
-                held.items, opts, score_chunk_bytes=score_chunk_bytes, scorer=scorer, **kw
-            )
+                held.items, opts, score_chunk_bytes=score_chunk_bytes, scorer=scorer,
+                duplicate_keys=dup, **kw,
+            )  # fmt: skip
         return _mine_stored(held, keys, opts, scorer, score_chunk_bytes, t0, **kw)
 
 

@@ -281,7 +281,9 @@ def test_mine_in_python_on_ray(cluster, small_tiles, monkeypatch):
     with get_backend("ray", cluster) as backend:
         again = mine(tokens, neighbors=4, device="cpu", backend=backend)
         assert backend.score_tasks > 1
-    for res in (got, again):
+        # statistics beyond the memory budget: read from the store a block at a time
+        stored = mine(tokens, neighbors=4, device="cpu", backend=backend, memory_budget=1)
+    for res in (got, again, stored):
         assert res.i.tolist() == ref.i.tolist() and res.j.tolist() == ref.j.tolist()
         for f in ("d_mu", "d_sigma", "socm", "relative_d_sigma"):
             np.testing.assert_allclose(getattr(res, f), getattr(ref, f), rtol=0, atol=1e-12)

@@ -29,7 +29,6 @@ texts' covariance factors fit ``score_chunk_bytes``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from socm.core.metrics import Numerics
 from socm.core.neighbors import METHODS, nearest_neighbors, pair_cosines
 from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise_lazy
 from socm.core.schema import rankable_names
-from socm.core.stats import TokenStats, check_same_dim, token_stats_many
+from socm.core.stats import TokenStats, check_same_dim, content_key, token_stats_many
 
 __all__ = [
     "Candidates",
@@ -680,16 +679,6 @@ def rank_candidates(
     )
 
 
-def _matrix_key(x: Any) -> Any:
-    """What makes two token matrices duplicates: their shape and bytes (float64)."""
-    if isinstance(x, TokenStats):
-        return ("stats", x.n_tokens, x.mean.tobytes(), x.factor.tobytes())
-    arr = np.ascontiguousarray(
-        np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
-    )
-    return (arr.shape, hashlib.sha256(arr.tobytes()).hexdigest())
-
-
 def mine(
     token_lists: Sequence[Any],
     options: MineOptions | None = None,
@@ -699,6 +688,7 @@ def mine(
     progress: bool = False,
     score_chunk_bytes: int = 512 << 20,
     scorer: ListedScorer | None = None,
+    duplicate_keys: Sequence[Any] | None = None,
     **changes: Any,
 ) -> MineResult:
     r"""Find the pairs of texts whose mean embeddings are close but whose tokens differ in shape.
@@ -728,6 +718,10 @@ def mine(
         :class:`socm.backends.Backend`; :func:`socm.mine` takes a backend's name). Every
         scorer gives the same scores (the same engine); the statistics, the neighbour search
         and the ranking run in this process.
+    duplicate_keys : sequence, optional
+        With ``drop_duplicates``: what makes two texts duplicates, one key per text (the
+        caller's own, such as the texts themselves); default
+        :func:`~socm.core.stats.content_key` of each token matrix.
     **changes
         Fields of :class:`MineOptions` replacing those of ``options`` (``neighbors=5``,
         ``rank_by="d_sigma"``, ...).
@@ -757,7 +751,11 @@ def mine(
     means = np.stack([s.mean for s in stats])
     keys = None
     if options.drop_duplicates:
-        keys = [_matrix_key(x) for x in token_lists]
+        keys = duplicate_keys
+        if keys is None:
+            keys = [content_key(x) for x in token_lists]
+        elif len(keys) != len(token_lists):
+            raise ValueError(f"{len(keys)} duplicate keys for {len(token_lists)} texts")
     eligible, excluded = eligible_texts([s.n_tokens for s in stats], keys, options)
     t1 = time.perf_counter()
     cand = find_candidates(means, options, device, progress, eligible, excluded)

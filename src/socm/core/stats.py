@@ -21,6 +21,7 @@ computation: no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "as_token_matrix",
     "avg_cosine",
     "check_same_dim",
+    "content_key",
     "normalized_spread",
     "reduce_batch",
     "reduce_many",
@@ -44,6 +46,32 @@ __all__ = [
 
 SPREAD_BOUND = 2.0
 """tr Σ ≤ 2 for both texts is what makes d_Σ ≤ 1 (Hara et al. 2026, Sec. 3): BW² ≤ tr Σ₁ + tr Σ₂."""
+
+
+def content_key(x: Any) -> str:
+    """What identifies a text's tokens: the SHA-256 of its token matrix (shape and float64
+    values), or of its :class:`TokenStats` (every field) when given those.
+
+    Two texts with equal keys have equal statistics, so one is a duplicate of the other
+    (:func:`socm.core.mine.eligible_texts`), and a store keyed by it is reused by a later call
+    on the same texts (:func:`socm.api.collect_stats`). A matrix and its statistics have different
+    keys.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> content_key(x) == content_key(x.copy()), content_key(x) == content_key(2 * x)
+    (True, False)
+    """
+    if isinstance(x, TokenStats):
+        numbers = repr((x.n_tokens, x.trace, x.mean_norm, x.factor.shape)).encode()
+        blob = b"stats" + numbers + x.mean.tobytes() + x.factor.tobytes()
+    else:
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().numpy()
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+        blob = repr(arr.shape).encode() + arr.tobytes()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def as_token_matrix(x: Any, *, where: str = "token matrix") -> np.ndarray:

@@ -13,6 +13,7 @@ module does not import Ray.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -126,18 +127,28 @@ class RemoteStats(StatsHandle):
             raise ValueError("RemoteStats: blocks, sizes and per-text arrays disagree")
 
     @classmethod
-    def put(cls, ray: Any, stats: list[TokenStats], size: int) -> RemoteStats:
-        """Put statistics of this process into the object store, ``size`` texts per block;
-        the list's entries are set to None as their block is stored (consumed)."""
+    def put(cls, ray: Any, stats: Sequence[TokenStats], size: int) -> RemoteStats:
+        """Put statistics of this process into the object store, ``size`` texts per block.
+
+        ``stats`` is a list (its entries are set to None as their block is stored: consumed)
+        or any other sequence, such as :class:`~socm.store.StoredStats`, read one block at a
+        time (its factors are read from disk block by block, never all at once); a handle's
+        ``traces`` and ``ranks`` are taken without reading a text.
+        """
         refs, sizes = [], []
-        traces = np.array([s.trace for s in stats], dtype=np.float64)
-        ranks = np.array([s.rank for s in stats], dtype=np.int64)
-        dim = stats[0].dim if stats else 0
+        if isinstance(stats, StatsHandle):
+            traces, ranks, dim = np.array(stats.traces), np.array(stats.ranks), stats.dim
+        else:
+            traces = np.array([s.trace for s in stats], dtype=np.float64)
+            ranks = np.array([s.rank for s in stats], dtype=np.int64)
+            dim = stats[0].dim if len(stats) else 0
         for s in range(0, len(stats), size):
-            part = stats[s : s + size]
+            part = [stats[t] for t in range(s, min(len(stats), s + size))]
             refs.append(ray.put(part))
             sizes.append(len(part))
-            stats[s : s + size] = [None] * len(part)
+            if isinstance(stats, list):
+                stats[s : s + size] = [None] * len(part)
+            del part
         return cls(ray, refs, sizes, traces, ranks, dim)
 
     @property

@@ -49,6 +49,7 @@ from socm.encode.models import one_line
 from socm.errors import SocmError
 from socm.progress import progress_bar
 from socm.runs import PairSink, PartResult
+from socm.store import LocalStats
 
 __all__ = [
     "IN_FLIGHT_PER_SLOT",
@@ -220,12 +221,15 @@ class RayScoring:
         n = len(stats)
         if n == 0 or (pairs is None and n < 2) or (pairs is not None and len(pairs) == 0):
             return None
+        if isinstance(stats, RemoteStats):
+            return stats
+        if isinstance(stats, LocalStats):
+            stats = list(stats.items)
         if isinstance(stats, list):
             check_same_dim(stats)
-            return RemoteStats.put(self._ray, stats, self._block_size(n, pairs is not None))
-        if not isinstance(stats, RemoteStats):
-            raise TypeError(f"the ray backend scores RemoteStats or a list, not {type(stats)}")
-        return stats
+        elif not isinstance(stats, Sequence):  # a StoredStats is put a block at a time
+            raise TypeError(f"the ray backend scores a sequence of TokenStats, not {type(stats)}")
+        return RemoteStats.put(self._ray, stats, self._block_size(n, pairs is not None))
 
     def _plan(
         self, stats: RemoteStats, pairs: np.ndarray | None, ids: Sequence[str] | None
