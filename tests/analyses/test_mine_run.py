@@ -104,6 +104,7 @@ def test_run_folder_files_and_columns(cli_run):
     assert summary["neighbors"] == 5 and summary["min_tokens"] == 5
     assert summary["top_k"] is None and summary["max_per_text"] is None
     assert summary["neighbor_info"]["method"] == "exact" and summary["neighbor_info"]["exact"]
+    assert summary["search"] == "auto" and summary["search_method"] == "exact"
     assert summary["config"]["extra"]["mine"]["rank_by"] == "relative_d_sigma"
     assert summary["config"]["n_texts"] == "all"
     assert {"encode_s", "stats_s", "neighbors_s", "scoring_s", "total_s"} <= set(summary["timings"])

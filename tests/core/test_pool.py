@@ -46,7 +46,10 @@ def test_interleaved_pools_keep_the_saved_count():
 
 def test_one_worker_leaves_threads_alone_and_closing_early_restores():
     torch.set_num_threads(2)
-    assert list(run_all(str, [1], 8, False, "one")) == ["1"]  # capped at len(items)
+    inside = list(run_all(lambda _: torch.get_num_threads(), [0, 1], 1, False, "gpu"))
+    assert inside == [2, 2]  # workers <= 1 (a GPU): the caller's thread, counts untouched
+    one = list(run_all(lambda _: torch.get_num_threads(), [0], 8, False, "one"))
+    assert one == [1]  # a pool of one item still runs single-threaded (same numbers)
     gen = run_all(lambda x: x, list(range(20)), 2, False, "c")
     next(gen)
     gen.close()

@@ -252,6 +252,7 @@ def run_mine(
         **{f"{k}_excluded": v for k, v in excluded.items()},
         "neighbors": opts.neighbors,
         "search": opts.search,
+        "search_method": res.neighbor_info.get("method", opts.search),
         "rank_by": opts.rank_by,
         "numerics": cfg.numerics,
         "n_candidates": res.n_candidates,
@@ -291,7 +292,7 @@ def run_mine(
         summary["backend"] = backend.info()
         if collector is not None:
             summary["statistics"] = collector.info()
-        summary["versions"] = {**versions(), **_faiss_version(opts.search)}
+        summary["versions"] = {**versions(), **_faiss_version(summary["search_method"])}
         summary["config"] = cfg.to_dict()
         atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
     return summary, job.out
@@ -356,7 +357,8 @@ def announce_search(means: np.ndarray, options: MineOptions, device: str) -> Min
     says how long and which method runs."""
     if options.search not in ("auto", "exact") or len(means) < 20_000:
         return options
-    method, estimate = auto_method(means, device)
+    block_dtype = dict(options.search_options).get("block_dtype", "auto")
+    method, estimate = auto_method(means, device, block_dtype)
     if options.search == "exact":
         method = "exact"
     if estimate > 60:

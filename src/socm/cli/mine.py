@@ -104,8 +104,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--search",
         choices=METHODS,
         default=D.search,
-        help="neighbour search: exact (auto, exact, faiss: identical results) or approximate "
-        "hnsw (recall reported)",
+        help="neighbour search: exact and faiss give identical results, hnsw is approximate "
+        "(recall reported); auto runs exact unless that is estimated over 20 minutes on a CPU "
+        "with faiss installed, then hnsw",
     )
     g.add_argument(
         "--cache-dtype",

@@ -10,7 +10,8 @@ corpora, so:
 2. **Candidates**: every unordered pair :math:`\{i, j\}`, :math:`i \ne j`, where :math:`j` is
    among the ``neighbors`` texts with the highest cosine :math:`\tilde\mu_i^\top\tilde\mu_j` of
    text :math:`i` (ties by lower index), or :math:`i` among :math:`j`'s; each pair once, with
-   :math:`i < j` (:func:`socm.core.neighbors.nearest_neighbors`, exact by default).
+   :math:`i < j` (:func:`socm.core.neighbors.nearest_neighbors`; exact unless
+   ``search="auto"`` estimates the exact search too long for a CPU, or ``search="hnsw"``).
    :func:`find_candidates` needs only the unit means.
 3. **Scores** of the candidates (:func:`score_candidates`: the listed-pairs path of
    :func:`socm.core.pairs.pairwise` in this process; a cluster backend scores the same pairs
@@ -99,9 +100,11 @@ class MineOptions:
     max_per_text : int, optional
         At most this many kept pairs per text (greedy along the ranking).
     search : {"auto", "exact", "faiss", "hnsw"}
-        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`). ``"auto"``,
-        ``"exact"`` and ``"faiss"`` give identical candidates; ``"hnsw"`` is approximate and
-        reports its measured recall.
+        Neighbour search (:func:`socm.core.neighbors.nearest_neighbors`). ``"exact"`` and
+        ``"faiss"`` give identical candidates; ``"hnsw"`` is approximate and reports its
+        measured recall; ``"auto"`` runs ``"exact"`` unless its estimated time passes
+        :data:`~socm.core.neighbors.AUTO_EXACT_SECONDS` on a CPU with faiss installed, then
+        ``"hnsw"`` (the method that ran is in the result's ``neighbor_info["method"]``).
     search_options : mapping
         Passed on to :func:`~socm.core.neighbors.nearest_neighbors` (``margin``,
         ``ef_search``, ``recall_sample``, ...).

@@ -194,6 +194,13 @@ def _float32_blocks_ok(device: torch.device) -> bool:
     return getattr(mkldnn, "fp32_precision", "ieee") in ("ieee", "none")
 
 
+def _float32_blocks(device: torch.device, block_dtype: str, n: int) -> bool:
+    """Whether the exact search of ``n`` texts runs float32 blocks (``block_dtype`` as for
+    :func:`nearest_neighbors`)."""
+    wanted = block_dtype == "float32" or (block_dtype == "auto" and n > AUTO_EXACT_MAX)
+    return wanted and _float32_blocks_ok(device)
+
+
 def _round_down(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``x`` in ``dtype``, rounded towards -inf (so a threshold never excludes too much)."""
     y = x.to(dtype)
@@ -351,12 +358,15 @@ def _hnsw(
 
 
 def exact_search_seconds(
-    means: np.ndarray, device: str | torch.device | None = None, rows: int = 1024
+    means: np.ndarray,
+    device: str | torch.device | None = None,
+    rows: int = 1024,
+    block_dtype: str = "auto",
 ) -> float:
     r"""Estimated wall time of the ``"exact"`` search of ``means``: :math:`2 N^2 D` flops at
     the rate of one timed ``rows x min(N, 65536)`` block product in the search's dtype
-    (float32 on the CPU above :data:`AUTO_EXACT_MAX` texts), times 1.25 for the top-k and
-    the shortlists.
+    (``block_dtype`` as for :func:`nearest_neighbors`: ``"auto"`` is float32 on the CPU above
+    :data:`AUTO_EXACT_MAX` texts), times 1.25 for the top-k and the shortlists.
 
     Examples
     --------
@@ -365,7 +375,7 @@ def exact_search_seconds(
     """
     n, dim = means.shape
     dev = resolve_device(device)
-    dtype = torch.float32 if _float32_blocks_ok(dev) and n > AUTO_EXACT_MAX else torch.float64
+    dtype = torch.float32 if _float32_blocks(dev, block_dtype, n) else torch.float64
     cols = min(n, 65536)
     a = torch.as_tensor(np.asarray(means[:rows]), device=dev).to(dtype)
     b = torch.as_tensor(np.asarray(means[:cols]), device=dev).to(dtype)
@@ -380,11 +390,13 @@ def exact_search_seconds(
     return 1.25 * 2.0 * n * n * dim / rate
 
 
-def auto_method(means: np.ndarray, device: str | torch.device | None = None) -> tuple[str, float]:
+def auto_method(
+    means: np.ndarray, device: str | torch.device | None = None, block_dtype: str = "auto"
+) -> tuple[str, float]:
     """What ``method="auto"`` runs on these means, and the exact search's estimated seconds
     (:func:`exact_search_seconds`): ``"exact"`` when it fits :data:`AUTO_EXACT_SECONDS` or on
     a GPU, else ``"hnsw"`` where faiss is installed."""
-    estimate = exact_search_seconds(means, device)
+    estimate = exact_search_seconds(means, device, block_dtype=block_dtype)
     if estimate <= AUTO_EXACT_SECONDS or resolve_device(device).type == "cuda":
         return AUTO_METHOD, estimate
     try:
@@ -487,13 +499,11 @@ def nearest_neighbors(
         raise ValueError(f"margin must be a non-negative integer, got {margin!r}")
     margin = None if margin is None else int(margin)
     dev = resolve_device(device)
-    f32 = _float32_blocks_ok(dev) and (
-        block_dtype == "float32" or (block_dtype == "auto" and n > AUTO_EXACT_MAX)
-    )
+    f32 = _float32_blocks(dev, block_dtype, n)
     dtype = torch.float32 if f32 else torch.float64
     info: dict[str, Any] = {}
     if method == "auto":
-        method, estimate = auto_method(arr, dev)
+        method, estimate = auto_method(arr, dev, block_dtype)
         info["auto"] = {"estimated_exact_s": round(estimate, 1), "limit_s": AUTO_EXACT_SECONDS}
     info.update(method=method, k=k, exact=method != "hnsw")
     if method == "exact":

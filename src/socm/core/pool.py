@@ -65,12 +65,13 @@ def run_all(
 ) -> Iterator[Any]:
     """``fn(item)`` for every item, yielded in order, with a progress bar.
 
-    With ``workers > 1`` (capped at ``len(items)``) the items run in a thread pool with at most
-    ``2 * workers`` in flight, so results never pile up; torch and BLAS run single-threaded in
-    the meantime (see the module docstring). With one worker, items run in the caller's thread
-    with the thread counts untouched.
+    With ``workers > 1`` the items run in a pool of ``min(workers, len(items))`` threads with
+    at most ``2 * workers`` in flight, so results never pile up; torch and BLAS run
+    single-threaded in the meantime (see the module docstring), even for a single item, so
+    that the numbers never depend on how many items there were (a multi-threaded GEMM may
+    split its sums differently). With ``workers <= 1`` (a GPU) items run in the caller's
+    thread with the thread counts untouched.
     """
-    workers = min(int(workers), len(items))
     bar = progress_bar(len(items), desc, "batch", enabled=progress)
     try:
         if workers <= 1:
@@ -78,6 +79,7 @@ def run_all(
                 yield fn(it)
                 bar.update(1)
             return
+        workers = max(1, min(int(workers), len(items)))
         _enter()
         try:
             with ThreadPoolExecutor(workers) as ex:
