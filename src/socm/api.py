@@ -186,7 +186,7 @@ def _pairwise_stored(
     n = len(held)
     cols = {c.name: np.empty(n * (n - 1) // 2, dtype=c.dtype) for c in schema}
     for t in tiles:
-        pos = t.i * n - t.i * (t.i + 1) // 2 + (t.j - t.i - 1)
+        pos = core_pairs.pair_position(t.i, t.j, n)
         for name, col in cols.items():
             col[pos] = t.columns[name]
     return core_pairs.PairResult(*core_pairs.all_pairs_index(n), **cols)

@@ -135,6 +135,14 @@ def test_summary_and_empty(texts):
     assert len(socm.pairwise(texts, pairs=np.zeros((0, 2), dtype=int))) == 0
 
 
+def test_summary_of_a_result_scored_before_a_column_was_registered(texts, request):
+    res = socm.pairwise(texts[:4])
+    request.getfixturevalue("cosine_column")  # registered after the scoring
+    s = res.summary()
+    assert s["avg_socm"] == pytest.approx(res.socm.mean()) and "avg_cosine" not in s
+    assert "avg_cosine" in socm.pairwise(texts[:4]).summary()
+
+
 def test_all_pairs_index():
     i, j = all_pairs_index(5)
     assert list(zip(i.tolist(), j.tolist(), strict=True)) == list(

@@ -56,6 +56,12 @@ def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(wiki_
     )
     assert again["timings"]["n_encoded"] == 0 and again["timings"]["n_cached"] == ref["n_texts"]
     assert again["n_candidates"] == ref["n_candidates"]
+    assert again["statistics"]["n_texts"] == ref["n_texts"]
+    fewer, _ = run_measure(
+        run_config(corpus, tmp_path, out=str(tmp_path / "few"), store=str(store), n_texts=10, **kw)
+    )  # the run's own count, and the store's (the mine run's texts too) apart
+    assert fewer["statistics"]["n_texts"] == 10
+    assert fewer["statistics"]["n_texts_in_store"] >= ref["n_texts"]
 
 
 def test_no_cache_store_is_temporary_and_bad_budgets_are_one_line(

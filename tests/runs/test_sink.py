@@ -93,3 +93,22 @@ def test_no_pairs_file_and_no_pairs(scored, tmp_path):
         "d_sigma",
         "socm",
     ]
+
+
+def test_an_empty_pairs_file_has_the_schema_dtypes(tmp_path):
+    import dataclasses
+
+    import pyarrow.parquet as pq
+
+    from socm.core.schema import current_schema
+    from socm.runs import PairsFile
+
+    # a stored column of another dtype: the empty file keeps it, as a file with pairs would
+    narrow = dataclasses.replace(current_schema()[0], name="narrow", dtype=np.float32)
+    schema = (*current_schema(), narrow)
+    f = PairsFile(tmp_path / "e.parquet", ["a", "b"], schema=schema)
+    f.close()
+    table = pq.read_table(tmp_path / "e.parquet")
+    assert table.num_rows == 0
+    assert str(table.schema.field("narrow").type) == "float"
+    assert str(table.schema.field("d_sigma").type) == "double"

@@ -44,6 +44,7 @@ __all__ = [
     "iter_pairwise",
     "iter_pairwise_between",
     "iter_pairwise_lazy",
+    "pair_position",
     "pairwise",
     "resolve_device",
 ]
@@ -207,7 +208,8 @@ class PairResult:
         from socm.core.uncertainty import PairAccumulator
 
         n = n_texts if n_texts is not None else int(max(self.i.max(), self.j.max())) + 1
-        acc = PairAccumulator(n)
+        own = tuple(c for c in current_schema() if c.name in self.columns)  # its own columns
+        acc = PairAccumulator(n, own)
         acc.add(self)
         out = acc.result(n_population, pairs_possible, level, n_listed=n_listed)
         return {k: v for k, v in out.items() if not k.startswith("text_")}
@@ -267,6 +269,20 @@ def all_pairs_index(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of all pairs i < j in ``itertools.combinations(range(n), 2)`` order."""
     i, j = np.triu_indices(n, k=1)
     return i.astype(np.int64), j.astype(np.int64)
+
+
+def pair_position(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    r"""Position of pair :math:`(i, j)`, :math:`i < j`, in
+    ``itertools.combinations(range(n), 2)`` order: :math:`i n - i(i+1)/2 + (j - i - 1)` (the
+    rows before :math:`i` hold :math:`i n - i(i+1)/2` pairs).
+
+    Examples
+    --------
+    >>> pair_position(np.array([0, 0, 1]), np.array([1, 2, 2]), 3).tolist()
+    [0, 1, 2]
+    """
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    return i * n - i * (i + 1) // 2 + (j - i - 1)
 
 
 #: Consumed statistics are handed back to the system every this many bytes.
@@ -646,7 +662,7 @@ def pairwise(
     n_pairs = n * (n - 1) // 2
     cols = {c.name: np.empty(n_pairs, dtype=c.dtype) for c in schema}
     for t in iter_pairwise(stats, None, numerics, device, progress, schema=schema):
-        pos = t.i * n - t.i * (t.i + 1) // 2 + (t.j - t.i - 1)  # combinations order
+        pos = pair_position(t.i, t.j, n)
         for f, col in cols.items():
             col[pos] = t.columns[f]
     i, j = all_pairs_index(n)

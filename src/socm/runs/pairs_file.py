@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from socm.core.pairs import PairResult
+from socm.core.pairs import PairResult, pair_position
 from socm.core.schema import PairSchema, current_schema, stored_names
 
 __all__ = ["PairsFile", "part_name"]
@@ -61,7 +61,8 @@ class PairsFile:
         self._dictionary = None if path is None else _string_array(ids)
         self.labels = labels
         self.n_sorted = n_sorted
-        self.columns = stored_names(current_schema() if schema is None else schema)
+        self.schema = current_schema() if schema is None else schema
+        self.columns = stored_names(self.schema)
         self._parts: list[PairResult] = []
         self._labels: list[str | None] = []
         self._rows = 0
@@ -99,8 +100,8 @@ class PairsFile:
         tile = PairResult.concat(self._parts)
         label = self._labels if self.labels is not None else None
         if self.n_sorted is not None:
-            n, i, j = self.n_sorted, tile.i, tile.j
-            tile = tile.take(np.argsort(i * n - i * (i + 1) // 2 + (j - i - 1), kind="stable"))
+            pos = pair_position(tile.i, tile.j, self.n_sorted)
+            tile = tile.take(np.argsort(pos, kind="stable"))
         table = self._table(tile, label=label)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
@@ -115,11 +116,7 @@ class PairsFile:
         if self._writer is None:  # no pair at all: an empty file with the columns
             import pyarrow.parquet as pq
 
-            empty = PairResult(
-                np.zeros(0, np.int64),
-                np.zeros(0, np.int64),
-                **{name: np.zeros(0) for name in self.columns},
-            )
+            empty = PairResult.empty(self.schema)
             pq.write_table(self._table(empty, label=[]), self.path)
         else:
             self._writer.close()

@@ -185,7 +185,10 @@ class StatsCollector:
 
     def info(self) -> dict[str, Any]:
         """Where the statistics went, for a run's summary."""
-        out: dict[str, Any] = {"kept": "store" if self.stored else "memory"}
+        out: dict[str, Any] = {
+            "kept": "store" if self.stored else "memory",
+            "n_texts": self.n_texts,
+        }
         out["budget_bytes"] = self.budget
         if self.expected is not None:
             out["estimated_bytes"] = self.expected

@@ -151,8 +151,9 @@ class StatsStore:
         self.factors.close()
 
     def info(self) -> dict[str, Any]:
-        """Where the store is and what it holds, for a run's summary."""
-        return {"path": str(self.dir.parent), "dtype": self.dtype, "n_texts": len(self)}
+        """Where the store is and how many texts it holds (this run's and any others'), for a
+        run's summary."""
+        return {"path": str(self.dir.parent), "dtype": self.dtype, "n_texts_in_store": len(self)}
 
 
 def _head(arr: np.ndarray | None) -> Head | None:
