@@ -241,6 +241,8 @@ def test_user_errors_are_one_line(corpus, tmp_path, capsys):
     assert main([*base, "--pairs", "x.tsv"]) == 2  # mining takes no pairs file
     with pytest.raises(SocmError, match="--top-k must be a whole number >= 1, got 0"):
         run_mine(run_config(tiny, tmp_path), top_k=0)
+    with pytest.raises(SocmError, match="^block must be a whole number >= 1, got 0"):
+        run_mine(run_config(tiny, tmp_path), block=0)  # a parameter without a flag
     with pytest.raises(SocmError, match="--cache-dtype must be one of float32, float16"):
         run_mine(run_config(tiny, tmp_path), cache_dtype="int8")
     with pytest.raises(SocmError, match="drop --pairs"):

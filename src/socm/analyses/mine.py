@@ -101,11 +101,13 @@ MineOptions` keeping the best 100 pairs, leaving out texts of fewer than 5 token
 (fragments: "Pulley", "1753 BC.") and repeated texts."""
 
 
-def _whole(name: str, value: Any, minimum: int = 1, allow_none: bool = True) -> int | None:
+def _whole(what: str, value: Any, minimum: int = 1, allow_none: bool = True) -> int | None:
+    """``value`` as an int, or one line naming ``what`` (a flag such as ``--show``, or a
+    parameter that has no flag, such as ``block``)."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SocmError(f"--{name} must be a whole number >= {minimum}, got {value!r}")
+        raise SocmError(f"{what} must be a whole number >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -212,7 +214,7 @@ def run_mine(
         raise SocmError("socm mine searches the whole corpus for its pairs: drop --pairs")
     if cfg.max_pairs is not None:
         raise SocmError("socm mine scores each text's neighbours: drop --max-pairs")
-    show = _whole("show", show, allow_none=False)
+    show = _whole("--show", show, allow_none=False)
     block = _whole("block", block, allow_none=False)
     record = {**opts.record(), "cache_dtype": cache_dtype}
     if not record["search_options"]:
@@ -495,7 +497,7 @@ def pair_texts(run: str | Path, rank: int) -> tuple[str, str, tuple[str, str]]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    rank = _whole("rank", rank, allow_none=False)
+    rank = _whole("RANK", rank, allow_none=False)
     cand_path = run_file(run, "candidates.parquet")
     texts_path = run_file(run, "texts.parquet")
     try:
