@@ -5,7 +5,9 @@ square roots by eigendecomposition, exactly as the definitions read (Hara et al.
 They share no code with :mod:`socm.core.stats`, :mod:`socm.core.metrics` or
 :mod:`socm.core.pairs`, so agreement between the two routes is evidence, not tautology. Cost:
 :math:`O(D^3)` per pair. :func:`numpy_token_stats` is the per-text NumPy route to the
-statistics that socm used before its batched reduce step.
+statistics that socm used before its batched reduce step; it shares only the input check
+(:func:`~socm.core.stats.as_token_matrix`) and the :class:`~socm.core.stats.TokenStats`
+record with the engine, and computes the statistics with NumPy instead of torch.
 """
 
 from __future__ import annotations
@@ -125,13 +127,6 @@ def _helmert(z: np.ndarray) -> np.ndarray:
     centring removes is dropped without a decomposition. Row :math:`k` is
     :math:`(z_1 + \dots + z_k - k z_{k+1}) / \sqrt{k(k+1)}`.
     """
-    n = z.shape[0]
-    k = np.arange(1, n, dtype=np.float64)[:, None]
-    return (np.cumsum(z, axis=0)[:-1] - k * z[1:]) / np.sqrt(k * (k + 1))
-
-
-def _helmert(z: np.ndarray) -> np.ndarray:
-    """Rows ``(z_1 + ... + z_k - k z_{k+1}) / sqrt(k (k + 1))``, ``k = 1 .. n - 1``."""
     n = z.shape[0]
     k = np.arange(1, n, dtype=np.float64)[:, None]
     return (np.cumsum(z, axis=0)[:-1] - k * z[1:]) / np.sqrt(k * (k + 1))

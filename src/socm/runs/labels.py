@@ -53,15 +53,6 @@ class LabelSums:
         for col, name in enumerate(self.metrics, start=1):
             self.sums[:, col] += np.bincount(code, weights=tile.columns[name], minlength=k)
 
-    def part(self, start: int, tile: Any) -> tuple[list[str], np.ndarray]:
-        """The sums of the listed pairs ``start .. start + len(tile)`` alone, as
-        ``(names, sums)`` for :meth:`merge` (a cluster task's share)."""
-        alone = LabelSums.__new__(LabelSums)
-        alone.names, alone.code, alone.metrics = self.names, self.code, self.metrics
-        alone.sums = np.zeros_like(self.sums)
-        alone.update(start, tile)
-        return self.names, alone.sums
-
     def merge(self, names: list[str], sums: np.ndarray) -> None:
         """Add another :class:`LabelSums`' ``names`` and ``sums`` (e.g. a cluster worker's,
         over its part of the listed pairs).
