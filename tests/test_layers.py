@@ -40,13 +40,28 @@ def stage_of(path: Path) -> str:
     )
 
 
+def _absolute(path: Path, node: ast.ImportFrom) -> str:
+    """The module a ``from`` import names, relative imports (``from ..core import x``)
+    resolved against the file's package."""
+    if node.level == 0:
+        return node.module or ""
+    package = ["socm", *path.relative_to(ROOT).parent.parts]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
 def imports(path: Path) -> list[tuple[int, str]]:
-    """(line, imported socm stage) of every import in a file, inside functions too."""
+    """(line, imported socm stage) of every import in a file, inside functions too; relative
+    imports are resolved, and ``from socm import core`` counts as importing ``core``."""
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         names = []
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
+        if isinstance(node, ast.ImportFrom):
+            module = _absolute(path, node)
+            if module == "socm":  # the root, or subpackages named as its attributes
+                names = [f"socm.{a.name}" if a.name in LEVEL else "socm" for a in node.names]
+            else:
+                names = [module]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         for name in names:
@@ -54,6 +69,13 @@ def imports(path: Path) -> list[tuple[int, str]]:
             if parts[0] == "socm":
                 out.append((node.lineno, parts[1] if len(parts) > 1 else "__init__"))
     return out
+
+
+def test_relative_imports_are_resolved():
+    fake = ROOT / "core" / "example.py"  # never written: only its path is used
+    tree = ast.parse("from ..output import x\nfrom . import stats\nfrom socm import cli, mine")
+    got = [_absolute(fake, n) for n in tree.body]
+    assert got == ["socm.output", "socm.core", "socm"]
 
 
 def test_every_stage_has_a_layer():
