@@ -263,6 +263,7 @@ def test_per_text(texts):
         ({"top_k": 0}, "top_k must be a whole number >= 1"),
         ({"max_per_text": -1}, "max_per_text must be a whole number >= 1"),
         ({"search": "annoy"}, "search must be one of"),
+        ({"search_options": {"ef": 64}}, "search_options: unknown 'ef'; known: margin"),
         ({"numerics": "fast"}, "numerics must be one of"),
         ({"backend": "spark"}, "backend must be 'local', 'ray' or a Backend"),
     ],

@@ -30,6 +30,7 @@ texts' covariance factors fit ``score_chunk_bytes``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,14 @@ __all__ = [
     "rank_candidates",
     "score_candidates",
 ]
+
+#: The keyword options of :func:`~socm.core.neighbors.nearest_neighbors` that
+#: ``MineOptions.search_options`` may set (the search's own arguments excluded).
+SEARCH_OPTIONS = tuple(
+    name
+    for name, p in inspect.signature(nearest_neighbors).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+)
 
 
 class OptionError(ValueError):
@@ -166,6 +175,14 @@ class MineOptions:
         if self.search not in METHODS:
             raise OptionError(
                 "search", f"search must be one of {', '.join(METHODS)}, got {self.search!r}"
+            )
+        known = SEARCH_OPTIONS
+        unknown = sorted(set(self.search_options) - set(known))
+        if unknown:
+            raise OptionError(
+                "search_options",
+                f"search_options: unknown {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(known)}",
             )
         object.__setattr__(self, "search_options", dict(self.search_options))
 

@@ -120,13 +120,13 @@ class TokenPolicy:
         cut = np.empty(len(texts), dtype=bool)
         bar = progress_bar(len(texts), "tokenise", "text", enabled=progress)
         for s in range(0, len(texts), chunk):
-            bar.update(min(chunk, len(texts) - s))
             enc = self.tokenize(texts[s : s + chunk])
             kept[s : s + chunk] = [
                 int(self.keep_mask(a, m).sum())
                 for a, m in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
             ]
             cut[s : s + chunk] = enc["truncated"]
+            bar.update(min(chunk, len(texts) - s))  # after the work: the estimate is honest
         bar.close()
         return kept, cut
 
