@@ -383,7 +383,12 @@ class _Bank:
         """:math:`M = F_a F_b^\top` of pairs ``(a[p], b[p])`` (zero-padded to ``k1 x k2``):
         one GEMM per distinct first text, ``F_a (k1 x D) @ [F_b1; ...; F_bm]^T``, instead of a
         gathered copy of both factors and a small GEMM per pair. Returns the matrices in the
-        order ``order`` of the pairs (sorted by first text) and that order."""
+        order ``order`` of the pairs (sorted by first text) and that order.
+
+        No fallback for tiny groups: measured on this project's 2-core CPU (one thread, 2,048
+        pairs, D = 384, ranks 16/64/127, a loaded machine), the grouped route took 24/199/766
+        µs a pair with groups of one pair, against 34/277/849 for gathering both factors and
+        one batched product, and stayed ahead at groups of 2, 4 and 8."""
         order = np.argsort(a, kind="stable")
         right = self.padded(b[order], k2)
         first = a[order]
