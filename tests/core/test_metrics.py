@@ -216,6 +216,28 @@ def test_fidelity_fast_path_is_accurate_on_graded_spectra():
         assert abs(got - ref[-1]) <= 1e-11 * max(1.0, ref[-1]), (k, got - ref[-1])
 
 
+def test_fidelity_of_a_tile_view_on_the_cpu_lapack_route(rng):
+    # matrices of CPU_EVR_MIN rows and more (dsyrk + dsyevr per matrix), given as the strided
+    # (na, nb, ka, kb) view of one product the all-pairs engine passes, with padding rows
+    from socm.core.metrics import CPU_EVR_MIN
+
+    ka, kb, dim = CPU_EVR_MIN + 4, CPU_EVR_MIN + 10, 3 * CPU_EVR_MIN
+    fa = torch.from_numpy(rng.normal(size=(2, ka, dim)) / dim)
+    fb = torch.from_numpy(rng.normal(size=(3, kb, dim)) / dim)
+    fa[1, -7:] = 0.0  # a shorter text, zero-padded
+    view = (fa.reshape(-1, dim) @ fb.reshape(-1, dim).T).view(2, ka, 3, kb).permute(0, 2, 1, 3)
+    assert not view.is_contiguous()
+    got = fidelity_exact(view)
+    assert got.shape == (2, 3)
+    for a in range(2):
+        for b in range(3):
+            ref = np.linalg.svd((fa[a] @ fb[b].T).numpy(), compute_uv=False).sum()
+            assert abs(float(got[a, b]) - ref) <= 1e-12 * ref
+    # the same values as on a contiguous copy
+    flat = fidelity_exact(view.reshape(-1, ka, kb)).reshape(2, 3)
+    np.testing.assert_allclose(got.numpy(), flat.numpy(), rtol=1e-13)
+
+
 def test_stats_and_raw_give_same_values(rng):
     x1, x2 = random_tokens(rng, 10, 16), random_tokens(rng, 11, 16)
     s1, s2 = socm.token_stats(x1), socm.token_stats(x2)

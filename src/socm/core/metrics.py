@@ -257,27 +257,56 @@ def eigvalsh_in_threads(x: torch.Tensor, threads: int | None = None) -> torch.Te
     return torch.cat(list(parts))
 
 
-def fidelity_exact(m: torch.Tensor, atol: float = 1e-10) -> torch.Tensor:
+def _gram_eigvalsh_cpu(mm: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    r"""Eigenvalues (ascending) of :math:`K = MM^\top` for each matrix of a CPU stack
+    ``(..., p, q)``, and the number of zero rows of each :math:`M`.
+
+    One matrix at a time: BLAS ``dsyrk`` forms the lower triangle of :math:`K` (half a GEMM's
+    flops) and LAPACK ``dsyevr`` takes its eigenvalues. ``mm`` may be any strided view (the
+    cross-Grams of a tile, un-permuted): each matrix is read in place, no copy of the stack.
+    """
+    from scipy.linalg import blas, lapack
+
+    arr = mm.numpy()
+    lead, p = arr.shape[:-2], arr.shape[-2]
+    lam = np.empty((*lead, p))
+    n_zero = np.empty((*lead, 1), dtype=np.int64)
+    for idx in np.ndindex(*lead):
+        k = blas.dsyrk(1.0, arr[idx], lower=1)
+        n_zero[idx] = np.count_nonzero(np.diagonal(k) == 0)  # zero rows of M (padding)
+        w, _, found, _, info = lapack.dsyevr(k, compute_v=0, lower=1, overwrite_a=1)
+        if info != 0 or found != p:  # pragma: no cover - LAPACK failure
+            raise np.linalg.LinAlgError(f"dsyevr failed (info {info})")
+        lam[idx] = w
+    return lam, n_zero
+
+
+def fidelity_exact(m: torch.Tensor, atol: float = 1e-9) -> torch.Tensor:
     r"""Exact fidelity :math:`\lVert M\rVert_*` for a batch of cross-Gram matrices.
 
     Parameters
     ----------
-    m : torch.Tensor, shape (B, k1, k2)
-        :math:`M = F_1 F_2^\top` per pair (zero rows/columns from padding allowed).
+    m : torch.Tensor, shape (..., k1, k2)
+        :math:`M = F_1 F_2^\top` per pair (zero rows/columns from padding allowed); any
+        leading shape and strides (a tile's cross-Grams as a view of one product).
     atol : float
         Target absolute accuracy: matrices whose a-posteriori error bound (below) exceeds it
-        take the SVD route. The bound is a first-order estimate, not a proof; in tests the
-        actual error stayed below a tenth of it.
+        take the SVD route. The bound is a first-order estimate, not a proof. On 400 pairs of
+        MS MARCO passages (all-MiniLM-L6-v2, median 72 tokens) the actual error of the
+        eigenvalue route was at most 2.6e-12 while the bound reached 1.2e-8 (at most 4e-4 of
+        it); with ``atol = 1e-9`` 6% of those pairs took the SVD route (36% at 1e-10). An
+        error of ``atol`` in the fidelity moves :math:`d_\Sigma` by ``atol / 2``.
 
     Returns
     -------
-    torch.Tensor, shape (B,)
+    torch.Tensor, shape (...)
         :math:`\sum_l \sigma_l(M) = \operatorname{tr}((A^{1/2}BA^{1/2})^{1/2})`.
 
     Notes
     -----
     Fast path: :math:`\sigma_l = \sqrt{\lambda_l(K)}` with the smaller Gram matrix
-    :math:`K = MM^\top` (``eigvalsh``, about twice as fast as ``svdvals``). Exact zero rows of
+    :math:`K = MM^\top` (``eigvalsh``, about twice as fast as ``svdvals``; on the CPU from
+    :data:`CPU_EVR_MIN` rows, ``dsyrk`` and ``dsyevr`` per matrix). Exact zero rows of
     :math:`M` (padding) give exact zero eigenvalues, which are set to 0. Rounding perturbs each
     eigenvalue by at most :math:`\delta = 2(p + q)\,\varepsilon_{64}\,\lambda_{max}`, so each
     :math:`\sqrt{\lambda_l}` by at most :math:`\min(\sqrt\delta, \delta / (2\sqrt{\lambda_l}))`;
@@ -285,13 +314,20 @@ def fidelity_exact(m: torch.Tensor, atol: float = 1e-10) -> torch.Tensor:
     recomputed from the singular values of :math:`M` directly, which are accurate to
     :math:`O(\varepsilon_{64}\sigma_{max})`.
     """
+    lead = m.shape[:-2]
     if m.shape[-1] == 0 or m.shape[-2] == 0:
-        return m.new_zeros(m.shape[:-2])
+        return m.new_zeros(lead)
     mm = m if m.shape[-2] <= m.shape[-1] else m.mT
     p, q = mm.shape[-2], mm.shape[-1]
-    gram = mm @ mm.mT
-    n_zero = (gram.diagonal(dim1=-2, dim2=-1) == 0).sum(-1, keepdim=True)  # zero rows of M
-    lam = batched_eigvalsh(gram)  # ascending
+    if mm.device.type == "cpu" and p >= CPU_EVR_MIN:
+        lam_np, zeros_np = _gram_eigvalsh_cpu(mm)
+        lam, n_zero = torch.from_numpy(lam_np), torch.from_numpy(zeros_np)
+    else:
+        mm = mm.reshape(-1, p, q)
+        gram = mm @ mm.mT
+        n_zero = (gram.diagonal(dim1=-2, dim2=-1) == 0).sum(-1, keepdim=True)  # zero rows
+        lam = batched_eigvalsh(gram).reshape(*lead, p)  # ascending
+        n_zero = n_zero.reshape(*lead, 1)
     known_zero = torch.arange(p, device=m.device) < n_zero
     lam = torch.where(known_zero, 0.0, lam.clamp(min=0))
     delta = 2 * (p + q) * torch.finfo(m.dtype).eps * lam[..., -1:]

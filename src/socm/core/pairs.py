@@ -396,11 +396,12 @@ class _Bank:
         starts = np.concatenate([[0], cuts])
         ends = np.concatenate([cuts, [len(first)]])
         left = self.padded(first[starts], k1)
-        blocks = [
-            (left[g] @ right[s:e].reshape(-1, self.dim).T).view(k1, e - s, k2).permute(1, 0, 2)
-            for g, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
-        ]
-        return torch.cat(blocks), order
+        # M^T of every pair written in place, (pairs, k2, k1): no permute, no concatenation
+        out = torch.empty(len(first), k2, k1, dtype=right.dtype, device=right.device)
+        for g, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            rows = (e - s) * k2
+            torch.mm(right[s:e].reshape(rows, self.dim), left[g].T, out=out[s:e].view(rows, k1))
+        return out.mT, order
 
 
 def _fidelities(
@@ -478,6 +479,8 @@ def _group_tile(
     mean_cos = ma @ mb.T
     tia = torch.from_numpy(ia).to(fa.device)
     tib = torch.from_numpy(ib).to(fa.device)
+    if dense and numerics == "exact":  # the (na, nb) stack as a view: no copy of the tile
+        return fidelity_exact(m4).reshape(-1), mean_cos.reshape(-1)
     if dense:
         m, c = m4.reshape(-1, ka, kb), mean_cos.reshape(-1)
     else:
