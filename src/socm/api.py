@@ -282,26 +282,15 @@ def _mine_stored(
     device: Any,
     progress: bool,
 ) -> core_mine.MineResult:
-    """The steps of :func:`socm.core.mine.mine` on statistics in a store."""
+    """The steps of :func:`socm.core.mine.mine` on statistics in a store (a budget of
+    factors read from it at a time)."""
     from socm.core.pairs import ScoreOptions
 
-    dup_keys = keys if opts.drop_duplicates else None
-    eligible, excluded = core_mine.eligible_texts(held.n_tokens, dup_keys, opts)
     t1 = time.perf_counter()
-    cand = core_mine.find_candidates(held.means(), opts, device, progress, eligible, excluded)
-    t2 = time.perf_counter()
-    how = ScoreOptions(numerics, device, progress)
-    if scorer is None:  # a budget of factors read from the store at a time
-        budget = min(chunk_bytes, core_pairs.LAZY_BUDGET_BYTES)
-        scores = core_mine.score_candidates(held, cand.pairs(), how, budget)
-    else:
-        scores = scorer.score_listed(held, cand.pairs(), how)
-    t3 = time.perf_counter()
-    res = core_mine.rank_candidates(cand, scores, opts)
-    res.timings = {
-        "stats": t1 - t0,
-        "neighbors": t2 - t1,
-        "scoring": t3 - t2,
-        "ranking": res.timings["ranking"],
-    }
+    res = core_mine.mine_stats(
+        held, held.means(), held.n_tokens, opts, ScoreOptions(numerics, device, progress),
+        duplicate_keys=keys, scorer=scorer,
+        score_chunk_bytes=min(chunk_bytes, core_pairs.LAZY_BUDGET_BYTES),
+    )  # fmt: skip
+    res.timings = {"stats": t1 - t0, **res.timings}
     return res

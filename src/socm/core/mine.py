@@ -55,6 +55,7 @@ __all__ = [
     "eligible_texts",
     "find_candidates",
     "mine",
+    "mine_stats",
     "neighbor_ranks",
     "random_pair_cosines",
     "rank_candidates",
@@ -768,7 +769,6 @@ def mine(
     t0 = time.perf_counter()
     stats = token_stats_many(token_lists)
     check_same_dim(stats)
-    means = np.stack([s.mean for s in stats])
     keys = None
     if options.drop_duplicates:
         keys = duplicate_keys
@@ -776,22 +776,66 @@ def mine(
             keys = [content_key(x) for x in token_lists]
         elif len(keys) != len(token_lists):
             raise ValueError(f"{len(keys)} duplicate keys for {len(token_lists)} texts")
-    eligible, excluded = eligible_texts([s.n_tokens for s in stats], keys, options)
+    means = np.stack([s.mean for s in stats])
+    n_tokens = [s.n_tokens for s in stats]
     t1 = time.perf_counter()
-    cand = find_candidates(means, options, device, progress, eligible, excluded)
-    del means
-    t2 = time.perf_counter()
+    res = mine_stats(
+        stats, means, n_tokens, options, opts,
+        duplicate_keys=keys, scorer=scorer, score_chunk_bytes=score_chunk_bytes,
+    )  # fmt: skip
+    res.timings = {"stats": t1 - t0, **res.timings}
+    return res
+
+
+def mine_stats(
+    stats: Sequence[TokenStats],
+    means: np.ndarray,
+    n_tokens: Sequence[int] | np.ndarray,
+    options: MineOptions,
+    score: ScoreOptions,
+    *,
+    duplicate_keys: Sequence[Any] | None = None,
+    scorer: ListedScorer | None = None,
+    score_chunk_bytes: int = 512 << 20,
+) -> MineResult:
+    """The steps of :func:`mine` after the statistics: fragments and duplicates left out
+    (:func:`eligible_texts`), :func:`find_candidates`, :func:`score_candidates` (or
+    ``scorer``) and :func:`rank_candidates`.
+
+    Parameters
+    ----------
+    stats : sequence of TokenStats
+        Every text's statistics; read only for the candidates' factors (a sequence that reads
+        them on demand, such as :class:`socm.store.StoredStats`, is read a chunk at a time).
+    means : numpy.ndarray, shape (N, D)
+        The unit means (what the search reads).
+    n_tokens : sequence of int
+        Each text's tokens (fragments have fewer than ``options.min_tokens``).
+    options : MineOptions
+    score : ScoreOptions
+        Numerics, device and progress of the scoring.
+    duplicate_keys : sequence, optional
+        One key per text, equal for duplicates (used with ``options.drop_duplicates``).
+    scorer : ListedScorer, optional
+        Scores the candidates instead of this process.
+    score_chunk_bytes : int
+        Covariance-factor bytes read per scoring chunk in this process.
+
+    Returns
+    -------
+    MineResult
+        With ``timings`` of the neighbour search, the scoring and the ranking.
+    """
+    keys = duplicate_keys if options.drop_duplicates else None
+    eligible, excluded = eligible_texts(n_tokens, keys, options)
+    t0 = time.perf_counter()
+    cand = find_candidates(means, options, score.device, score.progress, eligible, excluded)
+    t1 = time.perf_counter()
     if scorer is None:
-        scores = score_candidates(stats, cand.pairs(), opts, score_chunk_bytes)
+        scores = score_candidates(stats, cand.pairs(), score, score_chunk_bytes)
     else:
-        scores = scorer.score_listed(stats, cand.pairs(), opts)
-    del stats
-    t3 = time.perf_counter()
+        scores = scorer.score_listed(stats, cand.pairs(), score)
+    t2 = time.perf_counter()
     res = rank_candidates(cand, scores, options)
-    res.timings = {
-        "stats": t1 - t0,
-        "neighbors": t2 - t1,
-        "scoring": t3 - t2,
-        "ranking": res.timings["ranking"],
-    }
+    res.timings = {"neighbors": t1 - t0, "scoring": t2 - t1, "ranking": res.timings["ranking"]}
     return res
