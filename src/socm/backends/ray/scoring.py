@@ -244,6 +244,24 @@ class RayScoring:
         chunks = plan_chunks(self._ray, stats, pairs, n_max, self._window(), ids)
         return chunks, p
 
+    def _setup(
+        self,
+        stats: StatsHandle | list[TokenStats],
+        pairs: np.ndarray | None,
+        opts: ScoreOptions,
+        chunk_fn: Any,
+        tile_fn: Any,
+    ) -> tuple[Iterator[Task], int, Any, ScoreOptions, str | None] | None:
+        """What a scoring call submits: the tasks, the pairs in all, the remote function
+        (``chunk_fn`` for listed pairs, ``tile_fn`` for all pairs), the workers' options and
+        the fault to inject; None when there is nothing to score."""
+        held = self._prepare(stats, pairs)
+        if held is None:
+            return None
+        plan, total = self._plan(held, pairs, opts.ids)
+        remote = self._remote(chunk_fn if pairs is not None else tile_fn)
+        return plan, total, remote, self._worker_options(opts), os.environ.get(FAULT_ENV) or None
+
     def _remote(self, fn: Any) -> Any:
         resources: dict[str, Any] = {"num_cpus": 1}
         if self.use_gpu:  # a GPU, and its share of the CPUs (large eigenproblems run there)
@@ -265,13 +283,10 @@ class RayScoring:
         :class:`~socm.backends.ray.blocks.RemoteStats` of :meth:`encode_stats`, or a list in
         this process, put into the object store here (and consumed)."""
         pairs = as_pairs(pairs)
-        held = self._prepare(stats, pairs)
-        if held is None:
+        setup = self._setup(stats, pairs, opts, tasks.score_chunk, tasks.score_tile)
+        if setup is None:
             return
-        plan, total = self._plan(held, pairs, opts.ids)
-        listed = pairs is not None
-        remote = self._remote(tasks.score_chunk if listed else tasks.score_tile)
-        worker, fault = self._worker_options(opts), os.environ.get(FAULT_ENV) or None
+        plan, total, remote, worker, fault = setup
 
         def submit(t: Task) -> Any:
             return remote.remote(*t.args, worker, fault, *t.refs)
@@ -297,13 +312,10 @@ class RayScoring:
         every node sees at that path; the caller closes the sink, which checks the parts)."""
         pairs = as_pairs(pairs)
         sink.open_parts()
-        held = self._prepare(stats, pairs)
-        if held is None:
+        setup = self._setup(stats, pairs, opts, tasks.score_chunk_into, tasks.score_tile_into)
+        if setup is None:
             return
-        plan, total = self._plan(held, pairs, opts.ids)
-        listed = pairs is not None
-        remote = self._remote(tasks.score_chunk_into if listed else tasks.score_tile_into)
-        worker, fault = self._worker_options(opts), os.environ.get(FAULT_ENV) or None
+        plan, total, remote, worker, fault = setup
 
         def submit(t: Task) -> Any:
             spec = sink.part(t.n_pairs, t.texts, t.start)
