@@ -23,6 +23,7 @@ __all__ = [
     "SUMMARY_FIELDS",
     "pairs_dataset",
     "per_layer_table",
+    "read_mine_summary",
     "read_summary",
     "run_file",
     "slug",
@@ -67,12 +68,27 @@ def versions() -> dict[str, str]:
     return found
 
 
+#: The record of each kind of run folder, the command that writes it and its other files.
+_KINDS = {
+    "socm measure": ("summary.json", ("pairs.parquet", "texts.jsonl")),
+    "socm mine": ("mine_summary.json", ("candidates.parquet", "texts.parquet")),
+}
+
+
 def run_file(run: str | Path, name: str) -> Path:
-    """Path of ``name`` in run folder ``run``; a clear error when the folder or file is missing."""
+    """Path of ``name`` in run folder ``run``; a clear error when the folder or file is
+    missing, saying what the folder is when it holds another kind of run."""
     path = Path(run) / name
     if not Path(run).is_dir():
         raise SocmError(f"run folder not found: {run}")
     if not path.exists():
+        wanted = [c for c, (record, files) in _KINDS.items() if name in (record, *files)]
+        for command, (record, _files) in _KINDS.items():
+            if wanted and command not in wanted and (Path(run) / record).is_file():
+                raise SocmError(
+                    f"{run} is a {command} run folder ({record}), not a {wanted[0]} run "
+                    f"(it has no {name})"
+                )
         raise SocmError(f"{run}: missing {name} (incomplete run folder)")
     return path
 
@@ -143,6 +159,36 @@ def _summary_problem(data: Any) -> str | None:
     return None
 
 
+def _read_json(path: Path, hint: str) -> Any:
+    """A run record's JSON, or one line naming the file and what is wrong with it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SocmError(f"{path}: not valid UTF-8; {hint}") from None
+    except json.JSONDecodeError as exc:
+        raise SocmError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {hint}"
+        ) from None
+    except OSError as exc:
+        raise SocmError(f"{path}: cannot be read ({exc.strerror or exc}); {hint}") from None
+
+
+def read_mine_summary(run: str | Path) -> dict:
+    """A mine run's ``mine_summary.json``, checked.
+
+    Raises
+    ------
+    SocmError
+        The folder or file is missing (saying so when the folder is a measure run), or the file
+        is not a mine summary; the message names the file.
+    """
+    path = run_file(run, "mine_summary.json")
+    data = _read_json(path, "rerun socm mine")
+    if not isinstance(data, dict) or data.get("command") != "mine":
+        raise SocmError(f"{path}: not a socm mine summary; rerun socm mine")
+    return data
+
+
 def read_summary(run: str | Path) -> dict:
     """A measure run's ``summary.json``, checked.
 
@@ -166,14 +212,7 @@ def read_summary(run: str | Path) -> dict:
     """
     path = run_file(run, "summary.json")
     hint = "rerun socm measure"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise SocmError(f"{path}: not valid UTF-8; {hint}") from None
-    except json.JSONDecodeError as exc:
-        raise SocmError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {hint}"
-        ) from None
+    data = _read_json(path, hint)
     problem = _summary_problem(data)
     if problem:
         raise SocmError(f"{path}: {problem}; {hint}")
