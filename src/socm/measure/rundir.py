@@ -21,6 +21,7 @@ from socm.errors import SocmError
 
 __all__ = [
     "SUMMARY_FIELDS",
+    "check_pairs",
     "pairs_dataset",
     "per_layer_table",
     "read_mine_summary",
@@ -98,20 +99,99 @@ def pairs_dataset(path: str | Path) -> Any:
     run), or a folder of ``part-*.parquet`` files (a cluster run: one part per task, read in
     part order, which is the order of the tiles or of the listed pairs).
 
+    When the folder holding ``path`` has a ``summary.json`` (a run folder), the pairs are
+    checked against that record first (:func:`check_pairs`): a missing, extra or changed part,
+    or a file with another number of pairs, is refused, never read as the whole run.
+
     Raises
     ------
     SocmError
-        A folder without parts.
+        A folder without parts; pairs that do not match the run's record.
     """
     import pyarrow.dataset as pads
 
     path = Path(path)
+    files = _pair_files(path)
+    if (path.parent / "summary.json").is_file():
+        check_pairs(path, read_summary(path.parent), files)
+    return pads.dataset([str(p) for p in files], format="parquet")
+
+
+def _pair_files(path: Path) -> list[Path]:
+    """The file, or the parts of a folder in part order."""
+    if not path.is_dir():
+        return [path]
+    parts = sorted(path.glob("part-*.parquet"), key=_part_number)
+    if not parts:
+        raise SocmError(f"{path}: a pairs folder without part-*.parquet files")
+    return parts
+
+
+_CHECKED: dict[tuple, bool] = {}
+
+
+def check_pairs(path: Path, summary: dict, files: list[Path] | None = None) -> None:
+    """Refuse a ``pairs.parquet`` that is not the one its run recorded.
+
+    A folder of parts must hold exactly ``part-000000`` .. ``part-<count - 1>`` with the rows
+    per part of the run's ``summary.json`` (``pairs_parts``: ``count`` and ``rows``); a run
+    of an older socm, without that record, must hold contiguous parts. A file, or all parts
+    together, must hold the summary's ``n_pairs`` rows. Only the parquet footers are read,
+    and a check is remembered while no file changes (name, size, modification time).
+
+    Raises
+    ------
+    SocmError
+        Naming the file or folder, what is missing or different, and what to do.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    files = _pair_files(path) if files is None else files
+    try:
+        stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    except OSError as exc:
+        raise SocmError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    key = (str(path.resolve()), stamp, json.dumps(summary.get("pairs_parts")), summary["n_pairs"])
+    if key in _CHECKED:
+        return
+    hint = "the run folder is damaged; rerun socm measure"
+    record = summary.get("pairs_parts")
+    try:
+        rows = [pq.read_metadata(f).num_rows for f in files]
+    except (OSError, ValueError) as exc:
+        raise SocmError(
+            f"{path}: unreadable parquet ({str(exc).splitlines()[0]}); {hint}"
+        ) from None
     if path.is_dir():
-        parts = sorted(path.glob("part-*.parquet"), key=_part_number)
-        if not parts:
-            raise SocmError(f"{path}: a pairs folder without part-*.parquet files")
-        return pads.dataset([str(p) for p in parts], format="parquet")
-    return pads.dataset(str(path), format="parquet")
+        numbers = [_part_number(f)[0] for f in files]
+        if isinstance(record, dict) and isinstance(record.get("rows"), list):
+            want = list(range(int(record.get("count", len(record["rows"])))))
+            if numbers != want:
+                gone = sorted(set(want) - set(numbers))
+                extra = sorted(set(numbers) - set(want))
+                what = (
+                    f"part {gone[0]} of {len(want)} is missing"
+                    if gone
+                    else f"part {extra[0]} is not one of the run's {len(want)} parts"
+                )
+                raise SocmError(f"{path}: {what}; {hint}")
+            for k, (got, expected) in enumerate(zip(rows, record["rows"], strict=True)):
+                if got != expected:
+                    raise SocmError(
+                        f"{files[k]}: {got:,} pairs where the run wrote {expected:,}; {hint}"
+                    )
+        elif numbers != list(range(len(files))):
+            gone = sorted(set(range(max(numbers) + 1)) - set(numbers))
+            raise SocmError(f"{path}: part {gone[0] if gone else '?'} is missing; {hint}")
+    if sum(rows) != summary["n_pairs"]:
+        raise SocmError(
+            f"{path}: {sum(rows):,} pairs where the run's summary.json records "
+            f"{summary['n_pairs']:,}; {hint}"
+        )
+    _CHECKED[key] = True
+    if len(_CHECKED) > 64:
+        _CHECKED.pop(next(iter(_CHECKED)))
 
 
 def iter_pairs_batches(
