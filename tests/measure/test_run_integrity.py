@@ -4,6 +4,8 @@ refused naming the file."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import run_config
@@ -96,3 +98,48 @@ def test_a_single_file_with_other_rows_is_refused(wiki_head, tmp_path):
     pq.write_table(t.slice(0, 10), out / "pairs.parquet")
     with pytest.raises(SocmError, match="10 pairs where the run's summary.json records 15"):
         pairs_dataset(out / "pairs.parquet")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda s: s.replace('"avg_socm": 0.', '"avg_socm": NaN, "x": 0.', 1), "avg_socm: nan"),
+        (lambda s: s.replace('"n_texts": 6', '"n_texts": "6"', 1), "n_texts: '6'"),
+        (lambda s: s[: len(s) // 2], "not valid JSON"),
+    ],
+)
+def test_compare_never_reuses_a_damaged_run(wiki_head, tmp_path, capsys, damage, message):
+    from conftest import MODEL
+
+    args = ["compare", "--model", MODEL, "--corpus", str(wiki_head), "--n-texts", "6"]
+    args += ["--out", str(tmp_path / "cmp"), "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    args += ["--device", "cpu"]
+    assert main(args) == 0
+    (summary,) = (tmp_path / "cmp").glob("*/summary.json")
+    summary.write_text(damage(summary.read_text()))
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"socm: error: {summary}: ") and message in err, err
+    assert "--overwrite" in err and err.count("\n") == 1
+    assert main([*args, "--overwrite", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    assert record["reused"] is False and 0 < record["avg_socm"] < 1
+
+
+def test_a_damaged_mine_summary_is_refused_naming_the_file(tmp_path, capsys):
+    run = tmp_path / "mine"
+    run.mkdir()
+    for name in ("candidates.parquet", "texts.parquet"):
+        (run / name).write_bytes(b"")
+    record = {"command": "mine", "model": "m", "corpus": "c", "numerics": "exact"}
+    record |= {"config": {}, "n_texts": 5, "top_pairs": [{"rank": 1, "socm": float("nan")}]}
+    (run / "mine_summary.json").write_text(json.dumps(record))
+    for argv in (
+        ["pair", "--from-mine", str(run), "1"],
+        ["report", str(run), "--out", str(tmp_path / "r.html")],
+    ):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"{run / 'mine_summary.json'}: not a socm mine summary" in err, err
+        assert "top_pairs" in err

@@ -49,12 +49,25 @@ def _same_config(summary: dict, cfg: MeasureConfig) -> bool:
 
 
 def measure_or_reuse(cfg: MeasureConfig, **kw) -> tuple[dict, bool]:
-    """The run in ``cfg.out`` when its settings match ``cfg``, else a new run; (summary, reused)."""
+    """The run in ``cfg.out`` when its settings match ``cfg``, else a new run; (summary, reused).
+
+    Raises
+    ------
+    SocmError
+        ``cfg.out`` holds a damaged ``summary.json`` (not JSON, a field of the wrong type, a
+        NaN average, ...: :func:`~socm.measure.rundir.read_summary`), naming the file, unless
+        ``cfg.overwrite``: then the run is measured again.
+    """
     f = Path(cfg.out) / "summary.json"
     if f.is_file() and not kw:
-        summary = json.loads(f.read_text(encoding="utf-8"))
-        if _same_config(summary, cfg):
-            return summary, True
+        try:
+            summary = read_summary(cfg.out)
+        except SocmError as exc:
+            if not cfg.overwrite:
+                raise SocmError(f"{exc}, or pass --overwrite to measure it again") from None
+        else:
+            if _same_config(summary, cfg):
+                return summary, True
     return run_measure(cfg, **kw)[0], False
 
 

@@ -74,7 +74,7 @@ from socm.files import atomic_write_json, atomic_write_parquet
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.job import backend_encoder
-from socm.measure.rundir import run_file, versions
+from socm.measure.rundir import read_mine_summary, run_file, versions
 from socm.measure.select import prepare
 from socm.measure.statistics import stats_collector
 from socm.progress import duration
@@ -471,8 +471,8 @@ def read_mine_run(run: str | Path) -> tuple[dict[str, Any], Any, Any]:
     import pyarrow.parquet as pq
 
     paths = [run_file(run, name) for name in MINE_FILES]
+    summary = read_mine_summary(run)
     try:
-        summary = json.loads(paths[2].read_text(encoding="utf-8"))
         return summary, pq.read_table(paths[0]), pq.read_table(paths[1])
     except (OSError, ValueError) as exc:
         raise SocmError(f"{run}: unreadable mine run ({str(exc).splitlines()[0]})") from None

@@ -8,9 +8,10 @@ A run folder holds ``summary.json``, ``pairs.parquet`` and ``texts.jsonl`` (``so
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,28 +216,155 @@ def _part_number(path: Path) -> tuple[int, str]:
     return (int(digits) if digits.isdigit() else -1, path.name)
 
 
-_TEXT_KEYS = ("model", "corpus", "numerics")
+Check = Callable[[Any], bool]
+
+
+def _is_int(lo: int = 0) -> Check:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _is_num(lo: float = -math.inf, hi: float = math.inf) -> Check:
+    return lambda v: (
+        isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and lo <= v <= hi
+    )
+
+
+def _or_none(check: Check) -> Check:
+    return lambda v: v is None or check(v)
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_interval(v: Any) -> bool:
+    return v is None or (
+        isinstance(v, list) and len(v) == 2 and all(map(_is_num(), v)) and v[0] <= v[1]
+    )
+
+
+def _is_parts(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and _is_int()(v.get("count"))
+        and isinstance(v.get("rows"), list)
+        and len(v["rows"]) == v["count"]
+        and all(map(_is_int(), v["rows"]))
+    )
+
+
+def _is_quantiles(v: Any) -> bool:
+    return isinstance(v, dict) and all(map(_or_none(_is_num()), v.values()))
+
+
+#: The fields of a measure summary a reader may use, and what each must be: the required ones
+#: first (:data:`_REQUIRED_SUMMARY_KEYS`), then those checked when present. Every other
+#: ``avg_<column>`` must be a finite number, its ``_ci95`` an interval and its ``_se`` a
+#: number >= 0 (or None).
+_SUMMARY_CHECKS: dict[str, Check] = {
+    "model": _is_str,
+    "corpus": _is_str,
+    "numerics": lambda v: v in ("exact", "paper"),
+    "n_texts": _is_int(2),
+    "n_pairs": _is_int(1),
+    "pairs": lambda v: v in ("all", "sampled", "listed"),
+    "revision": _or_none(_is_str),
+    "model_path": _or_none(_is_str),
+    "layer": lambda v: v == "last" or _is_int(-(2**31))(v),
+    "token_policy": lambda v: isinstance(v, dict),
+    "config": lambda v: isinstance(v, dict),
+    "n_truncated": _is_int(),
+    "n_dropped_empty": _is_int(),
+    "n_d_sigma_over_1": _is_int(),
+    "n_population": _or_none(_is_int()),
+    "pairs_possible": _or_none(_is_int()),
+    "ci_level": _is_num(0.0, 1.0),
+    "socm_quantiles": _is_quantiles,
+    "avg_normalized_spread": _is_num(0.0),
+    "share_spread_over_2": _is_num(0.0, 1.0),
+    "pairs_file": lambda v: isinstance(v, bool),
+    "pairs_parts": _is_parts,
+    "by_label": lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+}
+
+
+def _check_of(key: str) -> Check | None:
+    if key in _SUMMARY_CHECKS:
+        return _SUMMARY_CHECKS[key]
+    if key.startswith("avg_") and key.endswith("_ci95"):
+        return _is_interval
+    if key.startswith("avg_") and key.endswith("_se"):
+        return _or_none(_is_num(0.0))
+    if key.startswith("avg_"):
+        return _is_num()
+    return None
+
+
+def _is_top_pair(v: Any) -> bool:
+    numbers = ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma")
+    return (
+        isinstance(v, dict)
+        and _is_int(1)(v.get("rank"))
+        and all(_is_num()(v.get(k)) for k in numbers if k in v)
+        and all(_is_str(v.get(k)) for k in ("text1", "text2"))
+    )
+
+
+#: The fields of a mine summary a reader may use, and what each must be when present
+#: (``model``, ``corpus`` and ``n_texts`` required; readers take what else a folder of an older
+#: or newer socm has, and a command that needs the settings checks ``config`` itself).
+_MINE_CHECKS: dict[str, Check] = {
+    "command": lambda v: v == "mine",
+    "model": _is_str,
+    "corpus": _is_str,
+    "numerics": lambda v: v in ("exact", "paper"),
+    "config": lambda v: isinstance(v, dict),
+    "n_texts": _is_int(1),
+    "top_pairs": lambda v: isinstance(v, list) and all(map(_is_top_pair, v)),
+    "revision": _or_none(_is_str),
+    "token_policy": lambda v: isinstance(v, dict),
+    "cache_dtype": lambda v: v in ("float32", "float16"),
+    "n_texts_corpus": _is_int(),
+    "n_candidates": _is_int(),
+    "n_kept": _is_int(),
+    "neighbors": _is_int(1),
+    "top_k": _or_none(_is_int(1)),
+    "max_per_text": _or_none(_is_int(1)),
+    "min_tokens": _or_none(_is_int()),
+    "rank_by": _is_str,
+    "n_truncated": _is_int(),
+    "n_dropped_empty": _is_int(),
+    "avg_normalized_spread": _is_num(0.0),
+    "neighbor_info": lambda v: isinstance(v, dict),
+    "timings": lambda v: isinstance(v, dict) and all(map(_is_num(0.0), v.values())),
+}
+_MINE_REQUIRED = ("model", "corpus", "n_texts")
+
+
+def _problem(
+    data: Any, required: tuple[str, ...], check_of: Callable[[str], Check | None], kind: str
+) -> str | None:
+    """Why ``data`` is not a ``kind``, or None when it has every ``required`` key and every
+    field a reader may use has its type and a possible value (finite averages, counts >= 0,
+    intervals lo <= hi, ...)."""
+    if not isinstance(data, dict):
+        return f"not a {kind} (a JSON {type(data).__name__}, not an object)"
+    missing = [k for k in required if k not in data]
+    if missing:
+        return f"not a {kind} (missing {', '.join(missing)})"
+    wrong = [k for k, v in data.items() if (check := check_of(k)) is not None and not check(v)]
+    if not wrong:
+        return None
+    shown = ", ".join(f"{k}: {data[k]!r}"[:60] for k in wrong[:3])
+    return f"not a {kind} (wrong type or value of {shown})"
 
 
 def _summary_problem(data: Any) -> str | None:
-    """Why ``data`` is not a measure summary, or None when it has the required keys and types."""
-    if not isinstance(data, dict):
-        return f"not a socm summary (a JSON {type(data).__name__}, not an object)"
-    missing = [k for k in _REQUIRED_SUMMARY_KEYS if k not in data]
-    if missing:
-        return f"not a socm summary (missing {', '.join(missing)})"
-    wrong = [
-        k
-        for k in _REQUIRED_SUMMARY_KEYS
-        if (
-            not isinstance(data[k], str)
-            if k in _TEXT_KEYS
-            else isinstance(data[k], bool) or not isinstance(data[k], int | float)
-        )
-    ]
-    if wrong:
-        return f"not a socm summary (wrong type of {', '.join(wrong)})"
-    return None
+    """Why ``data`` is not a measure summary (:func:`_problem`), or None."""
+    return _problem(data, _REQUIRED_SUMMARY_KEYS, _check_of, "socm summary")
 
 
 def _read_json(path: Path, hint: str) -> Any:
@@ -260,12 +388,14 @@ def read_mine_summary(run: str | Path) -> dict:
     ------
     SocmError
         The folder or file is missing (saying so when the folder is a measure run), or the file
-        is not a mine summary; the message names the file.
+        is not a mine summary: not JSON, a required field missing, or a field of the wrong type
+        or an impossible value (:data:`_MINE_CHECKS`); the message names the file.
     """
     path = run_file(run, "mine_summary.json")
     data = _read_json(path, "rerun socm mine")
-    if not isinstance(data, dict) or data.get("command") != "mine":
-        raise SocmError(f"{path}: not a socm mine summary; rerun socm mine")
+    problem = _problem(data, _MINE_REQUIRED, _MINE_CHECKS.get, "socm mine summary")
+    if problem:
+        raise SocmError(f"{path}: {problem}; rerun socm mine")
     return data
 
 
@@ -280,15 +410,17 @@ def read_summary(run: str | Path) -> dict:
     Returns
     -------
     dict
-        The summary. It has at least ``model``, ``corpus`` and ``numerics`` (text) and
-        ``n_texts``, ``n_pairs``, ``avg_socm``, ``avg_d_mu`` and ``avg_d_sigma`` (numbers;
-        non-finite ones are kept, for the caller to judge).
+        The summary. It has at least ``model``, ``corpus`` and ``numerics`` (text),
+        ``n_texts`` and ``n_pairs`` (whole numbers) and ``avg_socm``, ``avg_d_mu`` and
+        ``avg_d_sigma`` (finite numbers); every other field a reader uses has its type and a
+        possible value when present (:data:`_SUMMARY_CHECKS`).
 
     Raises
     ------
     SocmError
-        The folder or file is missing, the file is not valid UTF-8 JSON, not a JSON object, or
-        lacks a required key; the message names the file.
+        The folder or file is missing, the file is not valid UTF-8 JSON, not a JSON object,
+        lacks a required key or holds a field of the wrong type or an impossible value (NaN,
+        a negative count, ...); the message names the file.
     """
     path = run_file(run, "summary.json")
     hint = "rerun socm measure"

@@ -17,7 +17,6 @@ through :class:`socm.output.report.page.PageData`.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socm.measure.rundir import read_summary, summary_row
+from socm.measure.rundir import read_mine_summary, read_summary, summary_row
 from socm.output.data import Limits, TextTable, mine_data, scan_pairs, top_pairs
 from socm.output.report.page import PageData, ci, ci_words, fmt, png, settings_table, short
 
@@ -684,14 +683,11 @@ def settings_section(ctx: ReportContext) -> list[Section]:
         settings.update({f"version {p}": ver for p, ver in s.get("versions", {}).items()})
         body += settings_table(str(r), settings)
     for r in ctx.mines:
-        try:
-            ms = json.loads((r / "mine_summary.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            ms = {}
-        if isinstance(ms, dict):
-            flat = {k: v for k, v in ms.items() if k != "versions"}
-            flat.update({f"version {p}": v for p, v in (ms.get("versions") or {}).items()})
-            body += settings_table(str(r), flat)
+        ms = read_mine_summary(r)
+        flat = {k: v for k, v in ms.items() if k != "versions"}
+        versions = ms.get("versions") if isinstance(ms.get("versions"), dict) else {}
+        flat.update({f"version {p}": v for p, v in versions.items()})
+        body += settings_table(str(r), flat)
     return [Section("settings", "Settings and versions", body)]
 
 
