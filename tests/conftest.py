@@ -107,7 +107,7 @@ def tiny_model(folder: Path, seed: int = 0) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=64,
+        max_position_embeddings=512,
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(folder)
