@@ -207,7 +207,8 @@ def backend_parent() -> argparse.ArgumentParser:
         "--ray-address",
         dest="backend_address",
         help="where the backend connects; for ray: host:port of the head, ray://host:port or "
-        "auto (None: auto when RAY_ADDRESS is set, else a local Ray instance)",
+        "auto (RAY_ADDRESS, else Ray's current-cluster file; checked first) (None: the cluster "
+        "RAY_ADDRESS names when set, else a new local Ray instance, never a running one)",
     )
     return p
 
