@@ -11,11 +11,14 @@ A :class:`Corpus` is a list of texts with ids. Sources:
 * ``"wiki1m"``: the paper's corpus, SimCSE's ``wiki1m_for_simcse.txt`` (one Wikipedia sentence
   per line), downloaded once from its public release through ``huggingface_hub``.
 
-Every text is stripped of surrounding whitespace, empty ones are dropped and counted, and a
-text's id is its ``id`` field/column or else its 0-based line/row number in the file. A text
-that is not a string (a number, a list, null, undecodable bytes) or a row with the wrong number
-of fields is refused with its line or row named: nothing is measured that is not what the file
-says.
+Every text is stripped of surrounding whitespace, empty ones and those without a visible
+character (only zero-width or format characters, :func:`socm.inputs.text.has_visible`) are
+dropped and counted, and a text's id is its ``id`` field/column or else its 0-based line/row
+number in the file. A file that is not UTF-8 text (a NUL byte, UTF-16 with or without a
+byte-order mark, a device such as ``/dev/zero``: :func:`socm.inputs.text.read_text_file`), a
+text that is not a string (a number, a list, null, undecodable bytes) or holds a NUL
+character, or a row with the wrong number of fields is refused with its line or row named:
+nothing is measured that is not what the file says.
 :func:`sample` reproduces the paper's choice exactly: ``random.seed(S);
 random.sample(texts, N)``.
 """
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socm.errors import SocmError
+from socm.inputs.text import check_readable_file, has_visible, read_text_file
 
 __all__ = [
     "BUILTIN_CORPORA",
@@ -59,7 +63,8 @@ class Corpus:
     name : str
         ``"wikipedia"``, ``"wiki1m"`` or the file's name.
     n_dropped : int
-        Empty or whitespace-only entries dropped while loading.
+        Entries dropped while loading: empty, or without a visible character (only white
+        space, zero-width or format characters).
     info : dict
         Source details (path, unit, ...).
     """
@@ -97,8 +102,11 @@ def _finish(raw: Raw, name: str, info: dict) -> Corpus:
         if isinstance(ident, bool) or not isinstance(ident, (str, int)):
             kind = "null" if ident is None else type(ident).__name__
             raise SocmError(f"{name}: {where}: the id is {kind}, not a string or integer")
+        if "\0" in text or "\0" in str(ident):
+            what = "text" if "\0" in text else "id"
+            raise SocmError(f"{name}: {where}: the {what} holds a NUL character (not text)")
         s = text.strip()
-        if not s:
+        if not s or not has_visible(s):  # empty, or only spaces, zero-width or format marks
             dropped += 1
             continue
         ids.append(str(ident))
@@ -108,19 +116,13 @@ def _finish(raw: Raw, name: str, info: dict) -> Corpus:
     if dupes:
         raise SocmError(f"{name}: duplicate text ids, e.g. {dupes[:3]}")
     if not texts:
-        raise SocmError(f"{name}: the corpus is empty ({dropped} empty lines dropped)")
+        raise SocmError(f"{name}: the corpus is empty ({dropped} empty or invisible texts dropped)")
     return Corpus(ids=ids, texts=texts, name=name, n_dropped=dropped, info=info)
 
 
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SocmError(
-            f"{path}: not valid UTF-8 at line {line} (byte {exc.start}); convert the file to UTF-8"
-        ) from None
+    """UTF-8 text, or a one-line refusal (:func:`socm.inputs.text.read_text_file`)."""
+    return read_text_file(path, "corpus file")
 
 
 def _lines(path: Path) -> list[str]:
@@ -351,6 +353,7 @@ def load_corpus(
         )
     if path.is_dir():
         raise SocmError(f"corpus path is a directory, not a file: {path}")
+    check_readable_file(path, "corpus file")  # a device (/dev/zero) would never end
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         raw = _load_jsonl(path)
