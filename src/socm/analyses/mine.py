@@ -69,7 +69,7 @@ from socm.core.neighbors import auto_method, require_faiss
 from socm.core.pairs import ScoreOptions
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
-from socm.errors import SocmError
+from socm.errors import SocmError, printable
 from socm.files import atomic_write_json, atomic_write_parquet
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
@@ -585,9 +585,10 @@ def format_mine(summary: dict[str, Any], out: Path | str | None = None, width: i
             + f"  {_ranks_text(p):>7}  {p['d_sigma']:>7.4f}  {p['socm']:>7.4f}  "
             f"{p['relative_d_sigma']:>11.4f}"
         )
-        for tag in ("1", "2"):
-            ident = shorten(str(p[f"text{tag}_id"]), 12)
-            lines.append(f"{'':>7}{ident:>12}  {shorten(p[f'text{tag}'], width - 21)}")
+        for tag in ("1", "2"):  # escaped before they are cut: no sequence is left open
+            ident = shorten(printable(str(p[f"text{tag}_id"])), 12)
+            text = shorten(printable(str(p[f"text{tag}"])), width - 21)
+            lines.append(f"{'':>7}{ident:>12}  {text}")
     shown = len(summary.get("top_pairs", []))
     if kept > shown:
         lines.append(f"({kept - shown:,} more in candidates.parquet)")
