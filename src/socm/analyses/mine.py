@@ -496,11 +496,17 @@ def pair_texts(run: str | Path, rank: int) -> tuple[str, str, tuple[str, str]]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    rank = _whole("rank", rank, allow_none=False)
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
+        raise SocmError(f"RANK must be a whole number >= 1, got {rank!r}")
+    rank = int(rank)
     cand_path = run_file(run, "candidates.parquet")
     texts_path = run_file(run, "texts.parquet")
     try:
         cand = pq.read_table(cand_path, columns=["text1_id", "text2_id", "rank"])
+        if rank > cand.num_rows:  # beyond the list (and beyond what the column holds)
+            raise SocmError(
+                f"{run}: no pair at rank {rank}; the run lists ranks 1..{cand.num_rows}"
+            )
         row = cand.filter(pc.equal(cand["rank"], rank))
         if row.num_rows == 0:
             raise SocmError(

@@ -10,6 +10,7 @@ from socm.cli.common import (
     HELP_FORMAT,
     config_from_args,
     encoder_parent,
+    non_negative_int,
     pairs_parent,
     positive_int,
     scores_parent,
@@ -18,7 +19,7 @@ from socm.errors import SocmError, warn
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import read_mine_summary, read_summary
 
-__all__ = ["add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
+__all__ = ["FromMine", "add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
 
 #: socm pair's flags that a followed run's record decides (None on the parser: not given).
 _FOLLOWED = (
@@ -30,6 +31,19 @@ _FOLLOWED = (
     "max_length",
     "numerics",
 )
+
+
+class FromMine(argparse.Action):
+    """``--from-mine RUN_DIR RANK``: the run folder and the rank, a whole number from 1 to
+    :data:`~socm.cli.common.INT_MAX`, checked by the parser."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        run_dir, rank = values
+        try:
+            number = positive_int(rank)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, f"RANK: {exc}") from None
+        setattr(namespace, self.dest, (run_dir, number))
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +90,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--top-k",
-        type=int,
+        type=non_negative_int,
         default=10,
         help="scatter of one run: number the K highest-SOCM pairs (at most 2 per text)",
     )
@@ -96,6 +110,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--from-mine",
         nargs=2,
+        action=FromMine,
         metavar=("RUN_DIR", "RANK"),
         help="the two texts of the pair at RANK (1 = first) of a socm mine run, explained with "
         "the run's model, token policy, layer and numerics (a flag that contradicts them is "
@@ -258,9 +273,7 @@ def _follow_mine(args: argparse.Namespace, given: dict) -> tuple[dict, str]:
 
     if args.text_a or args.text_b:
         raise SocmError("give two texts or --from-mine RUN_DIR RANK, not both")
-    run_dir, rank = args.from_mine
-    if not rank.isdigit():
-        raise SocmError(f"--from-mine: RANK must be a whole number >= 1, got {rank!r}")
+    run_dir, rank = args.from_mine  # the parser checked RANK
     record = read_mine_summary(run_dir)
     settings = follow_run(record, f"the mine run {run_dir}", given)
     model = settings.pop("model")
@@ -270,7 +283,7 @@ def _follow_mine(args: argparse.Namespace, given: dict) -> tuple[dict, str]:
             f"with {model}: drop it, or name {model} first and the other model second"
         )
     args.model = args.model or [model]
-    args.text_a, args.text_b, _ = pair_texts(run_dir, int(rank))
+    args.text_a, args.text_b, _ = pair_texts(run_dir, rank)
     return settings, settings.pop("cache_dtype")
 
 
