@@ -8,6 +8,7 @@ Every output is written to a temporary file in the same folder and moved into pl
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -31,6 +32,7 @@ __all__ = [
     "folder_lock",
     "hold_lock",
     "usual_mode",
+    "write_error",
 ]
 
 
@@ -76,18 +78,37 @@ def folder_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # type: ignore[arg-type]
 
 
+def write_error(path: str | Path, exc: OSError) -> SocmError:
+    """An operating-system error while writing ``path`` as one line naming it (a full disk
+    says so, with what to do)."""
+    what = exc.strerror or str(exc)
+    hint = "; free some space, or write elsewhere" if exc.errno == errno.ENOSPC else ""
+    return SocmError(f"cannot write {path}: {what}{hint}")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Raises
+    ------
+    SocmError
+        The file cannot be written (a full disk, no permission), naming it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, usual_mode())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
 
 

@@ -122,10 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("socm: interrupted (finished batches are cached: rerun to resume)", file=sys.stderr)
         return 130
-    except (SocmError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (SocmError, ValueError, OSError) as exc:  # OSError: a full disk, no permission, ...
         if args.debug:
             raise
-        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        if isinstance(exc, OSError) and not isinstance(exc, SocmError) and exc.strerror:
+            where = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+            msg = exc.strerror + (f": {' -> '.join(where)}" if where else "")
+        else:
+            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         print(f"socm: error: {printable(msg)}", file=sys.stderr)
         return 1
     except Exception as exc:  # anything unforeseen: still one line, traceback on --debug

@@ -16,6 +16,7 @@ import numpy as np
 
 from socm.core.pairs import PairResult
 from socm.core.schema import PairSchema, current_schema, stored_names
+from socm.files import write_error
 
 __all__ = ["PairsFile", "part_name"]
 
@@ -92,6 +93,12 @@ class PairsFile:
         return pa.table(columns)
 
     def _flush(self) -> None:
+        try:
+            self._write()
+        except OSError as exc:  # a full disk: name the file
+            raise write_error(self.path, exc) from None
+
+    def _write(self) -> None:
         import pyarrow.parquet as pq
 
         if not self._parts:
@@ -112,17 +119,20 @@ class PairsFile:
         if self.path is None:
             return
         self._flush()
-        if self._writer is None:  # no pair at all: an empty file with the columns
-            import pyarrow.parquet as pq
+        try:
+            if self._writer is None:  # no pair at all: an empty file with the columns
+                import pyarrow.parquet as pq
 
-            empty = PairResult(
-                np.zeros(0, np.int64),
-                np.zeros(0, np.int64),
-                **{name: np.zeros(0) for name in self.columns},
-            )
-            pq.write_table(self._table(empty, label=[]), self.path)
-        else:
-            self._writer.close()
+                empty = PairResult(
+                    np.zeros(0, np.int64),
+                    np.zeros(0, np.int64),
+                    **{name: np.zeros(0) for name in self.columns},
+                )
+                pq.write_table(self._table(empty, label=[]), self.path)
+            else:
+                self._writer.close()
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
 
 def _string_array(values: list[str]) -> Any:
