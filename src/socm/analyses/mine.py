@@ -229,6 +229,7 @@ def run_mine(
     own = enc.policy.own_counts(job.texts.texts)
     eligible, excluded = eligible_texts(own, job.texts.texts, opts)
     chosen = job.texts.subset(np.flatnonzero(eligible))
+    repeated = len(chosen) - len(set(chosen.texts))  # kept with drop_duplicates=False
     try:
         opts.check_texts(len(chosen), sum(excluded.values()))
     except OptionError as exc:
@@ -264,6 +265,9 @@ def run_mine(
         "cache_dtype": cache_dtype,
         "token_policy": enc.token_policy(),
         "n_truncated": int(sum(encoded.truncated)),
+        "max_length": enc.max_length,
+        "n_dropped_empty": job.texts.n_dropped,
+        "n_duplicates_kept": repeated,
         "avg_normalized_spread": float(spreads.mean()),
         "neighbor_info": _jsonable(res.neighbor_info),
         "random_pair_cosines": _cosine_reference(res.random_cosines, opts),
@@ -570,12 +574,27 @@ def format_mine(summary: dict[str, Any], out: Path | str | None = None, width: i
         )
         if summary.get(k)
     ]
+    notes = []
+    if summary.get("n_dropped_empty"):
+        notes.append(f"{summary['n_dropped_empty']:,} empty or invisible texts dropped")
+    if summary.get("n_truncated"):
+        cut = summary.get("max_length")
+        notes.append(
+            f"{summary['n_truncated']:,} truncated"
+            + (f" (only their first {cut} tokens measured)" if cut else "")
+        )
+    if summary.get("n_duplicates_kept"):
+        notes.append(
+            f"{summary['n_duplicates_kept']:,} repeated texts kept (--keep-duplicates): "
+            "they fill each other's neighbour slots"
+        )
     lines = [
         f"{summary['model']} on {summary['corpus']}: {summary['n_texts']:,} texts searched"
         + (f" ({' and '.join(left)} left out)" if left else "")
         + f", {summary['neighbors']} nearest by cosine each ({info.get('method', '?')} search"
         f"{recall}) -> {summary['n_candidates']:,} candidate pairs; {kept:,} listed, ranked by "
         f"{summary['rank_by']}" + (f", at most {cap} per text" if cap else ""),
+        *([f"texts: {'; '.join(notes)}"] if notes else []),
         EVIDENCE_NOTE,
         "cos pct: percent of random pairs of the corpus with a lower cosine; ranks: where each "
         "text stands among the other's nearest texts.",

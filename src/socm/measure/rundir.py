@@ -337,6 +337,8 @@ _MINE_CHECKS: dict[str, Check] = {
     "rank_by": _is_str,
     "n_truncated": _is_int(),
     "n_dropped_empty": _is_int(),
+    "n_duplicates_kept": _is_int(),
+    "max_length": _or_none(_is_int(1)),
     "avg_normalized_spread": _is_num(0.0),
     "neighbor_info": lambda v: isinstance(v, dict),
     "timings": lambda v: isinstance(v, dict) and all(map(_is_num(0.0), v.values())),
