@@ -4,8 +4,10 @@
   ``<socm cache>/models/<hub id>``; the hub is used normally when it is reachable.
 * :func:`pick_device`: CUDA, then Apple MPS, then the CPU for the encoder;
   :func:`engine_device` the matching device of the float64 pair engine (never MPS).
-* :func:`hub_offline` / :func:`hub_reachable`: offline detection (``huggingface_hub``'s own
-  switch, ``HF_HUB_OFFLINE``) and a short reachability probe.
+* :func:`hub_offline` / :func:`hub_reachable` / :func:`hub_unreachable`: offline detection
+  (``huggingface_hub``'s own switch, ``HF_HUB_OFFLINE``), a short reachability probe, and the
+  two together, probed once per process: an unreachable hub is said once and then not asked
+  (local copies only), instead of retried for each model lookup.
 * :func:`quiet_transformers`: silences transformers' logging inside a ``with`` block.
 """
 
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from socm.errors import SocmError
+from socm.errors import SocmError, warn
 
 __all__ = [
     "PACKAGED_MODELS",
@@ -36,6 +38,7 @@ __all__ = [
     "file_sha256",
     "hub_offline",
     "hub_reachable",
+    "hub_unreachable",
     "load_config",
     "load_model",
     "load_tokenizer",
@@ -80,6 +83,34 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return True
     except Exception:
         return False
+
+
+_HUB_STATE: dict[str, bool] = {}  # "reachable": the probe's answer, once per process
+
+
+def hub_unreachable() -> bool:
+    """Whether this process should not ask the Hugging Face hub: offline mode is on, or the hub
+    did not answer a short probe (:func:`hub_reachable`, made once per process). The first
+    time the probe fails, one warning says so: without it, every model lookup would retry the
+    hub for about 25 seconds before using a local copy.
+    """
+    if hub_offline():
+        return True
+    if "reachable" not in _HUB_STATE:
+        _HUB_STATE["reachable"] = hub_reachable()
+        if not _HUB_STATE["reachable"]:
+            from huggingface_hub.constants import ENDPOINT
+
+            warn(
+                f"the Hugging Face hub ({ENDPOINT}) does not answer: using local copies of the "
+                "models only (set HF_HUB_OFFLINE=1 to skip this check)"
+            )
+    return not _HUB_STATE["reachable"]
+
+
+def _local_only() -> dict:
+    """``local_files_only=True`` for ``from_pretrained`` when the hub is not to be asked."""
+    return {"local_files_only": True} if hub_unreachable() else {}
 
 
 @contextlib.contextmanager
@@ -267,9 +298,10 @@ def load_config(name_or_path: str, *, revision: str | None = None, trust_remote_
     """``AutoConfig.from_pretrained`` with transformers' logging silenced."""
     from transformers import AutoConfig
 
+    extra = {} if Path(name_or_path).is_dir() else _local_only()
     with quiet_transformers():
         return AutoConfig.from_pretrained(
-            name_or_path, revision=revision, trust_remote_code=trust_remote_code
+            name_or_path, revision=revision, trust_remote_code=trust_remote_code, **extra
         )
 
 
@@ -293,6 +325,8 @@ def load_model(
 
     hf_logging.disable_progress_bar()  # our own bar covers the encoding
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if resolved.source == "hub":
+        extra.update(_local_only())
     try:
         model = AutoModel.from_pretrained(
             resolved.path,
@@ -317,8 +351,9 @@ def load_tokenizer(resolved: ResolvedModel, revision: str | None, trust_remote_c
     from transformers import AutoTokenizer
 
     try:
+        extra = _local_only() if resolved.source == "hub" else {}
         return AutoTokenizer.from_pretrained(
-            resolved.path, revision=revision, trust_remote_code=trust_remote_code
+            resolved.path, revision=revision, trust_remote_code=trust_remote_code, **extra
         )
     except Exception as exc:
         raise SocmError(
@@ -352,7 +387,7 @@ def resolve_model(
             )
         return ResolvedModel(name, str(local.resolve()), local_fingerprint(local), "local")
     fallback = packaged_model(name) or mirrored_model(name)
-    if fallback is not None and hub_offline():
+    if fallback is not None and hub_unreachable():  # offline, or the hub does not answer
         return _fallback(fallback, revision)
     try:
         config = load_config(name, revision=revision, trust_remote_code=trust_remote_code)
@@ -362,6 +397,8 @@ def resolve_model(
         hint = (
             "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local Hugging Face cache"
             if hub_offline()
+            else "the hub does not answer and it is not in the local Hugging Face cache"
+            if hub_unreachable()
             else "check the name and your network connection"
         )
         if "trust_remote_code" in str(exc):
