@@ -83,3 +83,32 @@ def cosine_column():
         yield column
     finally:
         unregister_pair_column("cosine")
+
+
+def tiny_model(folder: Path, seed: int = 0) -> Path:
+    """A small random BERT in ``folder`` (safetensors weights, the packaged model's WordPiece
+    vocabulary as ``vocab.txt``, no ``tokenizer.json``): a local model folder whose files a
+    test may edit. Another ``seed`` gives weights of the same size."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from socm.encode.models import packaged_model
+
+    source = Path(packaged_model(MODEL).path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(source / name, folder / name)
+    n_vocab = len((folder / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    config = BertConfig(
+        vocab_size=n_vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder)
+    return folder

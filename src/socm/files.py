@@ -7,14 +7,21 @@ Every output is written to a temporary file in the same folder and moved into pl
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from socm.errors import SocmError
+
+try:  # POSIX advisory locks; elsewhere the locks below are no-ops
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "atomic_write_bytes",
@@ -22,6 +29,10 @@ __all__ = [
     "atomic_write_jsonl",
     "atomic_write_parquet",
     "check_writable_dir",
+    "folder_lock",
+    "hold_lock",
+    "usual_mode",
+    "write_error",
 ]
 
 
@@ -34,18 +45,70 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once at import: os.umask is process-wide, not thread-safe
 
 
+def usual_mode(folder: bool = False) -> int:
+    """The permissions a new file (``0o666``) or folder (``0o777``) gets under the umask."""
+    return (0o777 if folder else 0o666) & ~_UMASK
+
+
+def hold_lock(path: Path, blocking: bool = True) -> int | None:
+    """An exclusive ``flock`` on a file or folder: its open descriptor (close it to release
+    the lock; the lock also ends with the process), or None when ``blocking`` is False and
+    another process holds it. Without ``fcntl`` (Windows) a descriptor without a lock."""
+    fd = os.open(path, os.O_RDONLY)
+    if fcntl is None:  # pragma: no cover - Windows
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        if blocking:
+            raise
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def folder_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on folder ``path`` for the ``with`` block (other processes taking it
+    wait): makes a check and the move it allows one step."""
+    fd = hold_lock(path)
+    try:
+        yield
+    finally:
+        os.close(fd)  # type: ignore[arg-type]
+
+
+def write_error(path: str | Path, exc: OSError) -> SocmError:
+    """An operating-system error while writing ``path`` as one line naming it (a full disk
+    says so, with what to do)."""
+    what = exc.strerror or str(exc)
+    hint = "; free some space, or write elsewhere" if exc.errno == errno.ENOSPC else ""
+    return SocmError(f"cannot write {path}: {what}{hint}")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Raises
+    ------
+    SocmError
+        The file cannot be written (a full disk, no permission), naming it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, usual_mode())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
 
 
@@ -76,7 +139,9 @@ def check_writable_dir(path: Path, what: str) -> None:
     Raises
     ------
     SocmError
-        ``path`` is a file, lies under a file, or its first existing ancestor is not writable.
+        ``path`` is a file, lies under a file, or its first existing ancestor is not writable
+        (checked by creating and removing an empty folder in it, so that a file system that
+        refuses new folders is found before any work).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -90,3 +155,9 @@ def check_writable_dir(path: Path, what: str) -> None:
         raise SocmError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise SocmError(f"{what} {path}: no permission to write in {probe}")
+    try:  # what access() cannot tell: /proc, a read-only mount, root squashed on NFS, ...
+        os.rmdir(tempfile.mkdtemp(prefix=".socm-check-", dir=probe))
+    except OSError as exc:
+        raise SocmError(
+            f"{what} {path}: cannot create a folder in {probe} ({exc.strerror or exc})"
+        ) from None

@@ -201,4 +201,8 @@ def test_paired_delta_joins_on_disk_like_in_memory(wiki_head, tmp_path, monkeypa
     pq.write_table(renamed, other / "pairs.parquet")
     assert "different texts" in compare.paired_delta(run_a, other)["note"]
     pq.write_table(table.slice(1), other / "pairs.parquet")
+    with pytest.raises(SocmError, match="the run folder is damaged"):  # not what summary says
+        compare.paired_delta(run_a, other)
+    fewer = {**summary, "n_pairs": summary["n_pairs"] - 1}
+    (other / "summary.json").write_text(json.dumps(fewer))
     assert "different pairs" in compare.paired_delta(run_a, other)["note"]

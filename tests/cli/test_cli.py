@@ -201,6 +201,6 @@ def test_pair_from_a_mine_run(wiki_head, tmp_path, capsys):
     a, b, _ids = pair_texts(run_dir, 1)
     assert a and b
     code, _, err = run(["pair", "--from-mine", str(run_dir), "x"], capsys)
-    assert code == 1 and "RANK must be a whole number" in err
+    assert code == 2 and "argument --from-mine: RANK: expected a whole number" in err
     code, _, err = run(["pair"], capsys)
     assert code == 1 and "give two texts, or --from-mine" in err

@@ -45,9 +45,15 @@ def test_a_complete_summary_reads_back(tmp_path):
             json.dumps({k: v for k, v in GOOD.items() if k not in ("avg_socm", "corpus")}),
             "not a socm summary (missing corpus, avg_socm)",
         ),
-        (json.dumps({**GOOD, "avg_socm": "0.1"}), "wrong type of avg_socm"),
-        (json.dumps({**GOOD, "n_pairs": None, "model": 3}), "wrong type of model, n_pairs"),
-        (json.dumps({**GOOD, "avg_d_mu": True}), "wrong type of avg_d_mu"),
+        (json.dumps({**GOOD, "avg_socm": "0.1"}), "wrong type or value of avg_socm: '0.1'"),
+        (json.dumps({**GOOD, "n_pairs": None, "model": 3}), "of model: 3, n_pairs: None"),
+        (json.dumps({**GOOD, "avg_d_mu": True}), "wrong type or value of avg_d_mu: True"),
+        (json.dumps({**GOOD, "avg_socm": float("nan")}), "wrong type or value of avg_socm: nan"),
+        (json.dumps({**GOOD, "n_pairs": -4}), "n_pairs: -4"),
+        (json.dumps({**GOOD, "avg_socm_ci95": [0.2, 0.1]}), "avg_socm_ci95: [0.2, 0.1]"),
+        (json.dumps({**GOOD, "share_spread_over_2": 1.5}), "share_spread_over_2: 1.5"),
+        (json.dumps({**GOOD, "numerics": "fast"}), "numerics: 'fast'"),
+        (json.dumps({**GOOD, "pairs_parts": {"count": 2, "rows": [1]}}), "pairs_parts"),
     ],
 )
 def test_bad_summaries_are_refused_naming_the_file(tmp_path, text, message):

@@ -8,8 +8,10 @@ bound (tr Σ > 2).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,13 @@ from socm.measure.rundir import (
     summary_row,
 )
 
-__all__ = ["format_markdown", "measure_or_reuse", "paired_delta", "run_compare"]
+__all__ = [
+    "format_markdown",
+    "measure_or_reuse",
+    "paired_delta",
+    "run_compare",
+    "run_folder_names",
+]
 
 _COLUMNS = (
     "avg_d_mu",
@@ -49,13 +57,46 @@ def _same_config(summary: dict, cfg: MeasureConfig) -> bool:
 
 
 def measure_or_reuse(cfg: MeasureConfig, **kw) -> tuple[dict, bool]:
-    """The run in ``cfg.out`` when its settings match ``cfg``, else a new run; (summary, reused)."""
+    """The run in ``cfg.out`` when its settings match ``cfg``, else a new run; (summary, reused).
+
+    Raises
+    ------
+    SocmError
+        ``cfg.out`` holds a damaged ``summary.json`` (not JSON, a field of the wrong type, a
+        NaN average, ...: :func:`~socm.measure.rundir.read_summary`), naming the file, unless
+        ``cfg.overwrite``: then the run is measured again.
+    """
     f = Path(cfg.out) / "summary.json"
     if f.is_file() and not kw:
-        summary = json.loads(f.read_text(encoding="utf-8"))
-        if _same_config(summary, cfg):
-            return summary, True
+        try:
+            summary = read_summary(cfg.out)
+        except SocmError as exc:
+            if not cfg.overwrite:
+                raise SocmError(f"{exc}, or pass --overwrite to measure it again") from None
+        else:
+            if _same_config(summary, cfg):
+                return summary, True
     return run_measure(cfg, **kw)[0], False
+
+
+def run_folder_names(models: list[str]) -> dict[str, str]:
+    """A run folder name per model id: its slug (``org__name``), with 8 hex digits of the id's
+    SHA-256 appended where two ids share a slug (``models/my model`` and ``models/my-model``),
+    also when they differ only in case (one folder on a case-insensitive file system).
+
+    Examples
+    --------
+    >>> run_folder_names(["org/a", "models/my model", "models/my-model"])["org/a"]
+    'org__a'
+    >>> len(set(run_folder_names(["models/my model", "models/my-model"]).values()))
+    2
+    """
+    slugs = {m: slug(m, keep_org=True) for m in dict.fromkeys(models)}
+    shared = Counter(s.casefold() for s in slugs.values())
+    return {
+        m: s if shared[s.casefold()] == 1 else f"{s}-{hashlib.sha256(m.encode()).hexdigest()[:8]}"
+        for m, s in slugs.items()
+    }
 
 
 def run_compare(
@@ -69,7 +110,8 @@ def run_compare(
 
     ``backbone`` makes every other model's Δ relative to it; ``families`` maps a backbone to
     its fine-tuned models (several backbones in one call). Run folders go to
-    ``out_dir/<model-slug>`` and are reused when their settings match.
+    ``out_dir/<model-slug>`` (one per model id: :func:`run_folder_names`) and are reused when
+    their settings match.
     """
     check_writable_dir(Path(out_dir), "--out")
     families = dict(families or {})
@@ -83,9 +125,12 @@ def run_compare(
     if not ordered:
         raise SocmError("give models to compare (--model, repeatable, or --family)")
     summaries = {}
+    folders = run_folder_names(ordered)
     for model in ordered:
-        cfg = replace(base, model=model, out=str(Path(out_dir) / slug(model, keep_org=True)))
+        cfg = replace(base, model=model, out=str(Path(out_dir) / folders[model]))
         summaries[model], reused = measure_or_reuse(cfg)
+        if summaries[model]["model"] != model:  # a run records its model
+            raise SocmError(f"{cfg.out} holds a run of {summaries[model]['model']}, not {model}")
         summaries[model]["_reused"] = reused
         summaries[model]["_run"] = cfg.out
     records = []
@@ -155,6 +200,8 @@ def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
     from socm.core.uncertainty import PairSums
 
     none = {"delta": None, "ci": None, "outside_noise": None}
+    if Path(backbone_run).resolve() == Path(run).resolve():
+        raise SocmError(f"{run}: a run cannot be compared with itself (one folder for both)")
     sb = read_summary(run)
     files = [Path(backbone_run) / "pairs.parquet", Path(run) / "pairs.parquet"]
     if not all(f.exists() for f in files):

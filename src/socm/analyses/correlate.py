@@ -20,6 +20,7 @@ and reports Spearman's ρ and its p-value (``scipy.stats.spearmanr``).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 from socm.errors import SocmError
 from socm.inputs.mteb_results import read_mteb_results
 from socm.inputs.paper_table import paper_rows
+from socm.inputs.text import read_text_file
 from socm.measure.config import MeasureConfig, make_encoder
 from socm.measure.rundir import read_summary, summary_row
 
@@ -141,12 +143,10 @@ def _read_csv(
     path = Path(path)
     if not path.is_file():
         raise SocmError(f"file not found: {path}")
+    text = read_text_file(path, "CSV file")
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            records = [(reader.line_num, rec) for rec in reader]  # line_num: where a row ends
-    except UnicodeDecodeError:
-        raise SocmError(f"{path}: not valid UTF-8 (save it as 'CSV UTF-8')") from None
+        reader = csv.reader(io.StringIO(text, newline=""))
+        records = [(reader.line_num, rec) for rec in reader]  # line_num: where a row ends
     except csv.Error as exc:
         raise SocmError(f"{path}: not a readable CSV file ({exc})") from None
     header = [c.strip() for c in records[0][1]] if records else []
@@ -245,7 +245,7 @@ def read_stsb(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     if not path.is_file():
         raise SocmError(f"STS-B file not found: {path}")
     s1, s2, gold = [], [], []
-    for k, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for k, line in enumerate(read_text_file(path, "STS-B file").splitlines()):
         if not line.strip():
             continue
         parts = line.split("\t")

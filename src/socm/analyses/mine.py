@@ -68,12 +68,12 @@ from socm.core.neighbors import auto_method, require_faiss
 from socm.core.pairs import ScoreOptions
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
-from socm.errors import SocmError
+from socm.errors import SocmError, printable
 from socm.files import atomic_write_json, atomic_write_parquet
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.job import backend_encoder
-from socm.measure.rundir import run_file, versions
+from socm.measure.rundir import read_mine_summary, run_file, versions
 from socm.measure.select import prepare
 from socm.measure.statistics import statistics_for
 from socm.progress import duration
@@ -230,6 +230,7 @@ def run_mine(
     own = enc.policy.own_counts(job.texts.texts)
     eligible, excluded = eligible_texts(own, job.texts.texts, opts)
     chosen = job.texts.subset(np.flatnonzero(eligible))
+    repeated = len(chosen) - len(set(chosen.texts))  # kept with drop_duplicates=False
     try:
         opts.check_texts(len(chosen), sum(excluded.values()))
     except OptionError as exc:
@@ -264,6 +265,9 @@ def run_mine(
         "cache_dtype": cache_dtype,
         "token_policy": enc.token_policy(),
         "n_truncated": int(sum(encoded.truncated)),
+        "max_length": enc.max_length,
+        "n_dropped_empty": job.texts.n_dropped,
+        "n_duplicates_kept": repeated,
         "avg_normalized_spread": float(spreads.mean()),
         "neighbor_info": _jsonable(res.neighbor_info),
         "random_pair_cosines": _cosine_reference(res.random_cosines, opts),
@@ -472,8 +476,8 @@ def read_mine_run(run: str | Path) -> tuple[dict[str, Any], Any, Any]:
     import pyarrow.parquet as pq
 
     paths = [run_file(run, name) for name in MINE_FILES]
+    summary = read_mine_summary(run)
     try:
-        summary = json.loads(paths[2].read_text(encoding="utf-8"))
         return summary, pq.read_table(paths[0]), pq.read_table(paths[1])
     except (OSError, ValueError) as exc:
         raise SocmError(f"{run}: unreadable mine run ({str(exc).splitlines()[0]})") from None
@@ -502,6 +506,10 @@ def pair_texts(run: str | Path, rank: int) -> tuple[str, str, tuple[str, str]]:
     texts_path = run_file(run, "texts.parquet")
     try:
         cand = pq.read_table(cand_path, columns=["text1_id", "text2_id", "rank"])
+        if rank > cand.num_rows:  # beyond the list (and beyond what the column holds)
+            raise SocmError(
+                f"{run}: no pair at rank {rank}; the run lists ranks 1..{cand.num_rows}"
+            )
         row = cand.filter(pc.equal(cand["rank"], rank))
         if row.num_rows == 0:
             raise SocmError(
@@ -565,12 +573,27 @@ def format_mine(summary: dict[str, Any], out: Path | str | None = None, width: i
         )
         if summary.get(k)
     ]
+    notes = []
+    if summary.get("n_dropped_empty"):
+        notes.append(f"{summary['n_dropped_empty']:,} empty or invisible texts dropped")
+    if summary.get("n_truncated"):
+        cut = summary.get("max_length")
+        notes.append(
+            f"{summary['n_truncated']:,} truncated"
+            + (f" (only their first {cut} tokens measured)" if cut else "")
+        )
+    if summary.get("n_duplicates_kept"):
+        notes.append(
+            f"{summary['n_duplicates_kept']:,} repeated texts kept (--keep-duplicates): "
+            "they fill each other's neighbour slots"
+        )
     lines = [
         f"{summary['model']} on {summary['corpus']}: {summary['n_texts']:,} texts searched"
         + (f" ({' and '.join(left)} left out)" if left else "")
         + f", {summary['neighbors']} nearest by cosine each ({info.get('method', '?')} search"
         f"{recall}) -> {summary['n_candidates']:,} candidate pairs; {kept:,} listed, ranked by "
         f"{summary['rank_by']}" + (f", at most {cap} per text" if cap else ""),
+        *([f"texts: {'; '.join(notes)}"] if notes else []),
         EVIDENCE_NOTE,
         "cos pct: percent of random pairs of the corpus with a lower cosine; ranks: where each "
         "text stands among the other's nearest texts.",
@@ -586,9 +609,10 @@ def format_mine(summary: dict[str, Any], out: Path | str | None = None, width: i
             + f"  {_ranks_text(p):>7}  {p['d_sigma']:>7.4f}  {p['socm']:>7.4f}  "
             f"{p['relative_d_sigma']:>11.4f}"
         )
-        for tag in ("1", "2"):
-            ident = shorten(str(p[f"text{tag}_id"]), 12)
-            lines.append(f"{'':>7}{ident:>12}  {shorten(p[f'text{tag}'], width - 21)}")
+        for tag in ("1", "2"):  # escaped before they are cut: no sequence is left open
+            ident = shorten(printable(str(p[f"text{tag}_id"])), 12)
+            text = shorten(printable(str(p[f"text{tag}"])), width - 21)
+            lines.append(f"{'':>7}{ident:>12}  {text}")
     shown = len(summary.get("top_pairs", []))
     if kept > shown:
         lines.append(f"({kept - shown:,} more in candidates.parquet)")

@@ -2,25 +2,208 @@
 
 For each model: both texts' unit-mean token embeddings (what :func:`socm.output.pair_figure`
 projects to 2-D), their token strings, d_μ, d_Σ, SOCM and each text's normalised spread.
+
+A pair that follows a run (``socm pair --from-mine RUN RANK``, and the run a percentile is
+read from, ``--run``) is explained with the settings that run recorded: :func:`follow_run`
+takes every setting that defines the token embeddings and the numbers (:data:`DEFINING`) from
+the run's own record and refuses a flag that contradicts it; :func:`differences` says where a
+pair's settings and a run's differ.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from socm.core.metrics import d_mu, d_sigma, socm
 from socm.core.stats import token_stats
-from socm.encode.encoder import Encoder
+from socm.encode.encoder import CACHE_DTYPES, Encoder
 from socm.errors import SocmError
 from socm.measure.config import DEFAULT_MODEL, MeasureConfig, make_encoder
 
-__all__ = ["explain_pair", "pair_numbers", "pair_panel"]
+__all__ = [
+    "DEFINING",
+    "check_revision",
+    "differences",
+    "explain_pair",
+    "follow_run",
+    "pair_numbers",
+    "pair_panel",
+]
+
+#: The settings (:class:`~socm.measure.MeasureConfig` fields) that define a run's token
+#: embeddings and its numbers; a command that follows a run takes each of them from the run.
+DEFINING = (
+    "model",
+    "revision",
+    "trust_remote_code",
+    "layer",
+    "exclude_special_tokens",
+    "prefix",
+    "max_length",
+    "numerics",
+)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "revision": (str, type(None)),
+    "trust_remote_code": (bool,),
+    "layer": (int, type(None)),
+    "exclude_special_tokens": (bool,),
+    "prefix": (str,),
+    "max_length": (int, type(None)),
+    "numerics": (str,),
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _show(name: str, value: Any) -> str:
+    """A setting's value as a person reads it."""
+    if name == "layer":
+        return "the last hidden state" if value is None else f"layer {value}"
+    if name == "max_length":
+        return "the model's maximum length" if value is None else f"max length {value}"
+    if name == "exclude_special_tokens":
+        return "special tokens excluded" if value else "special tokens included"
+    if name == "trust_remote_code":
+        return "custom model code allowed" if value else "no custom model code"
+    if name == "prefix":
+        return f"prefix {value!r}" if value else "no prefix"
+    return f"{name} {value}"
+
+
+def follow_run(record: dict, where: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of a follow-up of a run: every :data:`DEFINING` setting as the run recorded
+    it (``record["config"]``, :meth:`MeasureConfig.to_dict`), and the storage precision of its
+    token embeddings (``cache_dtype``: a mine run may round them to float16).
+
+    Parameters
+    ----------
+    record : dict
+        The run's ``summary.json`` or ``mine_summary.json``.
+    where : str
+        The run, as error messages name it (``"mine run runs/m"``).
+    given : dict, optional
+        The settings given on the command line (absent or None: not given). A given value that
+        differs from the run's is refused; so is running a run that needed custom model code
+        without ``trust_remote_code`` given again (an explicit opt-in, never inherited).
+
+    Returns
+    -------
+    dict
+        The :data:`DEFINING` settings and ``cache_dtype``.
+
+    Raises
+    ------
+    SocmError
+        The record has no usable settings, or a given setting contradicts it.
+
+    Examples
+    --------
+    >>> record = {"config": {"model": "m", "layer": 3, "numerics": "paper"}}
+    >>> follow_run(record, "run r")["layer"], follow_run(record, "run r")["prefix"]
+    (3, '')
+    >>> follow_run(record, "run r", {"layer": 2})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    socm.errors.SocmError: --layer 2 contradicts run r, which was measured at layer 3: ...
+    """
+    cfg = record.get("config") if isinstance(record, dict) else None
+    if not isinstance(cfg, dict):
+        raise SocmError(f"{where}: no record of its settings (config); rerun it with this socm")
+    defaults = MeasureConfig()
+    settings = {k: cfg.get(k, getattr(defaults, k)) for k in DEFINING}
+    mine = cfg.get("extra", {}).get("mine", {}) if isinstance(cfg.get("extra"), dict) else {}
+    settings["cache_dtype"] = (mine if isinstance(mine, dict) else {}).get("cache_dtype", "float32")
+    bad = [
+        k
+        for k, v in settings.items()
+        if not isinstance(v, _TYPES.get(k, (str,)))
+        or (isinstance(v, bool) and bool not in _TYPES.get(k, (str,)))
+    ]
+    if bad or settings["cache_dtype"] not in CACHE_DTYPES:
+        raise SocmError(
+            f"{where}: its record of the settings is damaged ({', '.join(bad) or 'cache_dtype'})"
+        )
+    for name, value in (given or {}).items():
+        if value is None or name not in DEFINING or name == "trust_remote_code":
+            continue
+        if value != settings[name]:
+            shown = _flag(name) if isinstance(value, bool) else f"{_flag(name)} {value!r}"
+            raise SocmError(
+                f"{shown} contradicts {where}, which was measured "
+                f"{'at' if name == 'layer' else 'with'} {_show(name, settings[name])}: drop "
+                "the flag (the pair is explained with the run's settings)"
+            )
+    if settings["trust_remote_code"] and not (given or {}).get("trust_remote_code"):
+        raise SocmError(
+            f"{where} ran {settings['model']} with its custom code: pass --trust-remote-code "
+            "again to run that code here"
+        )
+    return settings
+
+
+def differences(panel: dict, record: dict) -> list[str]:
+    """Where a panel's settings (:func:`pair_panel`) differ from those a measure run recorded:
+    the model (its name and the revision or content fingerprint it resolved to), the layer,
+    the token policy as applied (special tokens, prefix, effective maximum length), the
+    numerics and the precision of the token embeddings. Empty when the pair was measured as
+    the run measured its pairs."""
+    out = []
+    model = str(record.get("model"))
+    same_model = panel["model"] == model or (
+        record.get("model_path") is not None
+        and panel.get("path") is not None
+        and Path(str(record["model_path"])) == Path(panel["path"])
+    )
+    if not same_model:
+        out.append(f"model {model}")
+    elif record.get("revision") != panel.get("revision"):
+        out.append(f"model revision {record.get('revision')}")
+    cfg = record.get("config") if isinstance(record.get("config"), dict) else {}
+    if cfg.get("layer") != panel.get("layer"):
+        out.append(_show("layer", cfg.get("layer")))
+    policy = record.get("token_policy")
+    if isinstance(policy, dict):
+        mine = panel.get("token_policy", {})
+        out += [f"{k.replace('_', ' ')} {v!r}" for k, v in policy.items() if mine.get(k) != v]
+    if record.get("numerics") != panel.get("numerics"):
+        out.append(f"numerics {record.get('numerics')}")
+    dtype = record.get("cache_dtype", "float32")
+    if dtype != panel.get("cache_dtype", "float32"):
+        out.append(f"{dtype} token embeddings")
+    return out
+
+
+def check_revision(panel: dict, record: dict, where: str) -> None:
+    """Refuse a panel whose model resolved to other weights than those the run recorded
+    (``record["revision"]``: a hub commit, a package version or a local folder's content
+    fingerprint); a fingerprint of an older socm, which this one cannot compare, passes.
+
+    Raises
+    ------
+    SocmError
+        The model changed since the run.
+    """
+    old, new = record.get("revision"), panel.get("revision")
+    if old is None or old == new:
+        return
+    if panel.get("source") == "local" and not str(old).startswith("sha256:"):
+        return  # an older socm's name/size/time fingerprint: not comparable
+    raise SocmError(
+        f"{panel['model']} is not the model {where} measured (it recorded {old}, the model is "
+        f"now {new}): restore that model, or rerun the run"
+    )
 
 
 def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exact") -> dict:
-    """Everything :func:`socm.output.pair_figure` draws for one model, and the numbers."""
+    """Everything :func:`socm.output.pair_figure` draws for one model, the numbers and the
+    settings they were measured with (model revision, layer, token policy, numerics)."""
     encoded = encoder.encode([text_a, text_b])
     emb = encoded.embeddings
     stats = [token_stats(e) for e in emb]
@@ -29,6 +212,13 @@ def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exac
     ]
     return {
         "model": encoder.resolved.name,
+        "path": encoder.resolved.path,
+        "revision": encoder.resolved.revision,
+        "source": encoder.resolved.source,
+        "layer": encoder.layer,
+        "token_policy": encoder.token_policy(),
+        "numerics": numerics,
+        "cache_dtype": encoder.cache_dtype,
         "texts": (text_a, text_b),
         "tokens": unit,
         "labels": [encoder.token_strings(text_a), encoder.token_strings(text_b)],
@@ -42,10 +232,14 @@ def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exac
 
 
 def explain_pair(
-    text_a: str, text_b: str, models: list[str] | None, base: MeasureConfig
+    text_a: str,
+    text_b: str,
+    models: list[str] | None,
+    base: MeasureConfig,
+    cache_dtype: str = "float32",
 ) -> list[dict]:
     """One :func:`pair_panel` per model (one or two), each encoder built from ``base``'s
-    options (token policy, device, ...; no cache).
+    options (token policy, device, cache) with token embeddings stored as ``cache_dtype``.
 
     Raises
     ------
@@ -59,7 +253,10 @@ def explain_pair(
         raise SocmError("both texts must be non-empty")
     return [
         pair_panel(
-            make_encoder(replace(base, model=m, no_cache=True)), text_a, text_b, base.numerics
+            make_encoder(replace(base, model=m), cache_dtype=cache_dtype),
+            text_a,
+            text_b,
+            base.numerics,
         )
         for m in models
     ]

@@ -11,10 +11,11 @@ from socm.cli.common import (
     config_from_args,
     corpus_parent,
     encoder_parent,
+    finite_float,
+    int_range,
     non_negative_int,
     output_parent,
     pairs_parent,
-    positive_int,
     print_records,
     scores_parent,
 )
@@ -119,13 +120,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", metavar="RUN_DIR", help="run folder scored on labelled pairs")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=finite_float,
         help="labels below it are the 'different' group of the AUCs (None: the midpoint of "
         "the labels' range)",
     )
     p.add_argument(
         "--bootstrap",
-        type=positive_int,
+        type=int_range(1, 1_000_000),
         default=1000,
         metavar="B",
         help="bootstrap resamples of the pairs",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,15 @@ from socm.measure.config import DEFAULT_MODEL, DEFAULT_N_TEXTS, MeasureConfig
 
 __all__ = [
     "HELP_FORMAT",
+    "INT_MAX",
     "Given",
     "backend_parent",
     "config_from_args",
     "corpus_parent",
     "encoder_parent",
+    "finite_float",
+    "int_range",
+    "memory_size",
     "n_texts_arg",
     "non_negative_int",
     "output_parent",
@@ -29,28 +34,96 @@ __all__ = [
 ]
 
 HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+#: Bounds of the encoder's numbers: no model has this many layers or positions, and a batch
+#: beyond a million texts is a typo.
+LAYER_MAX = 10_000
+LENGTH_MAX = 2**31 - 1
+BATCH_MAX = 1_000_000
+
+
+#: The largest whole number a flag takes (what numpy, pyarrow and parquet hold: int64).
+INT_MAX = 2**63 - 1
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def int_range(lo: int, hi: int = INT_MAX):
+    """An argparse type: a whole number from ``lo`` to ``hi``.
+
+    Examples
+    --------
+    >>> int_range(1, 10)("3")
+    3
+    >>> int_range(1, 10)("11")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a whole number from 1 to 10, got 11
+    """
+
+    def check(text: str) -> int:
+        value = _whole(text)
+        if not lo <= value <= hi:
+            if hi == INT_MAX:
+                raise argparse.ArgumentTypeError(f"expected a number >= {lo}, got {value}")
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {lo} to {hi}, got {value}"
+            )
+        return value
+
+    check.__name__ = f"int_range({lo}, {hi})"
+    return check
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    """An argparse type: a whole number from 1 to :data:`INT_MAX`."""
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value > INT_MAX:
+        raise argparse.ArgumentTypeError(f"expected a number <= {INT_MAX:,}, got {value}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    """An argparse type: a whole number from 0 to :data:`INT_MAX`."""
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    if value > INT_MAX:
+        raise argparse.ArgumentTypeError(f"expected a number <= {INT_MAX:,}, got {value}")
     return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (no ``nan`` or ``inf``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def memory_size(text: str) -> str:
+    """An argparse type: a memory size such as ``4G``, ``512M`` or a byte count, from one byte
+    to :data:`INT_MAX` bytes (kept as written)."""
+    from socm.store import parse_bytes
+
+    try:
+        value = parse_bytes(text)
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc) if isinstance(exc, ValueError) else f"not a size: {text!r}"
+        ) from None
+    if value > INT_MAX:
+        raise argparse.ArgumentTypeError(f"a size must be at most 8E (8 exbibytes), got {text!r}")
+    return text.strip()
 
 
 def n_texts_arg(text: str) -> int | str:
@@ -85,7 +158,7 @@ def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentP
     )
     g.add_argument(
         "--layer",
-        type=int,
+        type=int_range(-LAYER_MAX, LAYER_MAX),
         default=None,
         help="hidden state: 0 = embedding output, 1..L layers, negative from the end "
         "(None: last hidden state)",
@@ -98,11 +171,14 @@ def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentP
     g.add_argument("--prefix", default="", help='text prepended to every input, e.g. "query: "')
     g.add_argument(
         "--max-length",
-        type=positive_int,
+        type=int_range(1, LENGTH_MAX),
         help="truncation length in tokens (None: the model's maximum)",
     )
     g.add_argument(
-        "--batch-size", type=positive_int, default=32, help="texts per forward pass of the model"
+        "--batch-size",
+        type=int_range(1, BATCH_MAX),
+        default=32,
+        help="texts per forward pass of the model",
     )
     g.add_argument("--device", help="cuda, mps or cpu (None: cuda, then mps, then cpu)")
     if cache:
@@ -228,7 +304,8 @@ def backend_parent() -> argparse.ArgumentParser:
         "--ray-address",
         dest="backend_address",
         help="where the backend connects; for ray: host:port of the head, ray://host:port or "
-        "auto (None: auto when RAY_ADDRESS is set, else a local Ray instance)",
+        "auto (RAY_ADDRESS, else Ray's current-cluster file; checked first) (None: the cluster "
+        "RAY_ADDRESS names when set, else a new local Ray instance, never a running one)",
     )
     return p
 
@@ -244,6 +321,7 @@ def statistics_parent() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--memory-budget",
+        type=memory_size,
         help="memory for the per-text statistics, e.g. 4G or 512M (None: a quarter of this "
         "machine's memory); beyond it they go to a store in the cache folder (a temporary "
         "one with --no-cache)",

@@ -10,15 +10,40 @@ from socm.cli.common import (
     HELP_FORMAT,
     config_from_args,
     encoder_parent,
+    non_negative_int,
     pairs_parent,
     positive_int,
     scores_parent,
 )
 from socm.errors import SocmError, warn
 from socm.measure.config import MeasureConfig
-from socm.measure.rundir import read_summary
+from socm.measure.rundir import read_mine_summary, read_summary
 
-__all__ = ["add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
+__all__ = ["FromMine", "add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
+
+#: socm pair's flags that a followed run's record decides (None on the parser: not given).
+_FOLLOWED = (
+    "revision",
+    "trust_remote_code",
+    "layer",
+    "exclude_special_tokens",
+    "prefix",
+    "max_length",
+    "numerics",
+)
+
+
+class FromMine(argparse.Action):
+    """``--from-mine RUN_DIR RANK``: the run folder and the rank, a whole number from 1 to
+    :data:`~socm.cli.common.INT_MAX`, checked by the parser."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        run_dir, rank = values
+        try:
+            number = positive_int(rank)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, f"RANK: {exc}") from None
+        setattr(namespace, self.dest, (run_dir, number))
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +90,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--top-k",
-        type=int,
+        type=non_negative_int,
         default=10,
         help="scatter of one run: number the K highest-SOCM pairs (at most 2 per text)",
     )
@@ -73,7 +98,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "pair",
-        parents=[encoder_parent(model=False, cache=False), pairs_parent(listed=False)],
+        parents=[encoder_parent(model=False), pairs_parent(listed=False)],
         formatter_class=HELP_FORMAT,
         help="explain one pair of texts: numbers and a 2-D picture",
         description="Project both texts' unit-mean token embeddings to 2-D (truncated SVD fitted "
@@ -85,8 +110,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--from-mine",
         nargs=2,
+        action=FromMine,
         metavar=("RUN_DIR", "RANK"),
-        help="the two texts of the pair at RANK (1 = first) of a socm mine run, with its model",
+        help="the two texts of the pair at RANK (1 = first) of a socm mine run, explained with "
+        "the run's model, token policy, layer and numerics (a flag that contradicts them is "
+        "refused)",
     )
     p.add_argument(
         "--model",
@@ -107,7 +135,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help="label the K tokens of each text farthest from its mean",
     )
-    p.set_defaults(func=cmd_pair)
+    # not given: the defaults, or with --from-mine the run's settings (a given one must agree)
+    p.set_defaults(func=cmd_pair, **dict.fromkeys(_FOLLOWED))
 
     p = sub.add_parser(
         "report",
@@ -182,26 +211,28 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_pair(args: argparse.Namespace) -> int:
     """``socm pair``: returns the exit code."""
-    from socm.analyses.pair import explain_pair, pair_numbers
+    from socm.analyses.pair import check_revision, explain_pair, pair_numbers
     from socm.output import pair_figure, save
 
-    if args.from_mine:
-        from socm.analyses.mine import pair_texts, read_mine_run
-
-        if args.text_a or args.text_b:
-            raise SocmError("give two texts or --from-mine RUN_DIR RANK, not both")
-        run_dir, rank = args.from_mine
-        if not rank.isdigit():
-            raise SocmError(f"--from-mine: RANK must be a whole number >= 1, got {rank!r}")
-        args.text_a, args.text_b, _ = pair_texts(run_dir, int(rank))
-        args.model = args.model or [read_mine_run(run_dir)[0]["model"]]
-    elif not (args.text_a and args.text_b):
-        raise SocmError("give two texts, or --from-mine RUN_DIR RANK")
-    base = config_from_args(args, no_cache=True)
+    given = {k: getattr(args, k) for k in _FOLLOWED if getattr(args, k) is not None}
+    followed = _follow_mine(args, given) if args.from_mine else None
+    if followed is None:
+        if not (args.text_a and args.text_b):
+            raise SocmError("give two texts, or --from-mine RUN_DIR RANK")
+        settings = {k: getattr(MeasureConfig(), k) for k in _FOLLOWED}
+        settings.update(given)
+        cache_dtype = "float32"
+    else:
+        settings, cache_dtype = followed
+    for name, value in settings.items():
+        setattr(args, name, value)
+    base = config_from_args(args)
     if args.run:
         read_summary(args.run)  # a bad --run fails before any model is loaded
-    panels = explain_pair(args.text_a, args.text_b, args.model, base)
-    percentiles = _percentiles(args.run, panels, base) if args.run else None
+    panels = explain_pair(args.text_a, args.text_b, args.model, base, cache_dtype=cache_dtype)
+    if args.from_mine:
+        check_revision(panels[0], read_mine_summary(args.from_mine[0]), "the mine run")
+    percentiles = _percentiles(args.run, panels) if args.run else None
     path = save(pair_figure(panels, label_k=args.label_tokens, percentiles=percentiles), args.out)
     numbers = [pair_numbers(p) for p in panels]
     for n, pct in zip(numbers, percentiles or [None] * len(numbers), strict=True):
@@ -233,37 +264,47 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return 0
 
 
-def _percentiles(run: str, panels: list[dict], base: MeasureConfig) -> list[dict | None]:
-    """Per panel, the pair's SOCM percentile among ``run``'s pairs when the model matches."""
+def _follow_mine(args: argparse.Namespace, given: dict) -> tuple[dict, str]:
+    """With ``--from-mine RUN RANK``: the pair's texts (into ``args``), and the settings and
+    storage precision the run measured them with; ``--model`` must name the run's model
+    first (a second one adds a panel with the run's token policy)."""
+    from socm.analyses.mine import pair_texts
+    from socm.analyses.pair import follow_run
+
+    if args.text_a or args.text_b:
+        raise SocmError("give two texts or --from-mine RUN_DIR RANK, not both")
+    run_dir, rank = args.from_mine  # the parser checked RANK
+    record = read_mine_summary(run_dir)
+    settings = follow_run(record, f"the mine run {run_dir}", given)
+    model = settings.pop("model")
+    if args.model and args.model[0] != model:
+        raise SocmError(
+            f"--model {args.model[0]} contradicts the mine run {run_dir}, which was measured "
+            f"with {model}: drop it, or name {model} first and the other model second"
+        )
+    args.model = args.model or [model]
+    args.text_a, args.text_b, _ = pair_texts(run_dir, rank)
+    return settings, settings.pop("cache_dtype")
+
+
+def _percentiles(run: str, panels: list[dict]) -> list[dict | None]:
+    """Per panel, the pair's SOCM percentile among ``run``'s pairs when the pair was measured
+    as the run measured its pairs (model and its revision, layer, token policy, numerics);
+    otherwise none, with a warning saying what differs."""
+    from socm.analyses.pair import differences
     from socm.output import run_label, socm_percentile
 
     s = read_summary(run)
-    numerics = base.numerics
     out: list[dict | None] = []
     for p in panels:
-        same = str(p["model"]).rstrip("/").split("/")[-1].lower() == (
-            str(s["model"]).rstrip("/").split("/")[-1].lower()
-        )
-        if not same:
-            warn(f"--run {run} measured {s['model']}, not {p['model']}: no percentile for it")
+        differ = differences(p, s)
+        if differ:
+            warn(
+                f"--run {run} was measured with {', '.join(differ)}: no percentile for "
+                f"{p['model']} (it would compare numbers of other settings)"
+            )
             out.append(None)
             continue
-        policy = s.get("token_policy") or {}
-        excluded = policy.get("special_tokens") == "excluded"
-        if (
-            isinstance(policy, dict)
-            and "special_tokens" in policy
-            and excluded != bool(base.exclude_special_tokens)
-        ):
-            warn(
-                f"--run {run} measured with special tokens {policy['special_tokens']}, this "
-                "pair without that setting: the percentile compares across token policies"
-            )
-        if s.get("numerics") != numerics:
-            warn(
-                f"--run {run} used numerics {s.get('numerics')}, this pair {numerics}: "
-                "the percentile compares across numerics"
-            )
         pct = socm_percentile(run, p["socm"])
         out.append({**pct, "run": str(run), "label": run_label(run)})
     return out

@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 
 from socm.cli.common import (
+    BATCH_MAX,
     HELP_FORMAT,
     backend_parent,
     config_from_args,
     corpus_parent,
     encoder_parent,
+    int_range,
     output_parent,
     pairs_parent,
     positive_int,
@@ -159,7 +161,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "passages), msmarco_hard_negatives.tsv (the 50,000 selected query<TAB>negative rows)",
     )
     p.add_argument(
-        "--batch-size", type=positive_int, default=32, help="texts per forward pass of the model"
+        "--batch-size",
+        type=int_range(1, BATCH_MAX),
+        default=32,
+        help="texts per forward pass of the model",
     )
     p.add_argument("--device", help="cuda, mps or cpu (None: cuda, then mps, then cpu)")
     p.add_argument(

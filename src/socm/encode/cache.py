@@ -34,19 +34,21 @@ not read; a one-line warning names them once per process so that they can be del
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from socm.errors import warn
+from socm.errors import SocmError, warn
 from socm.files import atomic_write_bytes
 
 try:  # POSIX advisory locks; elsewhere each cache instance writes its own new shard
@@ -80,6 +82,26 @@ _RECORD = struct.Struct("<32sIQQII4s")  # key digest, shard, offset, length, row
 _CRC = struct.Struct("<I")
 RECORD_SIZE = _RECORD.size + _CRC.size  # 68 bytes
 _LEGACY_WARNED: set[Path] = set()
+
+
+@contextlib.contextmanager
+def _guard(folder: Path, doing: str) -> Iterator[None]:
+    """Turn an operating-system error on a cache folder (a full disk, no permission, an entry
+    that is a folder where a file belongs or the other way round) into one line naming the
+    folder, instead of an internal error."""
+    try:
+        yield
+    except OSError as exc:
+        what = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = (
+            "free some space or choose another --cache-dir"
+            if exc.errno == errno.ENOSPC
+            else "remove that folder to rebuild it, or choose another --cache-dir"
+        )
+        raise SocmError(
+            f"token-embedding cache {folder}: cannot {doing}: {what}{where}; {hint}"
+        ) from None
 
 
 def _owner(key: str) -> bytes:
@@ -317,9 +339,10 @@ class EmbeddingCache:
         self._readers: dict[int, int] = {}  # shard number -> read-only fd
         self._shard: tuple[int, int] | None = None  # (number, fd) of the shard this writes to
         meta = self.dir / "config.json"
-        if not meta.exists():
-            text = json.dumps({"format": FORMAT_VERSION, "config": config}, indent=2)
-            atomic_write_bytes(meta, (text + "\n").encode())
+        with _guard(self.dir, "be created"):
+            if not meta.exists():
+                text = json.dumps({"format": FORMAT_VERSION, "config": config}, indent=2)
+                atomic_write_bytes(meta, (text + "\n").encode())
         _note_legacy_folders(self.root)
 
     # ------------------------------------------------------------------ paths
@@ -343,12 +366,12 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ index
     def _lookup(self, owner: bytes) -> Location | None:
-        with self._lock:
+        with self._lock, _guard(self.dir, "read its index"):
             return self.index.get(owner)
 
     def __len__(self) -> int:
         """Number of entries in the index."""
-        with self._lock:
+        with self._lock, _guard(self.dir, "read its index"):
             self.index.refresh()
             return len(self.index)
 
@@ -393,7 +416,7 @@ class EmbeddingCache:
         if loc is None:
             return None
         shard, offset, length, rows, cols, code = loc
-        with self._lock:
+        with self._lock, _guard(self.dir, "read an entry"):
             data = self._read(shard, offset, length)
             body, digest = data[:-32], data[-32:]
             dtype = _DTYPES.get(code)
@@ -415,7 +438,7 @@ class EmbeddingCache:
 
     def get_many(self, keys: Sequence[str]) -> list[np.ndarray | None]:
         """:meth:`get` of every key (the index is refreshed once, not per missing key)."""
-        with self._lock:
+        with self._lock, _guard(self.dir, "read its index"):
             self.index.refresh()
             present = [self.index.known(_owner(k)) for k in keys]
         return [self.get(k) if ok else None for k, ok in zip(keys, present, strict=True)]
@@ -436,8 +459,9 @@ class EmbeddingCache:
         ------
         ValueError
             An array that is not 2-D, or finite values that overflow float16.
-        OSError
-            The disk is full or not writable.
+        SocmError
+            The disk is full, the folder is not writable, or an entry of the folder is of the
+            wrong kind (``shards`` a file, ``index.bin`` a folder): one line naming the folder.
         """
         blobs, records = [], []
         for item in items:
@@ -447,7 +471,7 @@ class EmbeddingCache:
             records.append((_owner(key), len(blob), rows, cols, code))
         if not blobs:
             return
-        with self._lock:
+        with self._lock, _guard(self.dir, "write new entries"):
             shard, fd = self._writable_shard()
             offset = os.fstat(fd).st_size
             _write_all(fd, b"".join(blobs))

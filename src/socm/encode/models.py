@@ -4,38 +4,47 @@
   ``<socm cache>/models/<hub id>``; the hub is used normally when it is reachable.
 * :func:`pick_device`: CUDA, then Apple MPS, then the CPU for the encoder;
   :func:`engine_device` the matching device of the float64 pair engine (never MPS).
-* :func:`hub_offline` / :func:`hub_reachable`: offline detection (``huggingface_hub``'s own
-  switch, ``HF_HUB_OFFLINE``) and a short reachability probe.
+* :func:`hub_offline` / :func:`hub_reachable` / :func:`hub_unreachable`: offline detection
+  (``huggingface_hub``'s own switch, ``HF_HUB_OFFLINE``), a short reachability probe, and the
+  two together, probed once per process: an unreachable hub is said once and then not asked
+  (local copies only), instead of retried for each model lookup.
 * :func:`quiet_transformers`: silences transformers' logging inside a ``with`` block.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from socm.errors import SocmError
+from socm.errors import SocmError, warn
 
 __all__ = [
     "PACKAGED_MODELS",
     "ResolvedModel",
     "check_model_folder",
     "engine_device",
+    "file_sha256",
     "hub_offline",
     "hub_reachable",
+    "hub_unreachable",
     "load_config",
     "load_model",
     "load_tokenizer",
     "local_fingerprint",
     "mirrored_model",
+    "model_files",
     "one_line",
     "packaged_model",
     "pick_device",
@@ -74,6 +83,34 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return True
     except Exception:
         return False
+
+
+_HUB_STATE: dict[str, bool] = {}  # "reachable": the probe's answer, once per process
+
+
+def hub_unreachable() -> bool:
+    """Whether this process should not ask the Hugging Face hub: offline mode is on, or the hub
+    did not answer a short probe (:func:`hub_reachable`, made once per process). The first
+    time the probe fails, one warning says so: without it, every model lookup would retry the
+    hub for about 25 seconds before using a local copy.
+    """
+    if hub_offline():
+        return True
+    if "reachable" not in _HUB_STATE:
+        _HUB_STATE["reachable"] = hub_reachable()
+        if not _HUB_STATE["reachable"]:
+            from huggingface_hub.constants import ENDPOINT
+
+            warn(
+                f"the Hugging Face hub ({ENDPOINT}) does not answer: using local copies of the "
+                "models only (set HF_HUB_OFFLINE=1 to skip this check)"
+            )
+    return not _HUB_STATE["reachable"]
+
+
+def _local_only() -> dict:
+    """``local_files_only=True`` for ``from_pretrained`` when the hub is not to be asked."""
+    return {"local_files_only": True} if hub_unreachable() else {}
 
 
 @contextlib.contextmanager
@@ -126,8 +163,6 @@ def check_model_folder(path: Path) -> None:
     SocmError
         One line saying what is wrong with the folder.
     """
-    import json
-
     cfg = path / "config.json"
     if not cfg.is_file():
         raise SocmError(f"model folder {path} has no config.json (not a transformers model)")
@@ -142,10 +177,99 @@ def check_model_folder(path: Path) -> None:
         )
 
 
+#: Files of a model folder that do not define the model: documentation and hidden files.
+_NOT_MODEL = re.compile(r"^(\..*|readme.*|license.*|licence.*|.*\.md)$", re.IGNORECASE)
+#: A file whose status changed this recently is hashed every time (its recorded status could
+#: miss a change made within the file system's timestamp resolution).
+_RACY_SECONDS = 2.0
+_FILE_HASHES: dict[str, dict] = {}  # absolute path -> {"stat": [...], "sha256": ...}
+_FILE_HASHES_NAME = "model-file-hashes.json"
+
+
+def model_files(path: Path) -> list[Path]:
+    """The files that define a local model folder: every regular file at its top level (the
+    configuration, the weights in any format, the tokenizer's vocabulary, merges, sentencepiece
+    model and settings, custom code), except documentation and hidden files. Subfolders
+    (sentence-transformers modules, other runtimes' exports) are not read by the encoder."""
+    return sorted(p for p in Path(path).iterdir() if p.is_file() and not _NOT_MODEL.match(p.name))
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    """What the hash shortcut compares: device, inode, size, modification and status-change
+    times (ns). The status-change time (ctime) is set by the kernel to the current time on every
+    write and every metadata change, setting the modification time back included, and cannot
+    be set by a program: ``cp -p``, ``rsync -a`` or ``touch -d`` onto a file change it."""
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _hash_store() -> Path:
+    from socm.encode.cache import default_cache_dir
+
+    return default_cache_dir() / _FILE_HASHES_NAME
+
+
+def _load_hashes() -> None:
+    if _FILE_HASHES:
+        return
+    try:
+        data = json.loads(_hash_store().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        _FILE_HASHES.update({k: v for k, v in data.items() if isinstance(v, dict)})
+
+
+def _save_hashes() -> None:
+    from socm.files import atomic_write_json
+
+    try:
+        atomic_write_json(_hash_store(), _FILE_HASHES)
+    except (OSError, SocmError):  # a cache of hashes: without it, files are hashed again
+        pass
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content, recomputed unless the file's status
+    (:func:`_stat_key`: device, inode, size, modification and status-change time) is the one
+    recorded when it was last hashed, at least :data:`_RACY_SECONDS` after its last change.
+
+    The recorded hashes live in ``<socm cache>/model-file-hashes.json``, a shortcut only: a
+    change of content always changes the status-change time, so it is always hashed again.
+
+    Raises
+    ------
+    SocmError
+        The file cannot be read.
+    """
+    path = Path(path).resolve()
+    _load_hashes()
+    try:
+        st = path.stat()
+        key = _stat_key(st)
+        known = _FILE_HASHES.get(str(path))
+        if known and known.get("stat") == key and isinstance(known.get("sha256"), str):
+            return known["sha256"]
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise SocmError(f"model file {path} cannot be read ({exc.strerror or exc})") from None
+    value = digest.hexdigest()
+    if time.time() - st.st_ctime > _RACY_SECONDS and _stat_key(path.stat()) == key:
+        _FILE_HASHES[str(path)] = {"stat": key, "sha256": value}
+        _save_hashes()
+    return value
+
+
 def local_fingerprint(path: Path) -> str:
-    """Names, sizes and modification times of a model folder's weight and config files."""
-    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-    return ";".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
+    """``sha256:<24 hex digits>``: a hash of the names and contents of the files that define a
+    local model folder (:func:`model_files`), so that any change of the weights, the
+    configuration or the tokenizer changes it (and with it the token-embedding cache key).
+    Contents are hashed once per change (:func:`file_sha256`)."""
+    files = model_files(path)
+    blob = "\n".join(f"{p.name}\t{file_sha256(p)}" for p in files)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def packaged_model(name: str) -> ResolvedModel | None:
@@ -174,9 +298,10 @@ def load_config(name_or_path: str, *, revision: str | None = None, trust_remote_
     """``AutoConfig.from_pretrained`` with transformers' logging silenced."""
     from transformers import AutoConfig
 
+    extra = {} if Path(name_or_path).is_dir() else _local_only()
     with quiet_transformers():
         return AutoConfig.from_pretrained(
-            name_or_path, revision=revision, trust_remote_code=trust_remote_code
+            name_or_path, revision=revision, trust_remote_code=trust_remote_code, **extra
         )
 
 
@@ -200,6 +325,8 @@ def load_model(
 
     hf_logging.disable_progress_bar()  # our own bar covers the encoding
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if resolved.source == "hub":
+        extra.update(_local_only())
     try:
         model = AutoModel.from_pretrained(
             resolved.path,
@@ -224,8 +351,9 @@ def load_tokenizer(resolved: ResolvedModel, revision: str | None, trust_remote_c
     from transformers import AutoTokenizer
 
     try:
+        extra = _local_only() if resolved.source == "hub" else {}
         return AutoTokenizer.from_pretrained(
-            resolved.path, revision=revision, trust_remote_code=trust_remote_code
+            resolved.path, revision=revision, trust_remote_code=trust_remote_code, **extra
         )
     except Exception as exc:
         raise SocmError(
@@ -259,7 +387,7 @@ def resolve_model(
             )
         return ResolvedModel(name, str(local.resolve()), local_fingerprint(local), "local")
     fallback = packaged_model(name) or mirrored_model(name)
-    if fallback is not None and hub_offline():
+    if fallback is not None and hub_unreachable():  # offline, or the hub does not answer
         return _fallback(fallback, revision)
     try:
         config = load_config(name, revision=revision, trust_remote_code=trust_remote_code)
@@ -269,6 +397,8 @@ def resolve_model(
         hint = (
             "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local Hugging Face cache"
             if hub_offline()
+            else "the hub does not answer and it is not in the local Hugging Face cache"
+            if hub_unreachable()
             else "check the name and your network connection"
         )
         if "trust_remote_code" in str(exc):

@@ -16,11 +16,15 @@ A :class:`Corpus` is a list of texts with ids. Sources:
 * a Hugging Face dataset, ``hf:NAME[:CONFIG][@SPLIT]``, or a folder written by
   ``save_to_disk`` (:mod:`socm.inputs.hf`).
 
-Every text is stripped of surrounding whitespace, empty ones are dropped and counted, and a
-text's id is its ``id`` field/column or else its 0-based line/row number in the file. A text
-that is not a string (a number, a list, null, undecodable bytes) or a row with the wrong number
-of fields is refused with its line or row named: nothing is measured that is not what the file
-says (:func:`socm.inputs.records.finish`).
+Every text is stripped of surrounding whitespace, empty ones and those without a visible
+character (only zero-width or format characters, :func:`socm.inputs.text.has_visible`) are
+dropped and counted, and a text's id is its ``id`` field/column or else its 0-based line/row
+number in the file. A file that is not UTF-8 text (a NUL byte, UTF-16 with or without a
+byte-order mark, a device such as ``/dev/zero``: :func:`socm.inputs.text.read_text_file`), a
+text that is not a string (a number, a list, null, undecodable bytes) or holds a NUL
+character, or a row with the wrong number of fields is refused with its line or row named:
+nothing is measured that is not what the file says
+(:func:`socm.inputs.records.finish`).
 :func:`sample` reproduces the paper's choice exactly: ``random.seed(S);
 random.sample(texts, N)``; :func:`load_sample` draws from a stream with
 :func:`reservoir_sample` where a Hugging Face dataset is too large to download
@@ -50,6 +54,7 @@ from socm.inputs.records import (
     pick_columns,
     record,
 )
+from socm.inputs.text import check_readable_file, read_text_file
 
 __all__ = [
     "BUILTIN_CORPORA",
@@ -68,14 +73,8 @@ T = TypeVar("T")
 
 
 def _read_text(path: Path) -> str:
-    data = read_bytes(path)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SocmError(
-            f"{path}: not valid UTF-8 at line {line} (byte {exc.start}); convert the file to UTF-8"
-        ) from None
+    """UTF-8 text, or a one-line refusal (:func:`socm.inputs.text.read_text_file`)."""
+    return read_text_file(path, "corpus file")
 
 
 def _lines(path: Path) -> list[str]:
@@ -399,6 +398,7 @@ def load_corpus(
             f"corpus path is a directory, not a file (nor a dataset saved with "
             f"save_to_disk): {path}"
         )
+    check_readable_file(path, "corpus file")  # a device (/dev/zero) would never end
     suffix = format_suffix(path)[0]
     if no_header and suffix not in (".csv", ".tsv"):
         raise SocmError(f"--no-header applies to .csv and .tsv files, not to {path.name}")

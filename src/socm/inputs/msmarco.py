@@ -23,6 +23,7 @@ import numpy as np
 
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
+from socm.inputs.text import read_text_file
 
 __all__ = ["load_msmarco"]
 
@@ -31,12 +32,7 @@ def _lines(path: Path, what: str) -> list[str]:
     """The file's lines (UTF-8, an optional byte-order mark; ``\\n`` or ``\\r\\n`` endings)."""
     if not path.is_file():
         raise SocmError(f"MS MARCO {what} not found: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SocmError(f"{path}: not valid UTF-8 at line {line}") from None
+    text = read_text_file(path, f"MS MARCO {what}")
     # split on newlines only: str.splitlines would also split texts at U+2028, U+0085, ...
     return [ln.removesuffix("\r") for ln in text.split("\n")]
 

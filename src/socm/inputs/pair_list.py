@@ -8,6 +8,7 @@ import numpy as np
 
 from socm.errors import SocmError, warn
 from socm.inputs.corpus import Corpus
+from socm.inputs.text import read_text_file
 
 __all__ = ["FIRST_NAMES", "SECOND_NAMES", "pairs_from_ids", "read_pairs_file"]
 
@@ -47,10 +48,7 @@ def read_pairs_file(path: str | Path, known_ids: set[str]) -> list[tuple[str, st
     path = Path(path)
     if not path.is_file():
         raise SocmError(f"pairs file not found: {path}")
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise SocmError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    lines = read_text_file(path, "pairs file").splitlines()
     rows: list[tuple[str, str, str | None]] = []
     where: list[int] = []
     for k, line in enumerate(lines):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from socm.errors import SocmError
+from socm.inputs.text import has_visible
 
 __all__ = [
     "Corpus",
@@ -40,7 +41,8 @@ class Corpus:
     name : str
         ``"wikipedia"``, ``"wiki1m"``, the file's name or ``hf:<name>``.
     n_dropped : int
-        Empty or whitespace-only entries dropped while loading.
+        Entries dropped while loading: empty, or without a visible character (only white
+        space, zero-width or format characters).
     info : dict
         Source details (path, unit, ...).
     """
@@ -71,19 +73,25 @@ Raw = list[tuple[object, object, str]]
 
 def check_entry(ident: object, text: object, where: str, name: str) -> str:
     """The stripped text of one entry, after the type rules (a string text; a string or
-    integer id); raises :class:`SocmError` naming ``where``."""
+    integer id; no NUL character in either), or ``""`` for a text without a visible character
+    (empty, or only spaces, zero-width or format marks: :func:`socm.inputs.text.has_visible`),
+    which the caller drops and counts; raises :class:`SocmError` naming ``where``."""
     if not isinstance(text, str):
         kind = "null" if text is None else type(text).__name__
         raise SocmError(f"{name}: {where}: the text is {kind}, not a string")
     if isinstance(ident, bool) or not isinstance(ident, (str, int)):
         kind = "null" if ident is None else type(ident).__name__
         raise SocmError(f"{name}: {where}: the id is {kind}, not a string or integer")
-    return text.strip()
+    if "\0" in text or "\0" in str(ident):
+        what = "text" if "\0" in text else "id"
+        raise SocmError(f"{name}: {where}: the {what} holds a NUL character (not text)")
+    s = text.strip()
+    return s if s and has_visible(s) else ""
 
 
 def finish(raw: Raw, name: str, info: dict) -> Corpus:
-    """A :class:`Corpus` of raw entries: types checked, texts stripped, empty ones dropped
-    and counted, ids unique.
+    """A :class:`Corpus` of raw entries: types checked, texts stripped, empty and invisible
+    ones dropped and counted, ids unique.
 
     Raises
     ------
@@ -104,7 +112,7 @@ def finish(raw: Raw, name: str, info: dict) -> Corpus:
     if dupes:
         raise SocmError(f"{name}: duplicate text ids, e.g. {dupes[:3]}")
     if not texts:
-        raise SocmError(f"{name}: the corpus is empty ({dropped} empty lines dropped)")
+        raise SocmError(f"{name}: the corpus is empty ({dropped} empty or invisible texts dropped)")
     return Corpus(ids=ids, texts=texts, name=name, n_dropped=dropped, info=info)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
+from socm.inputs.text import read_text_file
 
 __all__ = ["load_sts"]
 
@@ -62,12 +63,7 @@ def load_sts(path: str | Path, *, first: int | None = None) -> tuple[Corpus, np.
         raise SocmError(f"first must be at least 1, got {first}")
     if not path.is_file():
         raise SocmError(f"STS-B file not found: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SocmError(f"{path}: not valid UTF-8 at line {line}") from None
+    text = read_text_file(path, "STS-B file")
     ids: list[str] = []
     texts: list[str] = []
     labels: list[str] = []

@@ -9,7 +9,7 @@ all or nothing).
 from socm.inputs.pair_list import pairs_from_ids, read_pairs_file
 from socm.measure.config import DEFAULT_MODEL, MeasureConfig, make_encoder
 from socm.measure.job import run_measure
-from socm.measure.rundir import read_summary, run_file, versions
+from socm.measure.rundir import read_mine_summary, read_summary, run_file, versions
 from socm.measure.select import pair_index_from_linear, prepare, select_texts
 from socm.measure.summary import format_summary
 from socm.measure.writer import RunWriter, default_run_dir
@@ -24,6 +24,7 @@ __all__ = [
     "pair_index_from_linear",
     "pairs_from_ids",
     "prepare",
+    "read_mine_summary",
     "read_pairs_file",
     "read_summary",
     "run_file",

@@ -144,6 +144,8 @@ def _score(
         if sink.per_label is not None:
             summary["by_label"] = sink.per_label.result()
         summary["pairs_file"] = not cfg.no_pairs_file
+        if sink.parts_record() is not None:  # readers check the folder of parts against it
+            summary["pairs_parts"] = sink.parts_record()
         summary["backend"] = backend.info()
         if collector is not None:
             summary["statistics"] = collector.info()

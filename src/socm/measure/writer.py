@@ -12,10 +12,17 @@ Rules (a result is either right or refused):
   settings are the same (a rerun). Anything else, and any folder holding socm files without a
   manifest, is refused unless ``overwrite``: then every socm file of the old run is removed,
   so no stale file survives under the new run.
-* **All or nothing**: a command writes into a temporary folder beside the target and moves
-  its files in only when everything is written; a failure leaves the target untouched.
+* **All or nothing**: a command writes into a staging folder beside the target
+  (``.<name>.<8 characters>``) and moves its files in only when everything is written; a
+  failure leaves the target untouched. A live staging folder is locked (``flock``) by its
+  run; one left by a killed run is not, and the next run of that folder removes it.
+* **Checked again at the move** (compare and swap): the folder is checked before the work and
+  again, under an exclusive lock of its parent folder, just before the files are moved in. If
+  another run wrote the folder in between (two runs racing for one ``--out``), the later one is
+  refused and its files are not kept, never silently replacing or mixing with the other's.
 * **Paths are checked first**: before any model is loaded, :class:`RunWriter` refuses an
-  ``out`` that is a file, lies under a file, or cannot be written.
+  ``out`` that is a file, lies under a file, or where no folder can be created.
+* **Usual permissions**: the run folder gets the permissions of a new folder under the umask.
 """
 
 from __future__ import annotations
@@ -23,14 +30,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from socm.errors import SocmError
-from socm.files import atomic_write_json, atomic_write_parquet, check_writable_dir
+from socm.files import (
+    atomic_write_json,
+    atomic_write_parquet,
+    check_writable_dir,
+    folder_lock,
+    hold_lock,
+    usual_mode,
+)
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import slug
 
@@ -185,7 +201,9 @@ class RunWriter:
         check_writable_dir(self.out, "run folder")
         self._replace_all = False
         self._check_folder()
+        self._seen = self._state()  # what the check saw: compared again at the move
         self._tmp: Path | None = None
+        self._tmp_lock: int | None = None
 
     def _check_folder(self) -> None:
         existing = _socm_files(self.out) if self.out.is_dir() else []
@@ -212,10 +230,54 @@ class RunWriter:
             )
         self._replace_all = True
 
+    def _state(self) -> tuple:
+        """What the folder's check depends on: with ``overwrite`` everything (the files and
+        the whole manifest), else the run's identity and this command's record."""
+        files = sorted(p.name for p in _socm_files(self.out)) if self.out.is_dir() else []
+        manifest = _read_manifest(self.out) if files else None
+        if self._replace_all:
+            return ("all", files, json.dumps(manifest, sort_keys=True))
+        if manifest is None:
+            return ("none", files)
+        mine = manifest.get("commands", {}).get(self.command)
+        return ("run", json.dumps(manifest["identity"], sort_keys=True), json.dumps(mine))
+
+    def _unchanged(self) -> bool:
+        """Whether the folder is as the check saw it; a new folder may meanwhile have got
+        another command's files of the same identity (``layers`` beside ``measure``)."""
+        now = self._state()
+        if now == self._seen:
+            return True
+        mine = json.dumps(self.identity, sort_keys=True)
+        return self._seen == ("none", []) and now == ("run", mine, "null")
+
     def __enter__(self) -> RunWriter:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        parent = self.out.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        with folder_lock(parent):  # no other run between making its staging and locking it
+            self._remove_stale_staging()
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=parent))
+            self._tmp_lock = hold_lock(self._tmp)
+        os.chmod(self._tmp, usual_mode(folder=True))  # mkdtemp makes 0700
         return self
+
+    def _remove_stale_staging(self) -> None:
+        """Remove the staging folders of this run folder that no live run holds locked (left
+        by a killed run)."""
+        pattern = re.compile(rf"^\.{re.escape(self.out.name)}\.[A-Za-z0-9_]{{8}}$")
+        for entry in self.out.parent.iterdir():
+            if not pattern.match(entry.name) or not entry.is_dir() or entry.is_symlink():
+                continue
+            try:
+                fd = hold_lock(entry, blocking=False)
+            except OSError:
+                continue
+            if fd is None:
+                continue  # a live run's
+            try:
+                shutil.rmtree(entry, ignore_errors=True)
+            finally:
+                os.close(fd)
 
     def path(self, name: str) -> Path:
         """Where to write file ``name`` (inside the temporary folder until :meth:`commit`)."""
@@ -226,13 +288,31 @@ class RunWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self._commit()
+                with folder_lock(self.out.parent):
+                    self._commit()
         finally:
             if self._tmp is not None and self._tmp.exists():
                 shutil.rmtree(self._tmp, ignore_errors=True)
+            if self._tmp_lock is not None:
+                os.close(self._tmp_lock)
+                self._tmp_lock = None
 
     def _commit(self) -> None:
+        """Move the files in (called under the parent folder's lock), after checking that no
+        other run wrote the folder since the check at the start.
+
+        Raises
+        ------
+        SocmError
+            Another run wrote the folder meanwhile.
+        """
         assert self._tmp is not None
+        if not self._unchanged():
+            raise SocmError(
+                f"{self.out} was written by another run while this one ran: this run's results "
+                "are not kept (so that neither replaces the other); choose another --out, or "
+                "rerun once the other run has finished"
+            )
         files = sorted(p.name for p in self._tmp.iterdir())
         manifest = None if self._replace_all else _read_manifest(self.out)
         commands = dict(manifest.get("commands", {})) if manifest else {}
@@ -241,6 +321,7 @@ class RunWriter:
             "settings": self.settings,
             "files": files,
             "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "write_id": uuid.uuid4().hex,  # every write differs: a racing run sees it
         }
         new_manifest = {"format": 1, "identity": self.identity, "commands": commands}
         if not self.out.exists():

@@ -23,7 +23,13 @@ import numpy as np
 from socm.core.metrics import socm_from_parts
 from socm.core.stats import SPREAD_BOUND
 from socm.errors import SocmError
-from socm.measure.rundir import iter_pairs_batches, pairs_dataset, read_summary, run_file
+from socm.measure.rundir import (
+    iter_pairs_batches,
+    pairs_dataset,
+    read_mine_summary,
+    read_summary,
+    run_file,
+)
 from socm.output.style import nice_limit
 
 __all__ = [
@@ -745,13 +751,7 @@ def mine_data(run: str | Path, k: int = 25) -> dict:
     """
     import pyarrow.parquet as pq
 
-    spath = run_file(run, "mine_summary.json")
-    try:
-        summary = json.loads(spath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise SocmError(f"{spath}: not valid UTF-8 JSON; rerun socm mine") from None
-    if not isinstance(summary, dict):
-        raise SocmError(f"{spath}: not a JSON object; rerun socm mine")
+    summary = read_mine_summary(run)
     cand = pq.read_table(run_file(run, "candidates.parquet"))
     cols = {
         c: cand.column(c).to_pylist() if c in cand.column_names else None

@@ -16,6 +16,7 @@ import numpy as np
 
 from socm.core.pairs import PairResult, pair_position
 from socm.core.schema import PairSchema, current_schema, stored_names
+from socm.files import write_error
 
 __all__ = ["PairsFile", "part_name"]
 
@@ -93,6 +94,12 @@ class PairsFile:
         return pa.table(columns)
 
     def _flush(self) -> None:
+        try:
+            self._write()
+        except OSError as exc:  # a full disk: name the file
+            raise write_error(self.path, exc) from None
+
+    def _write(self) -> None:
         import pyarrow.parquet as pq
 
         if not self._parts:
@@ -113,13 +120,16 @@ class PairsFile:
         if self.path is None:
             return
         self._flush()
-        if self._writer is None:  # no pair at all: an empty file with the columns
-            import pyarrow.parquet as pq
+        try:
+            if self._writer is None:  # no pair at all: an empty file with the columns
+                import pyarrow.parquet as pq
 
-            empty = PairResult.empty(self.schema)
-            pq.write_table(self._table(empty, label=[]), self.path)
-        else:
-            self._writer.close()
+                empty = PairResult.empty(self.schema)
+                pq.write_table(self._table(empty, label=[]), self.path)
+            else:
+                self._writer.close()
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
 
 def _string_array(values: list[str]) -> Any:

@@ -129,6 +129,7 @@ class PairSink:
         self._file = PairsFile(pairs_path, self.ids, labels, n_sorted, self.schema)
         self._parts_dir: Path | None = None
         self._parts = 0
+        self._part_rows: list[int] = []  # pairs described per part, in part order
         self._submitted = 0  # pairs in the parts described so far
         self._start = 0  # listed pairs added so far (local route)
 
@@ -153,6 +154,7 @@ class PairSink:
         """Describe the next part: ``n_pairs`` pairs over the texts at positions ``texts``;
         ``start``: the position of its first pair among listed pairs (for their labels)."""
         self._submitted += n_pairs
+        self._part_rows.append(int(n_pairs))
         path = None
         if self._parts_dir is not None:
             path = str(self._parts_dir / part_name(self._parts))
@@ -171,14 +173,18 @@ class PairSink:
 
     # ------------------------------------------------------------------ the end
     def close(self) -> None:
-        """Finish the file, or check the folder of parts (every described part arrived, no
-        stray temporary file; an empty part with the columns when there was no pair).
+        """Finish the file, or check the folder of parts (every described part arrived with
+        the pairs it was described with, no stray temporary file; an empty part with the
+        columns when there was no pair).
 
         Raises
         ------
         SocmError
-            Parts missing from the folder (it is not on storage every worker sees).
+            Parts missing from the folder (it is not on storage every worker sees), or a part
+            with other pairs than described.
         """
+        import pyarrow.parquet as pq
+
         folder = self._parts_dir
         if folder is None:
             self._file.close()
@@ -193,6 +199,18 @@ class PairSink:
                 f"{folder}: {found} parts where the tasks wrote {self._parts}: is the run "
                 "folder on storage every worker sees at the same path?"
             )
+        for k, rows in enumerate(self._part_rows):
+            got = pq.read_metadata(folder / part_name(k)).num_rows
+            if got != rows:
+                raise SocmError(f"{folder / part_name(k)}: {got} pairs where its task had {rows}")
+
+    def parts_record(self) -> dict[str, Any] | None:
+        """What the run records of its folder of parts, for readers to check it against
+        (:func:`socm.measure.rundir.check_pairs`): ``count`` and ``rows`` per part; None for
+        one file or no pairs file."""
+        if self._parts_dir is None:
+            return None
+        return {"count": self._parts, "rows": list(self._part_rows)}
 
     def result(self, **kwargs: Any) -> dict[str, Any]:
         """:meth:`PairAccumulator.result <socm.core.uncertainty.PairAccumulator.result>`."""

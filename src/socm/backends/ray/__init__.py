@@ -31,6 +31,8 @@ from socm.backends.ray.blocks import RemoteStats
 from socm.backends.ray.cluster import (
     CONNECT_TIMEOUT_S,
     FAULT_ENV,
+    LOCAL,
+    auto_address,
     import_ray,
     probe,
     resolve_address,
@@ -59,8 +61,10 @@ class RayBackend(RayEncoding, RayScoring, Backend):
     ----------
     address : str, optional
         ``host:port`` of a running cluster's head, ``ray://host:port`` (Ray Client) or
-        ``auto``; None: ``auto`` when ``RAY_ADDRESS`` is set, else a local Ray instance that
-        :meth:`close` stops again. When this process is already connected to Ray
+        ``auto`` (``RAY_ADDRESS``, else Ray's current-cluster file, probed first); None: the
+        cluster ``RAY_ADDRESS`` names when it is set, else a new local Ray instance
+        (``ray.init(address="local")``, never a cluster someone else started on this machine)
+        that :meth:`close` stops again. When this process is already connected to Ray
         (``ray.init`` called before), that connection is used and left open.
     device : str, optional
         The run's ``--device``: None uses the cluster's GPUs when it has any (one per encode
@@ -98,7 +102,7 @@ class RayBackend(RayEncoding, RayScoring, Backend):
         """Connect to the cluster (or start a local instance) and read its resources."""
         ray = self._ray
         if not ray.is_initialized():
-            if self.address is not None:
+            if self.address != LOCAL:
                 probe(self.address)
             # stdout holds results (--json): Ray's own notices ("a worker died ...", printed to
             # stdout from a thread of its own) go to stderr while connected, and the workers'
@@ -110,13 +114,13 @@ class RayBackend(RayEncoding, RayScoring, Backend):
                 "logging_level": logging.WARNING,
                 "log_to_driver": False,
             }
-            if self.address is None:
+            if self.address == LOCAL:
                 kwargs["include_dashboard"] = False
             try:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 self.close()
-                where = self.address or "a local Ray instance"
+                where = "a local Ray instance" if self.address == LOCAL else self.address
                 raise SocmError(f"cannot connect to Ray at {where}: {one_line(exc)}") from None
             self._owned = True
         self._started = True
@@ -128,6 +132,14 @@ class RayBackend(RayEncoding, RayScoring, Backend):
             self.close()
             raise SocmError(f"--device {want} was asked for, but the Ray cluster has no GPUs")
         self.use_gpu = gpus > 0 and want != "cpu"
+
+    def _where(self) -> str:
+        """The cluster this backend connects to, as the summary records it."""
+        if self.address == LOCAL:
+            return "local instance"
+        if self.address == "auto":
+            return auto_address() or "auto"
+        return self.address
 
     def close(self) -> None:
         """Disconnect, stopping the local instance :meth:`start` started, if any."""
@@ -160,7 +172,7 @@ class RayBackend(RayEncoding, RayScoring, Backend):
         """Cluster size and what the job used, for ``summary.json["backend"]``."""
         return {
             "name": self.name,
-            "address": self.address or "local instance",
+            "address": self._where(),
             "nodes": len(self.nodes),
             "cpus": self.resources.get("CPU", 0),
             "gpus": self.resources.get("GPU", 0),

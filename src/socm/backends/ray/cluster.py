@@ -18,6 +18,8 @@ from socm.errors import SocmError
 __all__ = [
     "CONNECT_TIMEOUT_S",
     "FAULT_ENV",
+    "LOCAL",
+    "auto_address",
     "import_ray",
     "inject_fault",
     "probe",
@@ -58,18 +60,43 @@ def import_ray() -> Any:
     return ray
 
 
-def resolve_address(address: str | None) -> str | None:
-    """The cluster to connect to: ``address`` if given, else ``"auto"`` when
-    ``RAY_ADDRESS`` is set, else None (start a local Ray instance).
+#: What :func:`resolve_address` returns for "start a new local Ray instance"
+#: (``ray.init(address="local")`` never joins a running cluster).
+LOCAL = "local"
+
+
+def resolve_address(address: str | None) -> str:
+    """The cluster to connect to: ``address`` if given, else the value of ``RAY_ADDRESS``
+    when it is set, else :data:`LOCAL`: a new local Ray instance. Never None, which Ray
+    would read as "the cluster in Ray's current-cluster file" (``/tmp/ray/ray_current_cluster``,
+    left behind by any ``ray start`` on this machine: someone else's cluster, or a stale file
+    that makes ``ray.init`` wait for minutes).
 
     Examples
     --------
     >>> resolve_address("10.0.0.5:6379")
     '10.0.0.5:6379'
     """
-    if address:
-        return address
-    return "auto" if os.environ.get("RAY_ADDRESS") else None
+    if address and address.strip():
+        return address.strip()
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    return env or LOCAL
+
+
+def auto_address() -> str | None:
+    """Where Ray's ``address="auto"`` would connect: ``RAY_ADDRESS``, else the address in Ray's
+    current-cluster file; None when neither names one (or Ray's lookup cannot be used)."""
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env and env != "auto":
+        return env
+    try:
+        from ray._private.utils import read_ray_address
+    except ImportError:  # pragma: no cover - another Ray layout: Ray looks itself
+        return None
+    try:
+        return read_ray_address() or None
+    except OSError:
+        return None
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -87,22 +114,40 @@ def _host_port(address: str) -> tuple[str, int] | None:
 
 
 def probe(address: str) -> None:
-    """Refuse an address nothing listens on (TCP connect, :data:`CONNECT_TIMEOUT_S`).
+    """Refuse an address nothing listens on (TCP connect, :data:`CONNECT_TIMEOUT_S`); for
+    ``auto``, the address Ray would take from ``RAY_ADDRESS`` or its current-cluster file
+    (:func:`auto_address`).
 
     Raises
     ------
     SocmError
-        Nothing answers at ``address`` (``auto`` and unparsable addresses are left to Ray).
+        Nothing answers at ``address``; ``auto`` finds no cluster, or a stale current-cluster
+        file (unparsable addresses are left to Ray).
     """
-    hp = _host_port(address)
+    target = address
+    if address == "auto":
+        found = auto_address()
+        if found is None:
+            raise SocmError(
+                "--backend-address auto: no running Ray cluster found (RAY_ADDRESS is not set "
+                "and Ray's current-cluster file names none); start one with `ray start --head`, "
+                "give its address, or leave the address out for a local Ray instance"
+            )
+        target = found
+    hp = _host_port(target)
     if hp is None:
         return
     try:
         socket.create_connection(hp, timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
+        stale = ""
+        if address == "auto" and os.environ.get("RAY_ADDRESS", "").strip():
+            stale = " (auto: RAY_ADDRESS)"
+        elif address == "auto":
+            stale = " (auto: Ray's current-cluster file, a stale one of a stopped cluster?)"
         raise SocmError(
-            f"cannot reach the Ray cluster at {address} ({one_line(exc)}): start it with "
-            "`ray start --head`, or check --ray-address / RAY_ADDRESS"
+            f"cannot reach the Ray cluster at {target}{stale} ({one_line(exc)}): start it "
+            "with `ray start --head`, or check --ray-address / RAY_ADDRESS"
         ) from None
 
 

@@ -17,7 +17,6 @@ through :class:`socm.output.report.page.PageData`.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from socm.measure.rundir import read_summary, summary_row
+from socm.errors import warn
+from socm.measure.rundir import read_mine_summary, read_summary, summary_row
 from socm.output.data import Limits, TextTable, mine_data, scan_pairs, top_pairs
 from socm.output.report.page import PageData, ci, ci_words, fmt, png, settings_table, short
 
@@ -163,16 +163,46 @@ def run_rows(runs: list[Path], backbone: Path | None = None) -> list[dict]:
         :func:`socm.measure.rundir.summary_row` fields and ``delta_vs_backbone``.
     """
     rows = []
-    base = read_summary(backbone)["avg_socm"] if backbone else None
+    base = read_summary(backbone) if backbone else None
     for run in runs:
         s = read_summary(run)
+        differ = None if base is None else _other_texts(s, base)
+        if differ:
+            warn(
+                f"report: no Δ vs the backbone for {run}: it measured {differ} than the "
+                f"backbone {backbone}, so the averages are not over the same pairs"
+            )
         rows.append(
             {
                 **summary_row(s, run),
-                "delta_vs_backbone": None if base is None else s["avg_socm"] - base,
+                "delta_vs_backbone": None
+                if base is None or differ
+                else s["avg_socm"] - base["avg_socm"],
+                "delta_note": differ,
             }
         )
     return rows
+
+
+#: What makes two runs' averages comparable: the same texts and pairs, the same numerics.
+_SAME_TEXTS = ("corpus", "unit", "n_texts", "n_pairs", "pairs", "seed", "numerics")
+_SAME_CONFIG = ("corpus", "text_column", "id_column", "pairs_file", "max_pairs", "n_texts")
+
+
+def _other_texts(s: dict, base: dict) -> str | None:
+    """What differs between a run's texts and pairs and the backbone's (``"another corpus"``,
+    ``"other pairs"``, ...), or None when a difference of their averages is one over the same
+    pairs."""
+    a, b = s.get("config") or {}, base.get("config") or {}
+    if s.get("corpus") != base.get("corpus") or a.get("corpus") != b.get("corpus"):
+        return "another corpus"
+    if s.get("numerics") != base.get("numerics"):
+        return "other numerics"
+    if any(s.get(k) != base.get(k) for k in _SAME_TEXTS) or any(
+        a.get(k) != b.get(k) for k in _SAME_CONFIG
+    ):
+        return "other texts or pairs"
+    return None
 
 
 # ---------------------------------------------------------------------------------- summary
@@ -259,6 +289,13 @@ def summary_section(ctx: ReportContext) -> list[Section]:
     body.append("</table></div>")
     if ctx.backbone:
         body.append(f"<p class='muted'>Backbone: {esc(str(ctx.backbone))}.</p>")
+        left = [(r, row["delta_note"]) for r, row in zip(ctx.measure, ctx.rows, strict=True)]
+        for r, note in left:
+            if note:
+                body.append(
+                    f"<p class='muted'>No Δ for {esc(str(r))}: it measured {esc(note)} than "
+                    "the backbone, so the two averages are not over the same pairs.</p>"
+                )
     body += _intervals(ctx)
     body += _quantiles(ctx)
     return [Section("summary", "Summary", body)]
@@ -684,14 +721,11 @@ def settings_section(ctx: ReportContext) -> list[Section]:
         settings.update({f"version {p}": ver for p, ver in s.get("versions", {}).items()})
         body += settings_table(str(r), settings)
     for r in ctx.mines:
-        try:
-            ms = json.loads((r / "mine_summary.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            ms = {}
-        if isinstance(ms, dict):
-            flat = {k: v for k, v in ms.items() if k != "versions"}
-            flat.update({f"version {p}": v for p, v in (ms.get("versions") or {}).items()})
-            body += settings_table(str(r), flat)
+        ms = read_mine_summary(r)
+        flat = {k: v for k, v in ms.items() if k != "versions"}
+        versions = ms.get("versions") if isinstance(ms.get("versions"), dict) else {}
+        flat.update({f"version {p}": v for p, v in versions.items()})
+        body += settings_table(str(r), flat)
     return [Section("settings", "Settings and versions", body)]
 
 
