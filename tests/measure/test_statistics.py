@@ -35,7 +35,9 @@ def test_measure_beyond_the_budget_equals_in_memory(wiki_head, tmp_path):
     assert (out_mem / "texts.jsonl").read_text() == (out_disk / "texts.jsonl").read_text()
 
 
-def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(wiki_head, tmp_path):
+def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(
+    wiki_head, tmp_path, capfd
+):
     lines = wiki_head.read_text(encoding="utf-8").splitlines()[:120]
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -51,9 +53,11 @@ def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(wiki_
     assert a["text1_id"] == b["text1_id"] and a["text2_id"] == b["text2_id"]
     for col in ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma"):
         np.testing.assert_allclose(b[col], a[col], rtol=0, atol=1e-9, err_msg=col)
-    again, _ = run_mine(
+    again, out2 = run_mine(
         run_config(corpus, tmp_path, out=str(tmp_path / "s2"), store=str(store), **kw), **opts
     )
+    assert "its candidates are read back" in capfd.readouterr().err  # no second search
+    assert read_mine_run(out2)[1].equals(read_mine_run(out)[1])
     assert again["timings"]["n_encoded"] == 0 and again["timings"]["n_cached"] == ref["n_texts"]
     assert again["n_candidates"] == ref["n_candidates"]
     assert again["statistics"]["n_texts"] == ref["n_texts"]

@@ -57,6 +57,7 @@ import numpy as np
 from socm.backends import Backend, get_backend
 from socm.core.metrics import check_numerics
 from socm.core.mine import (
+    Candidates,
     MineOptions,
     MineResult,
     OptionError,
@@ -66,6 +67,7 @@ from socm.core.mine import (
 )
 from socm.core.neighbors import auto_method, require_faiss
 from socm.core.pairs import ScoreOptions
+from socm.encode.cache import text_key
 from socm.encode.encoder import CACHE_DTYPES, Encoder, EncodeResult
 from socm.encode.models import engine_device
 from socm.errors import SocmError, printable
@@ -77,7 +79,7 @@ from socm.measure.rundir import read_mine_summary, run_file, versions
 from socm.measure.select import prepare
 from socm.measure.statistics import statistics_for
 from socm.progress import duration
-from socm.store import StatsCollector
+from socm.store import StatsCollector, candidates_key, load_candidates, save_candidates
 
 __all__ = [
     "BLOCK_TEXTS",
@@ -343,7 +345,7 @@ def _mine_on(
     spreads = stats.traces
     try:
         search = announce_search(means, options, device)
-        cand = find_candidates(means, search, device, cfg.progress)
+        cand = _candidates(means, search, device, cfg.progress, collector, chosen.texts)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
@@ -355,6 +357,36 @@ def _mine_on(
     res = rank_candidates(cand, scores, options)
     res.timings["scoring"] = scoring_s
     return res, spreads, encoded, stats_s
+
+
+def _candidates(
+    means: np.ndarray,
+    options: MineOptions,
+    device: str,
+    progress: bool,
+    collector: StatsCollector | None,
+    texts: list[str],
+) -> Candidates:
+    """:func:`~socm.core.mine.find_candidates`; with the statistics in a store, the candidates
+    are saved beside it once found, and a rerun or a resumed run of the same texts and search
+    reads them back instead of searching (:mod:`socm.store.candidates`)."""
+    if collector is None or not collector.stored:
+        return find_candidates(means, options, device, progress)
+    store = collector.store
+    keys = [text_key(t) for t in texts]
+    key = candidates_key(keys, options, options.search, store.config)
+    folder = store.root / "candidates"
+    found = load_candidates(folder, key)
+    if found is not None:
+        print(
+            f"socm: the neighbour search of these {len(texts):,} texts was done before: "
+            "its candidates are read back",
+            file=sys.stderr,
+        )
+        return found
+    cand = find_candidates(means, options, device, progress)
+    save_candidates(folder, key, cand)
+    return cand
 
 
 def announce_search(means: np.ndarray, options: MineOptions, device: str) -> MineOptions:

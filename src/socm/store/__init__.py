@@ -5,9 +5,12 @@
 * :class:`StatsHandle`, :class:`LocalStats`, :class:`StoredStats`: what a backend hands back
   from encoding, in memory or with the factors on disk (read a text at a time);
 * :class:`StatsCollector`: keeps a run's statistics in memory while they fit the budget,
-  else in a store, so memory grows with the corpus only by the unit means.
+  else in a store, so memory grows with the corpus only by the unit means;
+* :func:`save_candidates`, :func:`load_candidates`: a mine run's candidates beside its store,
+  so that a resumed run does not search again.
 """
 
+from socm.store.candidates import candidates_key, load_candidates, save_candidates
 from socm.store.collect import StatsCollector, default_memory_budget, parse_bytes, stats_nbytes
 from socm.store.handles import LocalStats, StatsHandle, StoredStats
 from socm.store.stats_store import STORE_DTYPES, STORE_FORMAT, Head, StatsStore
@@ -21,7 +24,10 @@ __all__ = [
     "StatsHandle",
     "StatsStore",
     "StoredStats",
+    "candidates_key",
     "default_memory_budget",
+    "load_candidates",
     "parse_bytes",
+    "save_candidates",
     "stats_nbytes",
 ]

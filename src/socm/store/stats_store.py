@@ -79,6 +79,8 @@ class StatsStore:
         if dtype not in STORE_DTYPES:
             raise ValueError(f"store dtype must be one of {STORE_DTYPES}, got {dtype!r}")
         self.dtype = dtype
+        self.root = Path(root)
+        self.config = dict(config)
         base = {**config, "stats_format": STORE_FORMAT}
         self.heads = EmbeddingCache(root, {**base, "part": "head"}, folder="stats")
         self.factors = EmbeddingCache(

@@ -1,0 +1,120 @@
+"""A mine run's candidates on disk, so that a run interrupted after its neighbour search
+resumes without searching again.
+
+The candidates (:class:`~socm.core.mine.Candidates`: pairs, cosines, neighbour ranks, the
+random-pair cosines and the search's report) are written once the search is done, beside the
+statistics store of the run (``<store root>/candidates/<key>.npz``), in one atomic write. The
+key hashes everything that defines them: the searched texts' keys in order (each the SHA-256
+of the text: :func:`socm.encode.text_key`), the encoder's configuration (the store's), the
+number of neighbours, the search method that ran and its options, and the
+seed and number of the random pairs. A file that cannot be read back whole is ignored (the
+search runs again and replaces it), never read as other candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from socm.core.mine import Candidates, MineOptions
+from socm.files import atomic_write_bytes
+
+__all__ = ["CANDIDATES_FORMAT", "candidates_key", "load_candidates", "save_candidates"]
+
+CANDIDATES_FORMAT = 1
+"""Version of the saved candidates' layout."""
+
+_ARRAYS = ("i", "j", "cosine", "rank_1", "rank_2", "random_cosines")
+
+
+def candidates_key(
+    text_keys: Sequence[str], options: MineOptions, method: str, config: dict
+) -> str:
+    """The key of the candidates of texts ``text_keys`` (in order) searched with ``options``
+    by ``method`` (as asked, or ``"auto"`` resolved), their statistics made under ``config``
+    (the store's: the encoder's configuration)."""
+    h = hashlib.sha256()
+    for key in text_keys:
+        h.update(key.encode())
+        h.update(b"\n")
+    h.update(
+        json.dumps(
+            {
+                "format": CANDIDATES_FORMAT,
+                "neighbors": options.neighbors,
+                "method": method,
+                "search_options": dict(options.search_options),
+                "random_pairs": options.random_pairs,
+                "seed": options.seed,
+                "config": config,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
+    return h.hexdigest()
+
+
+def save_candidates(folder: Path, key: str, cand: Candidates) -> Path:
+    """Write ``cand`` as ``folder/<key>.npz`` (atomically) and return the path."""
+    buf = io.BytesIO()
+    meta = {
+        "n_texts": cand.n_texts,
+        "neighbor_info": cand.neighbor_info,
+        "seconds": cand.seconds,
+        "excluded": cand.excluded,
+    }
+    np.savez(
+        buf,
+        **{name: np.asarray(getattr(cand, name)) for name in _ARRAYS},
+        meta=np.array(json.dumps(meta, default=_plain)),
+    )
+    path = Path(folder) / f"{key}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_candidates(folder: Path, key: str) -> Candidates | None:
+    """The candidates saved under ``key``, or None (none saved, or a file that does not read
+    back whole)."""
+    path = Path(folder) / f"{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: np.array(data[name]) for name in _ARRAYS}
+            meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    n = len(arrays["i"])
+    if any(len(arrays[name]) != n for name in ("j", "cosine", "rank_1", "rank_2")):
+        return None
+    return Candidates(
+        arrays["i"].astype(np.int64),
+        arrays["j"].astype(np.int64),
+        arrays["cosine"].astype(np.float64),
+        int(meta["n_texts"]),
+        neighbor_info=meta["neighbor_info"],
+        seconds=float(meta["seconds"]),
+        rank_1=arrays["rank_1"].astype(np.int64),
+        rank_2=arrays["rank_2"].astype(np.int64),
+        random_cosines=arrays["random_cosines"].astype(np.float64),
+        excluded={k: int(v) for k, v in meta["excluded"].items()},
+    )
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars and arrays in the search's report as JSON values."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)

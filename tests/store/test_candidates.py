@@ -1,0 +1,41 @@
+"""A mine run's candidates beside its store: written once, read back whole, or ignored."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import random_tokens
+
+from socm.core.mine import MineOptions, find_candidates
+from socm.core.stats import token_stats
+from socm.store import candidates_key, load_candidates, save_candidates
+
+
+def test_round_trip_and_a_damaged_file_is_ignored(rng, tmp_path):
+    means = np.stack([token_stats(random_tokens(rng, 6, 12)).mean for _ in range(30)])
+    opts = MineOptions(neighbors=3)
+    cand = find_candidates(means, opts, "cpu")
+    key = candidates_key([f"t{k}" for k in range(30)], opts, "auto", {"model": "m"})
+    path = save_candidates(tmp_path, key, cand)
+    back = load_candidates(tmp_path, key)
+    for name in ("i", "j", "cosine", "rank_1", "rank_2", "random_cosines"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(cand, name))
+    assert back.n_texts == 30 and back.neighbor_info["method"] == cand.neighbor_info["method"]
+    assert back.excluded == cand.excluded
+    path.write_bytes(path.read_bytes()[:-40])  # torn
+    assert load_candidates(tmp_path, key) is None
+    assert load_candidates(tmp_path, "other") is None
+
+
+def test_the_key_covers_texts_order_search_and_encoder():
+    opts = MineOptions(neighbors=3)
+    base = candidates_key(["a", "b"], opts, "auto", {"model": "m"})
+    assert base == candidates_key(["a", "b"], opts, "auto", {"model": "m"})
+    others = [
+        candidates_key(["b", "a"], opts, "auto", {"model": "m"}),
+        candidates_key(["a", "b"], opts.replace(neighbors=4), "auto", {"model": "m"}),
+        candidates_key(["a", "b"], opts, "hnsw", {"model": "m"}),
+        candidates_key(["a", "b"], opts.replace(seed=1), "auto", {"model": "m"}),
+        candidates_key(["a", "b"], opts, "auto", {"model": "m", "layer": 3}),
+        candidates_key(["a", "b"], opts.replace(search_options={"margin": 9}), "auto", {}),
+    ]
+    assert base not in others and len(set(others)) == len(others)
