@@ -9,6 +9,7 @@ Figures (matplotlib; PNG, SVG or PDF by :func:`save`):
   :func:`spread_socm_figure`: what drives the average.
 * ``overview`` — :func:`overview_figure`: runs' average SOCM ± CI beside the paper's models.
 * ``distribution`` — :func:`socm_distribution`: SOCM histogram and CDF, quantiles, mean ± CI.
+* ``candidates`` — :func:`candidates_figure`: a ``socm mine`` run's kept pairs.
 * ``pair`` — :func:`pair_figure`: two texts' tokens and covariance spectra;
   :func:`covariance_eigenvalues`.
 * ``layers`` — :func:`layers_figure`: per-layer curves; :func:`layer_depth`.
@@ -27,6 +28,7 @@ The functions :func:`heatmap` and :func:`scatter` carry their module's name, so
 those modules with ``from socm.output.heatmap import ...``.
 """
 
+from socm.output.candidates import candidates_figure
 from socm.output.correlation import correlation_figure
 from socm.output.data import (
     Limits,
@@ -60,6 +62,7 @@ __all__ = [
     "PairScan",
     "TextTable",
     "build_report",
+    "candidates_figure",
     "correlation_figure",
     "correlation_view",
     "covariance_eigenvalues",

@@ -728,25 +728,30 @@ _MINE_TEXT_COLUMNS = (
 )
 
 
-def mine_data(run: str | Path, k: int = 25) -> dict:
-    """A ``socm mine`` run: its summary, its best ``k`` candidate pairs and its texts.
+def mine_data(run: str | Path, k: int = 25, max_per_text: int | None = None) -> dict:
+    """A ``socm mine`` run: its summary, its best ``k`` kept pairs and its texts.
 
-    Reads ``mine_summary.json``, ``candidates.parquet`` (best first by ``rank`` when present)
-    and ``texts.parquet``; columns that are missing read as None, so an older or newer mine
-    folder still shows what it has.
+    Reads ``mine_summary.json``, ``candidates.parquet`` (the kept pairs, best first by
+    ``rank`` when present) and ``texts.parquet``; columns that are missing read as None, so an
+    older or newer mine folder still shows what it has.
 
     Parameters
     ----------
     run : str or Path
         A mine run folder.
     k : int
-        Candidate pairs to return.
+        Pairs to return.
+    max_per_text : int, optional
+        Walking the pairs best first, skip a pair when either text is already in this many
+        of those returned (None: no cap).
 
     Returns
     -------
     dict
-        ``summary`` (dict), ``pairs`` (list of dict, with ``text1`` and ``text2``),
-        ``texts`` (list of dict), ``n_candidates`` (rows of ``candidates.parquet``).
+        ``summary`` (dict), ``pairs`` (list of dict, with ``text1``, ``text2`` and each
+        text's ``n_tokens`` and spread), ``texts`` (list of dict), ``n_kept`` (rows of
+        ``candidates.parquet``: the pairs the run kept), ``n_skipped`` (pairs passed over
+        for the cap before the ``k``-th was found).
 
     Raises
     ------
@@ -782,9 +787,12 @@ def mine_data(run: str | Path, k: int = 25) -> dict:
         for r in range(tt.num_rows):
             texts.append({c: (v[r] if v is not None else None) for c, v in tcols.items()})
     by_id = {str(t["id"]): t for t in texts if t.get("id") is not None}
+    ordered = {c: (None if v is None else [v[r] for r in order]) for c, v in cols.items()}
+    ids = {c: ordered[c] or [None] * n for c in ("text1_id", "text2_id")}
+    chosen = _greedy({**ids, "socm": range(n)}, k, max_per_text)
     pairs = []
-    for r in order[:k]:
-        rec = {c: (v[r] if v is not None else None) for c, v in cols.items()}
+    for r in chosen:
+        rec = {c: (v[r] if v is not None else None) for c, v in ordered.items()}
         if rec["cosine"] is None and rec["d_mu"] is not None:
             rec["cosine"] = 1.0 - 2.0 * rec["d_mu"]
         for side in ("1", "2"):
@@ -793,7 +801,9 @@ def mine_data(run: str | Path, k: int = 25) -> dict:
             rec[f"n_tokens{side}"] = t.get("n_tokens")
             rec[f"spread{side}"] = t.get("normalized_spread")
         pairs.append(rec)
-    return {"summary": summary, "pairs": pairs, "texts": texts, "n_candidates": n}
+    examined = chosen[-1] + 1 if len(chosen) == k else n  # short of k: every pair was examined
+    skipped = examined - len(chosen)
+    return {"summary": summary, "pairs": pairs, "texts": texts, "n_kept": n, "n_skipped": skipped}
 
 
 def spread_share(spread: np.ndarray) -> float:
