@@ -66,10 +66,10 @@ code{background:#f4f4f4;padding:0 .2em}
 nav.toc{position:sticky;top:0;z-index:20;background:#f7f7f7;border-bottom:1px solid #ddd;
 padding:.35em .2em;margin:0 -1em;padding-left:1em;padding-right:1em}
 nav.toc b{font-size:.85em;margin-right:.6em}
-nav.toc ol{display:inline;margin:0;padding:0;list-style:none;font-size:.85em}
+nav.toc ol{display:inline;margin:0;padding:0;list-style:none;font-size:.85em;
+counter-reset:toc}
 nav.toc li{display:inline-block;margin:.1em .9em .1em 0;counter-increment:toc}
 nav.toc li::before{content:counter(toc) ". ";color:#777}
-nav.toc ol{counter-reset:toc}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:1em}
 .note{background:#fff8e6;border-left:3px solid #e69f00;padding:.3em .7em}
 table.settings td,table.settings th{text-align:left;max-width:22em;overflow-wrap:anywhere}
