@@ -34,7 +34,7 @@ def test_measure_prints_table_and_json(wiki_head, tmp_path, capsys):
         "cpu",
     ]
     code, out, _err = run(args, capsys)
-    assert code == 0 and "avg SOCM" in out and "15 all pairs" in out
+    assert code == 0 and "avg SOCM" in out and "all 15 pairs" in out
     code, _, err = run([*args, "--json", "--numerics", "paper"], capsys)
     assert code == 1 and "holds a measure run with other settings" in err  # never mixed
     code, out, _ = run([*args, "--json", "--numerics", "paper", "--overwrite"], capsys)

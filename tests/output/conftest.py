@@ -1,5 +1,6 @@
-"""Run folders shared by the output tests: small real runs of the packaged model, a run of
-texts that hold HTML and script, and a hand-made ``socm mine`` folder."""
+"""Run folders shared by the output tests: small real runs of the packaged model (all pairs,
+sampled pairs, another token policy on the same texts), a run of texts that hold HTML and
+script, and real ``socm mine`` runs (of those texts, and of Wikipedia sentences)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from conftest import MODEL, run_config
 
 from socm.analyses.layers import run_layers
 from socm.analyses.mechanism import run_mechanism
+from socm.analyses.mine import run_mine
 from socm.measure import run_measure
 
 #: Texts that would run script if a report used them as markup.
@@ -33,7 +35,8 @@ def evil_texts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory, shared_data):
-    """Two measure runs (14 texts exact, 10 texts paper); the first with layers and mechanism."""
+    """Two measure runs (14 texts exact, 10 texts paper); the first with layers (SOCM per
+    layer too) and mechanism."""
     base = tmp_path_factory.mktemp("runs")
     corpus = shared_data / "wiki1m" / "wiki1m_head.txt"
     out = []
@@ -50,7 +53,7 @@ def runs(tmp_path_factory, shared_data):
         run_measure(cfg)
         out.append(base / f"r{k}")
     cfg = run_config(corpus, base, model=MODEL, n_texts=14, seed=0, out=str(out[0]))
-    run_layers(cfg)
+    run_layers(cfg, per_layer_socm=True)
     run_mechanism(cfg)
     return out
 
@@ -67,59 +70,59 @@ def evil_run(tmp_path_factory):
     return base / "run"
 
 
-def write_mine(folder, texts: list[str]) -> None:
-    """A ``socm mine`` folder as documented: candidates.parquet, texts.parquet,
-    mine_summary.json (numbers made up, consistent in form)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+@pytest.fixture(scope="session")
+def sampled_run(tmp_path_factory, shared_data):
+    """A run of 200 pairs sampled from the 435 pairs of 30 Wikipedia sentences."""
+    base = tmp_path_factory.mktemp("sampled")
+    corpus = shared_data / "wiki1m" / "wiki1m_head.txt"
+    cfg = run_config(
+        corpus, base, model=MODEL, n_texts=30, seed=3, max_pairs=200, out=str(base / "run")
+    )
+    run_measure(cfg)
+    return base / "run"
 
-    folder.mkdir(parents=True, exist_ok=True)
-    ids = [f"m{k}<i>" for k in range(len(texts))]
-    pairs = [(0, 1), (2, 3), (4, 5), (1, 6), (0, 7)]
-    rows = {
-        "text1_id": [ids[a] for a, _ in pairs],
-        "text2_id": [ids[b] for _, b in pairs],
-        "cosine": [0.91, 0.88, 0.85, 0.83, 0.80],
-        "d_mu": [0.045, 0.06, 0.075, 0.085, 0.10],
-        "d_sigma": [1.2, 1.05, 0.9, 0.7, 0.6],
-        "socm": [1.146, 0.987, 0.8325, 0.6405, 0.54],
-        "relative_d_sigma": [0.61, 0.55, 0.5, 0.42, 0.4],
-        "rank": [1, 2, 3, 4, 5],
-    }
-    pq.write_table(pa.table(rows), folder / "candidates.parquet")
-    pq.write_table(
-        pa.table(
-            {
-                "id": ids,
-                "text": texts,
-                "n_tokens": [10 + k for k in range(len(texts))],
-                "normalized_spread": [1.5 + 0.1 * k for k in range(len(texts))],
-                "neighbor_mean_cosine": [0.7 + 0.01 * k for k in range(len(texts))],
-                "neighbor_mean_relative_d_sigma": [0.3 + 0.02 * k for k in range(len(texts))],
-            }
-        ),
-        folder / "texts.parquet",
+
+@pytest.fixture(scope="session")
+def policy_run(tmp_path_factory, runs, shared_data):
+    """The texts and pairs of ``runs[0]`` measured without special tokens (a paired Δ)."""
+    base = tmp_path_factory.mktemp("policy")
+    corpus = shared_data / "wiki1m" / "wiki1m_head.txt"
+    cfg = run_config(
+        corpus,
+        base,
+        model=MODEL,
+        n_texts=14,
+        seed=0,
+        exclude_special_tokens=True,
+        out=str(base / "run"),
     )
-    (folder / "mine_summary.json").write_text(
-        json.dumps(
-            {
-                "model": MODEL,
-                "corpus": "evil.jsonl",
-                "n_texts": len(texts),
-                "neighbors": 3,
-                "rank_by": "socm",
-                "n_candidates": 17,
-            }
-        ),
-        encoding="utf-8",
-    )
+    run_measure(cfg)
+    return base / "run"
 
 
 @pytest.fixture(scope="session")
 def mine_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mine") / "mined"
-    write_mine(folder, EVIL)
-    return folder
+    """A real ``socm mine`` run of :data:`EVIL` (ids hold markup): each text's 3 nearest,
+    4 pairs kept of the scored candidates."""
+    base = tmp_path_factory.mktemp("mine")
+    corpus = base / "evil.jsonl"
+    with corpus.open("w", encoding="utf-8") as f:
+        for k, text in enumerate(EVIL):
+            f.write(json.dumps({"id": f"<b>t{k}</b>&", "text": text}) + "\n")
+    cfg = run_config(corpus, base, model=MODEL, n_texts="all", out=str(base / "mined"))
+    run_mine(cfg, neighbors=3, top_k=4)
+    return base / "mined"
+
+
+@pytest.fixture(scope="session")
+def wiki_mine(tmp_path_factory, shared_data):
+    """A real ``socm mine`` run of 80 Wikipedia sentences (fragments left out, short texts
+    among those kept): each text's 3 nearest, 30 pairs kept."""
+    base = tmp_path_factory.mktemp("wikimine")
+    corpus = shared_data / "wiki1m" / "wiki1m_head.txt"
+    cfg = run_config(corpus, base, model=MODEL, n_texts=80, seed=0, out=str(base / "mined"))
+    run_mine(cfg, neighbors=3, top_k=30)
+    return base / "mined"
 
 
 @pytest.fixture(scope="session")

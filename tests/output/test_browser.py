@@ -1,9 +1,12 @@
 """The report in a real browser: headless Chromium loads it, hovers, and runs nothing else.
 
 One Chromium run: the page's own script simulates the hovers when the address ends in
-``#selftest`` and writes what the tooltip showed into attributes of ``<html>``; ``--dump-dom``
-prints the resulting DOM, ``--screenshot`` takes a picture and ``--enable-logging=stderr``
-prints every console message (script errors, scripts the page's policy refused).
+``#selftest`` and writes what the tooltip showed, how many clamped text cells are cut and
+where the contents bar stands after scrolling to the end into attributes of ``<html>``;
+``--dump-dom`` prints the resulting DOM, ``--screenshot`` takes a picture and
+``--enable-logging=stderr`` prints every console message (script errors, scripts the page's
+policy refused). The report holds a run of sampled pairs and a mine run, whose captions the
+rendered page must state with the runs' own counts.
 Skipped, with the reason shown, where Chromium is not installed (``.ci/run`` installs it).
 """
 
@@ -11,10 +14,12 @@ from __future__ import annotations
 
 import html
 import html.parser
+import json
 import shutil
 import subprocess
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 CHROMIUM = next(
@@ -55,19 +60,26 @@ class Dom(html.parser.HTMLParser):
         super().__init__()
         self.tags: list[tuple[str, dict]] = []
         self.title = ""
+        self.text = ""  # the page's visible text, outside scripts and styles
         self._in_title = False
+        self._hidden = 0
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, {k: v or "" for k, v in attrs}))
         self._in_title = tag == "title"
+        self._hidden += tag in ("script", "style")
 
     def handle_endtag(self, tag):
         self._in_title = False
+        if tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
 
     def handle_data(self, data):
         if self._in_title:
             self.title += data
+        elif not self._hidden:
+            self.text += data
 
 
 def console(stderr: str) -> list[str]:
@@ -75,13 +87,14 @@ def console(stderr: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory, evil_run, mine_dir):
-    """The report of the :data:`EVIL` run and the mine folder, opened once in Chromium with
-    ``#selftest``: the DOM after the script ran, the console, a screenshot."""
+def browser(tmp_path_factory, evil_run, sampled_run, mine_dir):
+    """The report of the :data:`EVIL` run, a run of sampled pairs and the mine folder, opened
+    once in Chromium with ``#selftest``: the DOM after the script ran, the console, a
+    screenshot."""
     from socm.output.report import build_report
 
     tmp = tmp_path_factory.mktemp("browser")
-    report = build_report([evil_run, mine_dir], tmp / "report.html")
+    report = build_report([evil_run, sampled_run, mine_dir], tmp / "report.html", pair_views=0)
     png = tmp / "report.png"
     done = chromium(
         report.as_uri() + "#selftest",
@@ -118,6 +131,35 @@ def test_report_hovers_in_chromium_and_runs_no_text_as_code(browser, evil_texts)
         (t, k) for t, a in dom.tags for k in a if k.startswith("on")
     ]  # no event handler attribute anywhere
     assert not [a for t, a in dom.tags if t == "img" and not a["src"].startswith("data:image/")]
+
+
+def test_rendered_captions_state_the_runs_own_counts(browser, sampled_run, mine_dir):
+    done, _ = browser
+    dom = Dom(done.stdout)
+    text = " ".join(dom.text.split())
+    s = json.loads((sampled_run / "summary.json").read_text())
+    n = s["n_texts"]
+    sampled = f"{s['n_pairs']:,} sampled of {n * (n - 1) // 2:,} pairs"
+    assert s["n_pairs"] < n * (n - 1) // 2
+    assert text.count(sampled) >= 3  # summary table, quantiles, density caption (and more)
+    assert f"all {s['n_pairs']:,} pairs" not in text
+    assert "(sample max)" in text
+    m = json.loads((mine_dir / "mine_summary.json").read_text())
+    kept = pq.read_metadata(mine_dir / "candidates.parquet").num_rows
+    assert m["n_kept"] == kept < m["n_candidates"]
+    assert f"kept {kept:,} from {m['n_candidates']:,} scored candidates" in text
+    assert f"the share of {m['random_pair_cosines']['n_pairs']:,} random pairs" in text
+    ids = {a["id"] for _, a in dom.tags if "id" in a}
+    assert {"overview", "summary", "distribution", "drivers", "pairs", "mine-1", "settings"} <= ids
+    assert "Your runs beside the paper's models" in text and "What drives the average" in text
+
+
+def test_contents_bar_stays_on_top_and_long_texts_are_clamped(browser):
+    done, _ = browser
+    root = next(a for t, a in Dom(done.stdout).tags if t == "html")
+    position, top, scrolled = root["data-selftest-nav"].split()
+    assert position == "sticky" and top == "0" and int(scrolled) > 2000  # at the page's end
+    assert int(root["data-selftest-clamped"]) > 0  # some long text is cut to four lines
 
 
 def test_report_screenshot_is_not_blank(browser):

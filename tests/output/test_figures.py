@@ -67,7 +67,7 @@ def close(fig) -> None:
 def test_colour_blind_safe_maps_and_no_colour_words(runs):
     figs = [plots.heatmap(overlay=runs), plots.scatter(runs[0]), plots.texts_figure(runs[0])]
     maps = set().union(*(colormaps(f) for f in figs))
-    assert maps and maps <= {"viridis", "magma_r", "cividis", "magma"}, maps
+    assert maps and maps <= {"viridis", "magma_r", "magma_r_tail", "cividis", "magma"}, maps
     for f in figs:
         words = all_text(f).lower()
         assert not any(w in words for w in ("green", "red ", "red:", "yellow")), words
@@ -94,9 +94,11 @@ def test_heatmap_covers_the_data_with_cosine_axis_and_rasterised_grid(runs, tmp_
 def test_scatter_counts_every_pair_marks_top_pairs_and_overlays_runs(runs):
     fig = plots.scatter(runs[0], top_k=5)
     ax = next(a for a in fig.axes if a.get_label() == "pairs")
-    mesh = next(c for c in ax.collections if c.get_cmap().name == "magma_r")
+    mesh = next(c for c in ax.collections if c.get_cmap().name == "magma_r_tail")
     n = pq.read_metadata(runs[0] / "pairs.parquet").num_rows
-    assert int(np.asarray(mesh.get_array()).sum()) == n  # a 2-D histogram of all pairs
+    shares = np.asarray(mesh.get_array())
+    assert shares.sum() == pytest.approx(1.0)  # shares of a 2-D histogram of all pairs
+    assert shares[shares > 0].min() == pytest.approx(1 / n)  # a cell of one pair is drawn
     assert f"all {n:,} pairs" in all_text(fig)
     numbers = [t.get_text() for t in ax.texts if t.get_text().isdigit()]
     assert sorted(numbers, key=int) == ["1", "2", "3", "4", "5"]

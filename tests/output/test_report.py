@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import MODEL
 
@@ -72,7 +73,15 @@ def page(full_report):
 def test_sections_and_table_of_contents(page, full_report):
     text = full_report.read_text(encoding="utf-8")
     anchors = re.findall(r"<a href='#([^']+)'>", text)
-    assert anchors[:4] == ["summary", "read", "pairs", "top-pairs"]
+    assert anchors[:7] == [
+        "overview",
+        "summary",
+        "distribution",
+        "drivers",
+        "read",
+        "pairs",
+        "top-pairs",
+    ]
     assert {"texts", "layers", "correlation", "mine-1", "settings"} <= set(anchors)
     assert set(anchors) <= page.ids  # every entry leads somewhere
     assert "@media print" in text  # printable
@@ -93,7 +102,7 @@ def test_top_pairs_at_most_two_per_text_and_hover_keys(page):
         cells = ["".join(c).strip() for c in r["cells"]]
         assert texts[p[0]][1].strip() in cells and texts[p[1]][1].strip() in cells
     assert len(per_run) == 4  # three measure runs and the mine run
-    assert all(max(per_run[k].values()) <= 2 for k in ("0", "1", "2"))  # measure runs
+    assert all(max(v.values()) <= 2 for v in per_run.values())  # measure runs and mine run
     text_rows = [r for r in page.rows if "data-text" in r["attrs"]]
     assert len(text_rows) >= 14 + 10 + 8  # every text of these small runs
 
@@ -109,7 +118,7 @@ def test_summary_quantiles_share_over_1_and_intervals(runs, tmp_path):
     out = build_report([run], tmp_path / "ci.html")
     page = Page(out.read_text(encoding="utf-8"))
     cells = page.cell_texts()
-    assert f"{s['avg_socm']:.5f}" in cells and "± 0.00870" in cells
+    assert f"{s['avg_socm']:.5f} ± 0.00870" in cells
     body = out.read_text(encoding="utf-8")
     assert f"avg SOCM {s['avg_socm']:.4f} ± 0.0087 (95% CI)" in body
     assert "jackknife over texts" in body
@@ -138,7 +147,7 @@ def test_texts_are_escaped_everywhere(full_report, page, evil_texts):
     # the texts round-trip through the JSON block and the cells, unchanged
     data = json.loads(next(s for a, s in page.scripts if a.get("type") == "application/json"))
     shown = {t[1] for run in data["runs"] for t in run["texts"]}
-    assert set(evil_texts) <= shown
+    assert {e.strip() for e in evil_texts} <= shown  # as the corpus reader keeps them
     cells = set(page.cell_texts())
     assert {e.strip() for e in evil_texts} <= cells
     assert "<b>t0</b>&" in {t[0] for run in data["runs"] for t in run["texts"]}  # ids too
@@ -158,21 +167,38 @@ def test_script_json_and_content_security_policy(full_report, page):
     assert code == SCRIPT and "innerHTML" not in SCRIPT
 
 
-def test_mine_section(page, full_report):
+def test_mine_section(page, full_report, mine_dir):
     text = full_report.read_text(encoding="utf-8")
     assert "Near pairs whose tokens differ most" in text and "relative d<sub>Σ</sub>" in text
     assert "onfus" not in text  # no pair is called confused: the evidence does not support it
     cells = page.cell_texts()
-    assert "1.1460" in cells and "0.9100" in cells and "0.6100" in cells  # socm, cosine, rel.
-    assert html.escape("m0<i>") in text and "m0<i>" in cells
+    cand = pq.read_table(mine_dir / "candidates.parquet").to_pylist()
+    seen: dict[str, int] = {}
+    shown = []
+    for p in sorted(cand, key=lambda p: p["rank"]):  # each text in at most 2 rows
+        if max(seen.get(p["text1_id"], 0), seen.get(p["text2_id"], 0)) < 2:
+            for t in (p["text1_id"], p["text2_id"]):
+                seen[t] = seen.get(t, 0) + 1
+            shown.append(p)
+    assert shown
+    for p in shown:  # with its numbers
+        assert f"{p['socm']:.4f}" in cells and f"{p['relative_d_sigma']:.4f}" in cells
+        assert any(c.startswith(f"{p['cosine']:.4f}") for c in cells)
+    for p in cand:
+        if p not in shown:  # passed over for the cap, and counted as such
+            assert f"{p['relative_d_sigma']:.4f}" not in cells
+            assert "kept pairs passed over for that cap" in text
+    assert html.escape("<b>t0</b>&") in text and any("<b>t" in c for c in cells)
 
 
 def test_report_of_a_mine_folder_alone_and_paper_table_never_fails(
     mine_dir, runs, tmp_path, capsys
 ):
     out = tmp_path / "mine.html"
-    assert main(["report", str(mine_dir), "--out", str(out)]) == 0
-    assert "Near pairs whose tokens differ most" in out.read_text(encoding="utf-8")
+    assert main(["report", str(mine_dir), "--pair-views", "1", "--out", str(out)]) == 0
+    body = out.read_text(encoding="utf-8")
+    assert "Near pairs whose tokens differ most" in body
+    assert "alt='pair 1 token by token'" in body and "pair 2 token by token" not in body
     out = tmp_path / "paper.html"
     assert main(["report", str(runs[0]), "--paper-table", "--out", str(out)]) == 0
     body = out.read_text(encoding="utf-8")

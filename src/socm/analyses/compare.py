@@ -206,7 +206,8 @@ def paired_delta(backbone_run: Path, run: Path, level: float = 0.95) -> dict:
     files = [Path(backbone_run) / "pairs.parquet", Path(run) / "pairs.parquet"]
     if not all(f.exists() for f in files):
         return {**none, "note": "a run has no pairs.parquet (--no-pairs-file): no paired interval"}
-    ids = [json.loads(x)["id"] for x in run_file(run, "texts.jsonl").read_text().splitlines()]
+    with run_file(run, "texts.jsonl").open(encoding="utf-8") as f:  # lines end at \n only:
+        ids = [json.loads(x)["id"] for x in f if x.strip()]  # a text may hold U+2028
     index = {t: k for k, t in enumerate(ids)}
     n = len(ids)
     datasets = [pairs_dataset(f) for f in files]

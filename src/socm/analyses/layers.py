@@ -6,7 +6,9 @@ same token policy as ``socm measure``:
 * the normalised spread :math:`S(X)/\\lVert\\mu(X)\\rVert^2 = \\operatorname{tr}\\Sigma(\\tilde X)`,
 * the average within-text cosine similarity over all :math:`n \\times n` token pairs, the diagonal
   included (:func:`socm.core.stats.spread_and_cosine`),
-* optionally the average SOCM over the corpus's pairs at that layer.
+* optionally the average SOCM, d_μ and d_Σ over the corpus's pairs at that layer, each with its
+  confidence interval (:class:`socm.core.uncertainty.PairAccumulator`, as ``socm measure``
+  computes the run's).
 
 Hara et al. (2026, Sec. 5) show that fine-tuned encoders concentrate their tokens layer by layer
 (small normalised spread, high average cosine) and that a small spread for both texts bounds
@@ -24,6 +26,7 @@ import numpy as np
 
 from socm.core.pairs import pairwise
 from socm.core.stats import SPREAD_BOUND, token_stats_many
+from socm.core.uncertainty import PairAccumulator
 from socm.encode.models import engine_device
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import per_layer_table, versions
@@ -76,12 +79,7 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
                 numerics=cfg.numerics,
                 device=engine_device(enc.device),
             )
-            records[layer].update(
-                avg_socm=float(res.socm.mean()),
-                avg_d_mu=float(res.d_mu.mean()),
-                avg_d_sigma=float(res.d_sigma.mean()),
-                n_pairs=len(res),
-            )
+            records[layer].update(_layer_averages(res, chosen, pairs, cfg.pairs_file is not None))
         socm_seconds = time.perf_counter() - t1
     table = per_layer_table(
         chosen.ids,
@@ -113,6 +111,21 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
         },
     )
     return records, job.out
+
+
+def _layer_averages(res: object, chosen: object, pairs: object, listed: bool) -> dict:
+    """One layer's averages with their intervals, as ``socm measure`` computes a run's (all,
+    sampled or listed pairs)."""
+    acc = PairAccumulator(len(chosen))
+    acc.add(res)
+    if listed:
+        n_listed = int(chosen.info.get("n_listed_pairs", len(pairs)))
+        out = acc.result(n_listed=n_listed)
+    else:
+        out = acc.result(n_population=chosen.info.get("n_population"))
+    keep = [f"avg_{m}" for m in ("socm", "d_mu", "d_sigma")]
+    keep += [f"{k}_ci95" for k in keep] + ["ci_level", "n_pairs", "pairs_possible"]
+    return {k: out.get(k) for k in keep}
 
 
 def format_layer_table(records: list[dict]) -> str:

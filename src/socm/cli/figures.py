@@ -57,14 +57,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "on top; scatter: the density of every pair of one or more runs; texts: per-text "
         "spread, length and mean SOCM; layers: per-layer curves of runs with socm "
         "layers/mechanism results; correlation: average SOCM vs downstream score (with "
-        "--paper-table: next to the paper's 12 models). Figures of several runs share their "
-        "axes and colour limits.",
+        "--paper-table: next to the paper's 12 models); overview: each run's average SOCM "
+        "with its interval beside the paper's 12 models; distribution: the SOCM histogram "
+        "and CDF with quantiles and mean; candidates: a socm mine run's kept pairs. Figures "
+        "of several runs share their axes, bins and colour limits.",
     )
     p.add_argument(
         "kind",
-        choices=["heatmap", "scatter", "texts", "layers", "correlation"],
+        choices=[
+            "heatmap",
+            "scatter",
+            "texts",
+            "layers",
+            "correlation",
+            "overview",
+            "distribution",
+            "candidates",
+        ],
         help="heatmap: SOCM over (d_mu, d_sigma); scatter: every pair as a density; texts: "
-        "per text; layers: per layer; correlation: against a downstream score",
+        "per text; layers: per layer; correlation: against a downstream score; overview: "
+        "beside the paper's models; distribution: SOCM histogram and CDF; candidates: a mine "
+        "run's kept pairs",
     )
     p.add_argument(
         "runs",
@@ -87,6 +100,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--relative-depth",
         action="store_true",
         help="layers: x = layer / L, so that models of different depths compare",
+    )
+    p.add_argument(
+        "--log-y",
+        choices=["off", "on", "auto"],
+        default="off",
+        help="layers: logarithmic y-axes (auto: for panels whose values span more than a factor 4)",
     )
     p.add_argument(
         "--top-k",
@@ -156,7 +175,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backbone",
         metavar="RUN_DIR",
-        help="run whose model is the backbone: the table shows Δ avg SOCM to it",
+        help="run whose model is the backbone: the table shows Δ avg SOCM to it with a paired "
+        "interval",
+    )
+    p.add_argument(
+        "--pair-views",
+        type=non_negative_int,
+        default=3,
+        metavar="K",
+        help="draw the first K pairs of each socm mine folder token by token (loads its "
+        "model; 0: none)",
     )
     p.set_defaults(func=cmd_report)
 
@@ -179,8 +207,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from socm.output import correlation_figure, heatmap, layers_figure, save, scatter, texts_figure
 
     kind, runs = args.kind, args.runs
-    if kind in ("scatter", "layers", "texts") and not runs:
+    if kind in ("scatter", "layers", "texts", "overview", "distribution") and not runs:
         raise SocmError(f"socm plot {kind} needs at least one RUN_DIR")
+    if kind == "candidates" and len(runs) != 1:
+        raise SocmError("socm plot candidates needs one socm mine RUN_DIR")
     if args.max_points is not None:
         warn("--max-points is ignored: the scatter shows every pair as a density")
     if kind == "heatmap":
@@ -190,7 +220,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
     elif kind == "texts":
         fig = texts_figure(runs)
     elif kind == "layers":
-        fig = layers_figure(runs, relative=args.relative_depth)
+        log = {"off": False, "on": True, "auto": "auto"}[args.log_y]
+        fig = layers_figure(runs, relative=args.relative_depth, log=log)
+    elif kind == "overview":
+        from socm.output.overview import overview_figure
+
+        fig = overview_figure(runs)
+    elif kind == "distribution":
+        from socm.output.distribution import socm_distribution
+
+        fig = socm_distribution(runs)
+    elif kind == "candidates":
+        from socm.output.candidates import candidates_figure
+
+        fig = candidates_figure(runs[0])
     else:
         view = _correlation(args, runs, required=True)
         fig = correlation_figure(
@@ -322,6 +365,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         families=paper_families(),
         scores_csv=args.scores,
         paper_table=args.paper_table,
+        pair_views=args.pair_views,
     )
     print(path)
     return 0

@@ -14,7 +14,7 @@ from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import versions
 
-__all__ = ["average_keys", "build_summary", "format_summary", "with_ci"]
+__all__ = ["average_keys", "build_summary", "format_summary", "is_sample", "pairs_words", "with_ci"]
 
 
 #: Keys of :meth:`socm.core.uncertainty.PairAccumulator.result` copied into summary.json
@@ -89,6 +89,68 @@ def build_summary(
     }
 
 
+def _possible(summary: dict) -> int | None:
+    """The pairs the run's pairs were drawn from: ``pairs_possible`` (written since intervals
+    were), else all pairs of the texts for a run of all or sampled pairs (None: unknown)."""
+    possible = summary.get("pairs_possible")
+    if isinstance(possible, int | float) and not isinstance(possible, bool):
+        return int(possible)
+    n = summary.get("n_texts")
+    if summary.get("pairs") in ("all", "sampled", None) and isinstance(n, int):
+        return n * (n - 1) // 2
+    return None
+
+
+def is_sample(summary: dict) -> bool:
+    """Whether a run scored a sample of its pairs (fewer than the pairs it drew them from), so
+    that its largest SOCM is the sample's, not the corpus's.
+
+    Examples
+    --------
+    >>> is_sample({"n_pairs": 10, "pairs": "sampled", "n_texts": 100})
+    True
+    >>> is_sample({"n_pairs": 4950, "pairs": "all", "n_texts": 100})
+    False
+    """
+    possible = _possible(summary)
+    return summary.get("pairs") == "sampled" or (
+        possible is not None and int(summary.get("n_pairs") or 0) < possible
+    )
+
+
+def pairs_words(summary: dict) -> str:
+    """What a run's pairs are, in words that state only its counts.
+
+    Parameters
+    ----------
+    summary : dict
+        A run's ``summary.json`` (``n_pairs``, ``pairs``, ``pairs_possible``, ``n_texts``).
+
+    Returns
+    -------
+    str
+        ``"all 79,800 pairs"``, ``"200,000 sampled of 12,497,500 pairs"``, ``"5,000 listed
+        pairs"`` or ``"1,000 sampled of 5,000 listed pairs"``.
+
+    Examples
+    --------
+    >>> pairs_words({"n_pairs": 200000, "pairs": "sampled", "n_texts": 5000})
+    '200,000 sampled of 12,497,500 pairs'
+    >>> pairs_words({"n_pairs": 4950, "pairs": "all", "n_texts": 100})
+    'all 4,950 pairs'
+    >>> pairs_words({"n_pairs": 50, "pairs": "listed", "pairs_possible": 80})
+    '50 sampled of 80 listed pairs'
+    """
+    n = int(summary.get("n_pairs") or 0)
+    possible = _possible(summary)
+    listed = " listed" if summary.get("pairs") == "listed" else ""
+    if possible is not None and n < possible:
+        return f"{n:,} sampled of {possible:,}{listed} pairs"
+    if listed:
+        return f"{n:,} listed pairs"
+    return f"all {n:,} pairs"
+
+
 def with_ci(summary: dict, metric: str, digits: int = 4) -> str:
     """``0.4499 ± 0.0087 (95% CI)`` from a summary's average and interval (the average alone
     when the summary has no interval)."""
@@ -108,14 +170,16 @@ def format_summary(summary: dict, out: Path) -> str:
         ("model", summary["model"]),
         (
             "corpus",
-            f"{summary['corpus']} ({summary['n_texts']} texts, {summary['n_pairs']:,} "
-            f"{summary['pairs']} pairs)",
+            f"{summary['corpus']} ({summary['n_texts']:,} texts, {pairs_words(summary)})",
         ),
         ("numerics", summary["numerics"]),
         ("avg SOCM", with_ci(summary, "socm")),
         ("avg d_mu", with_ci(summary, "d_mu")),
         ("avg d_sigma", with_ci(summary, "d_sigma")),
-        ("SOCM q10/q50/q90/q99", "/".join(f"{q[k]:.4f}" for k in ("0.1", "0.5", "0.9", "0.99"))),
+        (
+            "SOCM q10/q50/q90/q99" + (" (of the sample)" if is_sample(summary) else ""),
+            "/".join(f"{q[k]:.4f}" for k in ("0.1", "0.5", "0.9", "0.99")),
+        ),
         ("avg normalized spread", f"{summary['avg_normalized_spread']:.4f}"),
         ("texts with spread > 2", f"{summary['share_spread_over_2']:.1%}"),
         ("pairs with d_sigma > 1", f"{summary['n_d_sigma_over_1']:,}"),

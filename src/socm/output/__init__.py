@@ -5,7 +5,11 @@ Figures (matplotlib; PNG, SVG or PDF by :func:`save`):
 * ``heatmap`` — :func:`heatmap`: SOCM over :math:`(d_\mu, d_\Sigma)`, runs on top;
   :func:`socm_grid`.
 * ``scatter`` — :func:`scatter`: every pair of one or more runs as a density.
-* ``texts`` — :func:`texts_figure`: per text, spread, length and mean SOCM.
+* ``texts`` — :func:`texts_figure`: per text, spread, length and mean SOCM;
+  :func:`spread_socm_figure`: what drives the average.
+* ``overview`` — :func:`overview_figure`: runs' average SOCM ± CI beside the paper's models.
+* ``distribution`` — :func:`socm_distribution`: SOCM histogram and CDF, quantiles, mean ± CI.
+* ``candidates`` — :func:`candidates_figure`: a ``socm mine`` run's kept pairs.
 * ``pair`` — :func:`pair_figure`: two texts' tokens and covariance spectra;
   :func:`covariance_eigenvalues`.
 * ``layers`` — :func:`layers_figure`: per-layer curves; :func:`layer_depth`.
@@ -24,6 +28,7 @@ The functions :func:`heatmap` and :func:`scatter` carry their module's name, so
 those modules with ``from socm.output.heatmap import ...``.
 """
 
+from socm.output.candidates import candidates_figure
 from socm.output.correlation import correlation_figure
 from socm.output.data import (
     Limits,
@@ -39,13 +44,15 @@ from socm.output.data import (
     socm_percentile,
     top_pairs,
 )
+from socm.output.distribution import socm_distribution
 from socm.output.heatmap import heatmap, socm_grid
 from socm.output.layers import LAYER_DEFINITIONS, layer_depth, layers_figure
+from socm.output.overview import overview_figure
 from socm.output.pair import ELLIPSE_K, covariance_eigenvalues, pair_figure
 from socm.output.report import build_report, run_rows, worst_pairs
 from socm.output.scatter import scatter
 from socm.output.style import STYLE, figure_bytes, run_label, run_labels, save
-from socm.output.texts import texts_figure
+from socm.output.texts import spread_socm_figure, texts_figure
 
 __all__ = [
     "ELLIPSE_K",
@@ -55,6 +62,7 @@ __all__ = [
     "PairScan",
     "TextTable",
     "build_report",
+    "candidates_figure",
     "correlation_figure",
     "correlation_view",
     "covariance_eigenvalues",
@@ -65,6 +73,7 @@ __all__ = [
     "layer_depth",
     "layers_figure",
     "mine_data",
+    "overview_figure",
     "pair_figure",
     "read_texts",
     "run_label",
@@ -74,8 +83,10 @@ __all__ = [
     "scan_pairs",
     "scatter",
     "shared_limits",
+    "socm_distribution",
     "socm_grid",
     "socm_percentile",
+    "spread_socm_figure",
     "texts_figure",
     "top_pairs",
     "worst_pairs",

@@ -48,6 +48,7 @@ __all__ = [
     "shared_limits",
     "socm_percentile",
     "socm_surface",
+    "spread_relation",
     "spread_share",
     "top_pairs",
 ]
@@ -71,25 +72,29 @@ class Limits:
         Upper limit of the :math:`d_\Sigma` axis (at least 1, so the line at 1 shows).
     socm : float
         Upper limit of the SOCM colour scale (at least 1).
+    bins : int or None
+        Histogram bins per axis shared by every run (None: each run's own, about √pairs / 2).
     """
 
     d_mu: float = 1.0
     d_sigma: float = 1.0
     socm: float = 1.0
+    bins: int | None = None
 
     @classmethod
-    def of(cls, d_mu: float, d_sigma: float, socm: float) -> Limits:
+    def of(cls, d_mu: float, d_sigma: float, socm: float, bins: int | None = None) -> Limits:
         """Limits that cover the given maxima, rounded up to steps of 0.05.
 
         Examples
         --------
         >>> Limits.of(0.62, 1.31, 0.9)
-        Limits(d_mu=0.65, d_sigma=1.35, socm=1.0)
+        Limits(d_mu=0.65, d_sigma=1.35, socm=1.0, bins=None)
         """
         return cls(
             min(1.0, nice_limit(d_mu, 0.05)),
             nice_limit(d_sigma * 1.01, 1.05),
             nice_limit(socm, 1.0),
+            bins,
         )
 
 
@@ -138,7 +143,9 @@ def pair_column_max(run: str | Path) -> dict[str, float]:
 
 
 def shared_limits(runs: list[str | Path]) -> Limits:
-    """Limits covering every pair of every run (runs without ``pairs.parquet`` are skipped).
+    """Limits covering every pair of every run (runs without ``pairs.parquet`` are skipped),
+    with one number of bins for all (that of the run with the most pairs), so that every
+    run's histograms share their cells.
 
     Parameters
     ----------
@@ -151,13 +158,15 @@ def shared_limits(runs: list[str | Path]) -> Limits:
         The common limits.
     """
     m = {"d_mu": 0.0, "d_sigma": 0.0, "socm": 0.0}
+    most = 0
     for run in runs:
         if not (Path(run) / "pairs.parquet").exists():
             continue
         for k, v in pair_column_max(run).items():
             if math.isfinite(v):
                 m[k] = max(m[k], v)
-    return Limits.of(m["d_mu"], m["d_sigma"], m["socm"])
+        most = max(most, pairs_dataset(run_file(run, "pairs.parquet")).count_rows())
+    return Limits.of(m["d_mu"], m["d_sigma"], m["socm"], _bins(most) if most else None)
 
 
 @dataclass
@@ -403,7 +412,8 @@ def scan_pairs(
     limits : Limits, optional
         Histogram ranges (None: this run's own, :func:`shared_limits`).
     bins : int, optional
-        Histogram bins per axis (None: about √pairs / 2, between 24 and 140).
+        Histogram bins per axis (None: ``limits.bins``, else about √pairs / 2, between 24 and
+        140).
     grid : int
         Cells per axis of the coarse grid of representative pairs.
     pool : int, optional
@@ -432,7 +442,7 @@ def scan_pairs(
     missing = [c for c in _COLUMNS if c not in pairs.schema.names]
     if missing:
         raise SocmError(f"{path}: missing column(s) {', '.join(missing)}")
-    scan = _empty_scan(limits, bins or _bins(pairs.count_rows()), grid)
+    scan = _empty_scan(limits, bins or limits.bins or _bins(pairs.count_rows()), grid)
     cells = _Cells(limits, grid)
     texts = _TextSums()
     top: dict[str, np.ndarray] = {}
@@ -724,25 +734,30 @@ _MINE_TEXT_COLUMNS = (
 )
 
 
-def mine_data(run: str | Path, k: int = 25) -> dict:
-    """A ``socm mine`` run: its summary, its best ``k`` candidate pairs and its texts.
+def mine_data(run: str | Path, k: int = 25, max_per_text: int | None = None) -> dict:
+    """A ``socm mine`` run: its summary, its best ``k`` kept pairs and its texts.
 
-    Reads ``mine_summary.json``, ``candidates.parquet`` (best first by ``rank`` when present)
-    and ``texts.parquet``; columns that are missing read as None, so an older or newer mine
-    folder still shows what it has.
+    Reads ``mine_summary.json``, ``candidates.parquet`` (the kept pairs, best first by
+    ``rank`` when present) and ``texts.parquet``; columns that are missing read as None, so an
+    older or newer mine folder still shows what it has.
 
     Parameters
     ----------
     run : str or Path
         A mine run folder.
     k : int
-        Candidate pairs to return.
+        Pairs to return.
+    max_per_text : int, optional
+        Walking the pairs best first, skip a pair when either text is already in this many
+        of those returned (None: no cap).
 
     Returns
     -------
     dict
-        ``summary`` (dict), ``pairs`` (list of dict, with ``text1`` and ``text2``),
-        ``texts`` (list of dict), ``n_candidates`` (rows of ``candidates.parquet``).
+        ``summary`` (dict), ``pairs`` (list of dict, with ``text1``, ``text2`` and each
+        text's ``n_tokens`` and spread), ``texts`` (list of dict), ``n_kept`` (rows of
+        ``candidates.parquet``: the pairs the run kept), ``n_skipped`` (pairs passed over
+        for the cap before the ``k``-th was found).
 
     Raises
     ------
@@ -772,9 +787,12 @@ def mine_data(run: str | Path, k: int = 25) -> dict:
         for r in range(tt.num_rows):
             texts.append({c: (v[r] if v is not None else None) for c, v in tcols.items()})
     by_id = {str(t["id"]): t for t in texts if t.get("id") is not None}
+    ordered = {c: (None if v is None else [v[r] for r in order]) for c, v in cols.items()}
+    ids = {c: ordered[c] or [None] * n for c in ("text1_id", "text2_id")}
+    chosen = _greedy({**ids, "socm": range(n)}, k, max_per_text)
     pairs = []
-    for r in order[:k]:
-        rec = {c: (v[r] if v is not None else None) for c, v in cols.items()}
+    for r in chosen:
+        rec = {c: (v[r] if v is not None else None) for c, v in ordered.items()}
         if rec["cosine"] is None and rec["d_mu"] is not None:
             rec["cosine"] = 1.0 - 2.0 * rec["d_mu"]
         for side in ("1", "2"):
@@ -783,7 +801,9 @@ def mine_data(run: str | Path, k: int = 25) -> dict:
             rec[f"n_tokens{side}"] = t.get("n_tokens")
             rec[f"spread{side}"] = t.get("normalized_spread")
         pairs.append(rec)
-    return {"summary": summary, "pairs": pairs, "texts": texts, "n_candidates": n}
+    examined = chosen[-1] + 1 if len(chosen) == k else n  # short of k: every pair was examined
+    skipped = examined - len(chosen)
+    return {"summary": summary, "pairs": pairs, "texts": texts, "n_kept": n, "n_skipped": skipped}
 
 
 def spread_share(spread: np.ndarray) -> float:
@@ -791,6 +811,39 @@ def spread_share(spread: np.ndarray) -> float:
     s = np.asarray(spread, dtype=float)
     s = s[np.isfinite(s)]
     return float((s > SPREAD_BOUND).mean()) if len(s) else math.nan
+
+
+def spread_relation(spread: np.ndarray, mean_socm: np.ndarray) -> dict:
+    """How a text's mean SOCM follows its normalised spread: Pearson r and the least-squares
+    line, over the texts that have both.
+
+    Parameters
+    ----------
+    spread, mean_socm : numpy.ndarray
+        Per text: normalised spread tr Σ and mean SOCM over its pairs (NaN: unknown).
+
+    Returns
+    -------
+    dict
+        ``r``, ``slope``, ``intercept`` (NaN with fewer than 3 texts or no variation) and
+        ``n_texts``.
+
+    Examples
+    --------
+    >>> out = spread_relation(np.array([1.0, 2.0, 3.0, np.nan]), np.array([0.2, 0.4, 0.6, 0.1]))
+    >>> round(out["r"], 6), round(out["slope"], 6), out["n_texts"]
+    (1.0, 0.2, 3)
+    """
+    x = np.asarray(spread, dtype=float)
+    y = np.asarray(mean_socm, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    out = {"r": math.nan, "slope": math.nan, "intercept": math.nan, "n_texts": int(ok.sum())}
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    slope, intercept = np.polyfit(x, y, 1)
+    out.update(r=float(np.corrcoef(x, y)[0, 1]), slope=float(slope), intercept=float(intercept))
+    return out
 
 
 def socm_surface(limits: Limits, n: int = 241) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

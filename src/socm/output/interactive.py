@@ -11,7 +11,9 @@ shown as text. The page's Content-Security-Policy (:func:`csp`) lets only that o
 Opening the report with ``#selftest`` makes the script hover the first cell, the first marked
 pair, a top-pairs row and a per-text row itself, and write what the tooltip showed into
 ``data-selftest-*`` attributes of ``<html>``, which a headless browser's ``--dump-dom`` prints
-(the browser test); ``#hover`` shows the first marked pair's tooltip once the page has loaded
+(the browser test), with the number of clamped text cells whose text is cut and where the
+contents bar stands (its CSS position, its top and the page's scroll) after scrolling to the
+end; ``#hover`` shows the first marked pair's tooltip once the page has loaded
 (for screenshots: use a window tall enough to show it).
 """
 
@@ -319,6 +321,20 @@ SCRIPT = r"""
     probe("svg.overlay .mark", "mark");
     probe("tr[data-pair]", "row");
     probe("tr[data-text]", "text");
+    var clamps = document.querySelectorAll("div.clamp"), cut = 0;
+    Array.prototype.forEach.call(clamps, function (c) {
+      if (c.scrollHeight > c.clientHeight + 1) { cut += 1; }
+    });
+    root.setAttribute("data-selftest-clamped", String(cut));
+    var nav = document.querySelector("nav.toc");
+    if (nav) {
+      window.scrollTo(0, document.documentElement.scrollHeight);
+      root.setAttribute("data-selftest-nav", getComputedStyle(nav).position + " " +
+        Math.round(nav.getBoundingClientRect().top) + " " + Math.round(window.scrollY));
+      window.scrollTo(0, 0);
+    } else {
+      root.setAttribute("data-selftest-nav", "missing");
+    }
     root.setAttribute("data-selftest", "done");
   }
   if (location.hash === "#hover") {

@@ -1,9 +1,11 @@
 r"""The scatter: every pair of one or more runs in the :math:`(d_\mu, d_\Sigma)` plane.
 
 :func:`scatter` streams ``pairs.parquet`` (:func:`socm.output.data.scan_pairs`), so any run
-fits. One run: a 2-D histogram of all its pairs (log scale, ``magma_r``), SOCM contours, the
-line :math:`d_\Sigma = 1`, the highest-SOCM pairs numbered (each text in at most a few of
-them, the numbering of the report's table) and marginal densities. Several runs: each run's
+fits. One run: a 2-D histogram of all its scored pairs, coloured by the share of the run's
+pairs in each cell (log scale, :func:`socm.output.style.density_cmap`: a cell of one pair is a
+visible orange, and several runs can share one scale), SOCM contours, the line
+:math:`d_\Sigma = 1`, the highest-SOCM pairs numbered on leader lines (each text in at most a
+few of them, the numbering of the report's table) and marginal densities. Several runs: each run's
 50% and 90% highest-density regions and its mean on the same axes, with marginal densities.
 The pair-density axes carry the label ``"pairs"``, so the report can find them for its hover
 overlay.
@@ -20,13 +22,14 @@ import numpy as np
 
 from socm.errors import SocmError
 from socm.measure.rundir import read_summary, run_file
+from socm.measure.summary import pairs_words
 from socm.output.common import cosine_axis, d_sigma_line, density_contours, socm_contours
 from socm.output.data import Limits, PairScan, scan_pairs, shared_limits, top_pairs
 from socm.output.style import (
     CONTOUR_COLOR,
-    DENSITY_CMAP,
     LINESTYLES,
     MARKERS,
+    density_cmap,
     okabe,
     place_labels,
     pyplot,
@@ -118,20 +121,30 @@ def _one_run(
     limits: Limits,
     top_k: int,
     max_per_text: int,
+    share_range: tuple[float, float] | None,
 ) -> tuple[str, str]:
     """One run's histogram, contours and numbered top pairs; returns (title, note)."""
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter
 
-    h = np.ma.masked_equal(scan.hist, 0)
+    n = max(scan.n_pairs, 1)
+    h = np.ma.masked_equal(scan.hist / n, 0)
+    lo, hi = share_range or (1.0 / n, max(2.0 / n, float(scan.hist.max()) / n))
     mesh = ax.pcolormesh(
         scan.mu_edges,
         scan.sigma_edges,
         h,
-        cmap=DENSITY_CMAP,
-        norm=LogNorm(vmin=1, vmax=max(2, int(scan.hist.max()))),
+        cmap=density_cmap(),
+        norm=LogNorm(vmin=lo, vmax=max(hi, lo * 2)),
         rasterized=True,
     )
-    fig.colorbar(mesh, cax=cax, label="pairs per cell (log scale)")
+    bar = fig.colorbar(mesh, cax=cax)
+    bar.set_label(
+        "share of the run's pairs in the cell (log scale"
+        + ("; one scale for every run)" if share_range else ")"),
+        fontsize=8.5,
+    )
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.2g}%"))
     socm_contours(ax, limits, color=CONTOUR_COLOR, label_x=0.1)
     picks = top_pairs(run, top_k, max_per_text, limits) if top_k else []
     if picks:
@@ -144,16 +157,18 @@ def _one_run(
             ys,
             [str(k) for k in range(1, len(picks) + 1)],
             colors="black",
-            fontsize=7.5,
+            fontsize=9,
+            leaders=True,
         )
     s = summary
     title = (
-        f"{run_label(run)}\n{s['n_texts']:,} texts, all {scan.n_pairs:,} pairs: "
+        f"{run_label(run)}\n{s['n_texts']:,} texts, {pairs_words(s)}: "
         f"avg SOCM {s['avg_socm']:.4f}{_ci_text(s)}"
     )
     cell = (
-        f"cell {np.diff(scan.mu_edges)[0]:.2g} × {np.diff(scan.sigma_edges)[0]:.2g}; "
-        f"circles 1–{len(picks)}: the highest-SOCM pairs (≤ {max_per_text} per text); "
+        f"cell {np.diff(scan.mu_edges)[0]:.2g} × {np.diff(scan.sigma_edges)[0]:.2g}, "
+        f"{scan.n_pairs:,} pairs in all; circles 1–{len(picks)}: the highest-SOCM pairs "
+        f"(≤ {max_per_text} per text); "
         if picks
         else ""
     )
@@ -203,7 +218,7 @@ def _several_runs(
                 ls=styles[k],
                 marker=MARKERS[k % len(MARKERS)],
                 mec="black",
-                label=f"{run_labels(runs)[k]}: avg SOCM "
+                label=f"{run_labels(runs)[k]}, {pairs_words(summaries[k])}: avg SOCM "
                 f"{summaries[k]['avg_socm']:.4f}{_ci_text(summaries[k])}",
             )
         )
@@ -214,7 +229,7 @@ def _several_runs(
         fontsize=8,
         ncols=1,
     )
-    title = f"{len(runs)} runs, all pairs of each"
+    title = f"{len(runs)} runs, every scored pair of each (counts in the legend)"
     note = (
         "lines: the regions holding 50% (thick) and 90% (thin) of a run's pairs; "
         "marker: its mean; grey: SOCM contours"
@@ -230,14 +245,16 @@ def scatter(
     limits: Limits | None = None,
     top_k: int = 10,
     max_per_text: int = 2,
+    share_range: tuple[float, float] | None = None,
 ) -> Figure:
     r"""Every pair of one or more runs in the :math:`(d_\mu, d_\Sigma)` plane.
 
-    One run: a 2-D histogram of all its pairs (pairs per cell, log scale), SOCM contours,
-    the line :math:`d_\Sigma = 1`, its ``top_k`` highest-SOCM pairs numbered (each text in
-    at most ``max_per_text`` of them, the numbering of the report's table) and marginal
-    densities. Several runs: each run's 50% and 90% highest-density regions and its mean, on
-    the same axes, with marginal densities. ``pairs.parquet`` is streamed in batches.
+    One run: a 2-D histogram of all its scored pairs (share of the pairs per cell, log
+    scale), SOCM contours, the line :math:`d_\Sigma = 1`, its ``top_k`` highest-SOCM pairs
+    numbered on leader lines (each text in at most ``max_per_text`` of them, the numbering of
+    the report's table) and marginal densities. Several runs: each run's 50% and 90%
+    highest-density regions and its mean, on the same axes, with marginal densities.
+    ``pairs.parquet`` is streamed in batches.
 
     Parameters
     ----------
@@ -253,6 +270,9 @@ def scatter(
         Pairs numbered (one run).
     max_per_text : int
         At most this many numbered pairs per text.
+    share_range : (float, float), optional
+        Colour limits of the share of pairs per cell, so that several runs' figures share one
+        scale (None: from a single pair to this run's fullest cell).
 
     Returns
     -------
@@ -280,7 +300,7 @@ def scatter(
     styles = [LINESTYLES[k % len(LINESTYLES)] for k in range(len(runs))]
     if single:
         title, note = _one_run(
-            fig, ax, cax, runs[0], summaries[0], scans[0], limits, top_k, max_per_text
+            fig, ax, cax, runs[0], summaries[0], scans[0], limits, top_k, max_per_text, share_range
         )
     else:
         title, note = _several_runs(fig, ax, cax, runs, summaries, scans, limits, colors, styles)
@@ -293,6 +313,6 @@ def scatter(
     cosine_axis(top)
     ax.set_xlabel(r"$d_\mu$")
     ax.set_ylabel(r"$d_\Sigma$")
-    fig.suptitle(title, x=0.11, ha="left", fontsize=10, y=0.995)
-    fig.text(0.11, 0.005, textwrap.fill(note, 125), fontsize=7.5, color="0.25", va="bottom")
+    fig.suptitle(title, x=0.11, ha="left", fontsize=10.5, y=0.995)
+    fig.text(0.11, 0.005, textwrap.fill(note, 110), fontsize=8.5, color="0.25", va="bottom")
     return fig

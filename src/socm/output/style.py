@@ -4,7 +4,9 @@ Colours are chosen to be read by everyone, in colour and in greyscale:
 
 * :data:`SOCM_CMAP` (``viridis``) for SOCM wherever it is a colour: perceptually uniform,
   colour-blind safe, monotone in lightness (SOCM 0 and SOCM 1 never look alike in greyscale);
-* :data:`DENSITY_CMAP` (``magma_r``) for counts of pairs: white for few, black for many;
+* :data:`DENSITY_CMAP` (``magma_r``) for counts of pairs, light for few, black for many; drawn
+  through :func:`density_cmap`, which starts at a visible orange (:data:`DENSITY_FLOOR`) so
+  that a cell of one pair — where the highest-SOCM pairs often are — is not near-white;
 * :data:`RUN_COLORS`: the Okabe–Ito palette for runs and texts (distinct for the common forms
   of colour blindness), always paired with a marker or line style as well.
 """
@@ -27,6 +29,7 @@ from socm.files import atomic_write_bytes
 __all__ = [
     "CONTOUR_COLOR",
     "DENSITY_CMAP",
+    "DENSITY_FLOOR",
     "FORMATS",
     "LINESTYLES",
     "MARKERS",
@@ -35,6 +38,7 @@ __all__ = [
     "STYLE",
     "TEXT_COLORS",
     "axes_box",
+    "density_cmap",
     "figure_bytes",
     "hdr_levels",
     "nice_limit",
@@ -51,7 +55,9 @@ __all__ = [
 SOCM_CMAP = "viridis"
 """Colour map of SOCM (perceptually uniform, colour-blind safe, monotone in greyscale)."""
 DENSITY_CMAP = "magma_r"
-"""Colour map of pair counts: white (few) to black (many)."""
+"""Colour map of pair counts: light (few) to black (many), see :func:`density_cmap`."""
+DENSITY_FLOOR = 0.22
+"""Where on :data:`DENSITY_CMAP` the fewest pairs start (0 would be near-white)."""
 CONTOUR_COLOR = "#0a5d8c"
 """Colour of SOCM contour lines drawn over a density (dark blue: visible on white and black)."""
 RUN_COLORS = [
@@ -126,6 +132,22 @@ def styled(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def density_cmap() -> Any:
+    """:data:`DENSITY_CMAP` from :data:`DENSITY_FLOOR` on, named ``magma_r_tail``: the sparsest
+    cells (one to a few pairs) are a visible orange, never white.
+
+    Returns
+    -------
+    matplotlib.colors.ListedColormap
+        The colour map.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    base = colormaps[DENSITY_CMAP]
+    return ListedColormap(base(np.linspace(DENSITY_FLOOR, 1.0, 256)), name="magma_r_tail")
 
 
 def figure_bytes(fig: Any, fmt: str = "png", dpi: int = 150) -> bytes:
@@ -250,11 +272,12 @@ def run_info(run: str | Path) -> dict:
     Returns
     -------
     dict
-        ``model``, ``corpus``, ``token_policy``, ``numerics``, ``n_texts``, ``layer`` (values
-        None where no file says).
+        ``model``, ``corpus``, ``token_policy``, ``numerics``, ``n_texts``, ``layer``,
+        ``seed`` (values None where no file says).
     """
-    info: dict = {k: None for k in ("model", "corpus", "token_policy", "numerics", "n_texts")}
-    info["layer"] = None
+    info: dict = {
+        k: None for k in ("model", "corpus", "token_policy", "numerics", "n_texts", "layer", "seed")
+    }
     for name in ("summary.json", "layers_info.json", "mechanism_info.json", "mine_summary.json"):
         f = Path(run) / name
         if not f.is_file():
@@ -271,10 +294,11 @@ def run_info(run: str | Path) -> dict:
     return info
 
 
-def _policy_words(policy: Any) -> str:
-    """A short form of a token policy: ``special tokens included``, prefix, maximum length."""
+def _policy_words(policy: Any) -> list[str]:
+    """A short form of a token policy: ``all tokens`` or ``special tokens excluded``, the
+    prefix."""
     if not isinstance(policy, dict):
-        return "" if policy is None else str(policy)
+        return [] if policy is None else [str(policy)]
     words = []
     special = policy.get("special_tokens", policy.get("exclude_special_tokens"))
     if isinstance(special, bool):
@@ -283,11 +307,11 @@ def _policy_words(policy: Any) -> str:
         words.append("all tokens" if special == "included" else f"special tokens {special}")
     if policy.get("prefix"):
         words.append(f"prefix {policy['prefix']!r}")
-    return ", ".join(words)
+    return words
 
 
 def run_label(run: str | Path, short: bool = False) -> str:
-    """A run's label for legends: model, token policy and corpus.
+    """A run's label for legends and tables: model, token policy, layer, numerics, corpus.
 
     Parameters
     ----------
@@ -299,8 +323,10 @@ def run_label(run: str | Path, short: bool = False) -> str:
     Returns
     -------
     str
-        E.g. ``all-MiniLM-L6-v2 (all tokens) on wikipedia``; the folder name when nothing
-        is known.
+        E.g. ``all-MiniLM-L6-v2 (all tokens) on wikipedia``, ``all-MiniLM-L6-v2 (special
+        tokens excluded, prefix 'query: ', layer 3, paper numerics) on msmarco``; the
+        folder name when nothing is known. Exact numerics (the default) and the last layer
+        are not named.
     """
     info = run_info(run)
     if not info["model"]:
@@ -308,18 +334,35 @@ def run_label(run: str | Path, short: bool = False) -> str:
     name = str(info["model"]).rstrip("/").split("/")[-1]
     if short:
         return name
-    policy = _policy_words(info["token_policy"])
-    label = f"{name} ({policy})" if policy else name
+    words = _policy_words(info["token_policy"])
     if info["layer"] not in (None, "last"):
-        label += f" layer {info['layer']}"
+        words.append(f"layer {info['layer']}")
+    if info["numerics"] not in (None, "exact"):
+        words.append(f"{info['numerics']} numerics")
+    label = f"{name} ({', '.join(words)})" if words else name
     if info["corpus"]:
         label += f" on {info['corpus']}"
     return label
 
 
+def _max_length(run: str | Path) -> Any:
+    policy = run_info(run)["token_policy"]
+    return policy.get("max_length") if isinstance(policy, dict) else None
+
+
+_DISAMBIGUATE: tuple[Callable[[Any], str], ...] = (
+    lambda r: f", {run_info(r)['n_texts']:,} texts" if run_info(r)["n_texts"] else "",
+    lambda r: f", seed {run_info(r)['seed']}" if run_info(r)["seed"] is not None else "",
+    lambda r: f", at most {_max_length(r)} tokens" if _max_length(r) else "",
+    lambda r: f" [{Path(r).name}]",
+)
+"""What :func:`run_labels` adds, in turn, to labels that several runs share."""
+
+
 def run_labels(runs: Sequence[str | Path]) -> list[str]:
     """:func:`run_label` of each run, made distinct: runs that would share a label get their
-    number of texts, then their folder's name.
+    number of texts, then their sampling seed, then their maximum length, then their
+    folder's name (each only while labels are still shared).
 
     Parameters
     ----------
@@ -332,16 +375,18 @@ def run_labels(runs: Sequence[str | Path]) -> list[str]:
         One label per run.
     """
     labels = [run_label(r) for r in runs]
-    for extra in (
-        lambda r: f", {run_info(r)['n_texts']:,} texts" if run_info(r)["n_texts"] else "",
-        lambda r: f" [{Path(r).name}]",
-    ):
+    for extra in _DISAMBIGUATE:
         if len(set(labels)) == len(labels):
             break
         counts = {lab: labels.count(lab) for lab in labels}
-        labels = [
-            lab + extra(r) if counts[lab] > 1 else lab for lab, r in zip(labels, runs, strict=True)
-        ]
+        added = [extra(r) if counts[lab] > 1 else "" for lab, r in zip(labels, runs, strict=True)]
+        shared = {lab for lab in labels if counts[lab] > 1}
+        for lab in shared:  # add only what tells the runs sharing this label apart
+            group = [k for k, x in enumerate(labels) if x == lab]
+            if len({added[k] for k in group}) == 1:
+                for k in group:
+                    added[k] = ""
+        labels = [lab + a for lab, a in zip(labels, added, strict=True)]
     return labels
 
 
@@ -358,6 +403,8 @@ _OFFSETS = [
     for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1.4), (0, -1.4))
 ]
 """Label offsets from the point (points), nearest first."""
+_OFFSETS_APART = [off for off in _OFFSETS if math.hypot(*off) > 14]
+"""Offsets of labels that stand apart, on leader lines."""
 
 
 def place_labels(
@@ -368,6 +415,7 @@ def place_labels(
     colors: Sequence[str] | str = "0.1",
     fontsize: float = 7.5,
     avoid: Sequence[tuple[float, float]] = (),
+    leaders: bool = False,
 ) -> list[Any]:
     """Label points so that the labels neither overlap each other nor cover the points.
 
@@ -392,6 +440,10 @@ def place_labels(
         Font size in points.
     avoid : sequence of (float, float)
         More points (data coordinates) that labels must not cover.
+    leaders : bool
+        Every label stands apart from its point with a leader line and a white box (for
+        numbers beside markers: "5" and "7" never read as "57"); else only labels placed
+        far from their point get a line.
 
     Returns
     -------
@@ -417,8 +469,8 @@ def place_labels(
     out = []
     for x, y, text, color in zip(xs, ys, labels, colors, strict=True):
         best = None
-        for off in _OFFSETS:
-            ann = _annotate(ax, text, (x, y), off, fontsize, color, leader=False)
+        for off in _OFFSETS_APART if leaders else _OFFSETS:
+            ann = _annotate(ax, text, (x, y), off, fontsize, color, leader=False, box=leaders)
             box = ann.get_window_extent(renderer)
             cost = 20 * sum(_overlaps(box, b) for b in placed)  # labels must not collide
             cost += sum(_overlaps(box, b) for b in point_boxes)
@@ -435,18 +487,26 @@ def place_labels(
                 break
         assert best is not None
         _, ann, box, off = best
-        if math.hypot(*off) > 12:
+        if leaders or math.hypot(*off) > 12:
             ann.remove()
-            ann = _annotate(ax, text, (x, y), off, fontsize, color, leader=True)
+            ann = _annotate(ax, text, (x, y), off, fontsize, color, leader=True, box=leaders)
         placed.append(box)
         out.append(ann)
     return out
 
 
 def _annotate(
-    ax: Any, text: str, xy: tuple, off: tuple, fontsize: float, color: str, leader: bool
+    ax: Any,
+    text: str,
+    xy: tuple,
+    off: tuple,
+    fontsize: float,
+    color: str,
+    leader: bool,
+    box: bool = False,
 ) -> Any:
-    """One label at ``off`` points from ``xy``, aligned away from it."""
+    """One label at ``off`` points from ``xy``, aligned away from it (``box``: on a white
+    box)."""
     dx, dy = off
     return ax.annotate(
         text,
@@ -462,7 +522,13 @@ def _annotate(
             if leader
             else None
         ),
+        bbox=(
+            {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.6", "lw": 0.4, "alpha": 0.9}
+            if box
+            else None
+        ),
         annotation_clip=False,
+        zorder=9,
     )
 
 

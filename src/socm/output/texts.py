@@ -3,8 +3,11 @@
 :func:`texts_figure` has four panels: texts ranked by normalised spread, spread against token
 count, the spread histogram with the bound 2 (the share of texts above it written on it), and
 each text's mean SOCM against its spread (from ``texts.jsonl``, or computed from the pairs for
-older runs, :func:`socm.output.data.read_texts`). One run colours its texts by mean SOCM and
-names its three widest-spread texts; several runs are told apart by colour and marker.
+older runs, :func:`socm.output.data.read_texts`) with its least-squares line and Pearson r
+(:func:`socm.output.data.spread_relation`). One run colours its texts by mean SOCM and names
+its three widest-spread texts; several runs are told apart by colour and marker.
+:func:`spread_socm_figure` draws that last panel alone, for several runs on one set of axes:
+what drives a run's average.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from socm.core.stats import SPREAD_BOUND
 from socm.measure.rundir import read_summary
-from socm.output.data import Limits, TextTable, read_texts, spread_share
+from socm.output.data import Limits, TextTable, read_texts, spread_relation, spread_share
 from socm.output.style import (
     LINESTYLES,
     MARKERS,
@@ -32,7 +35,7 @@ from socm.output.style import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["texts_figure"]
+__all__ = ["spread_socm_figure", "texts_figure"]
 
 
 def _socm_limits(t: TextTable, socm_range: tuple[float, float] | None) -> tuple[float, float]:
@@ -88,16 +91,26 @@ def _draw_texts(
             label=label,
         )
         if has_socm:
-            a_socm.scatter(
-                t.spread,
-                t.mean_socm,
-                s=14,
-                color="0.2" if single else color,
-                marker="o" if single else marker,
-                alpha=0.7,
-                edgecolor="none",
-            )
+            _spread_socm(a_socm, t, "0.2" if single else color, "o" if single else marker)
     return sc
+
+
+def _spread_socm(ax: Any, t: TextTable, color: str, marker: str, label: str = "") -> float:
+    """A run's texts as (spread, mean SOCM) points with their least-squares line; returns r."""
+    ax.scatter(t.spread, t.mean_socm, s=14, color=color, marker=marker, alpha=0.6, edgecolor="none")
+    rel = spread_relation(t.spread, t.mean_socm)
+    if np.isfinite(rel["r"]):
+        ok = np.isfinite(t.spread) & np.isfinite(t.mean_socm)
+        xs = np.array([t.spread[ok].min(), t.spread[ok].max()])
+        ax.plot(
+            xs,
+            rel["intercept"] + rel["slope"] * xs,
+            color=color,
+            lw=1.3,
+            label=f"{label + ': ' if label else ''}r = {rel['r']:.2f} over {rel['n_texts']:,} "
+            "texts",
+        )
+    return rel["r"]
 
 
 def _frame_spread_axes(axes: Any, tables: list[TextTable], smax: float) -> None:
@@ -155,7 +168,9 @@ def _frame_hist_and_socm(a_hist: Any, a_socm: Any, tables: list[TextTable]) -> s
     a_socm.axvline(SPREAD_BOUND, color="0.25", lw=0.9, ls=(0, (4, 3)))
     a_socm.set_xlabel(r"normalised spread tr $\Sigma$")
     a_socm.set_ylabel("mean SOCM over the text's pairs")
-    a_socm.set_title("Each text's mean SOCM", loc="left")
+    a_socm.set_title("Each text's mean SOCM, with the least-squares line", loc="left")
+    if a_socm.get_legend_handles_labels()[0]:
+        a_socm.legend(fontsize=8, loc="upper left")
     if not any(np.isfinite(t.mean_socm).any() for t in tables):
         a_socm.text(
             0.5,
@@ -228,4 +243,43 @@ def texts_figure(
         ha="left",
         fontsize=10,
     )
+    return fig
+
+
+@styled
+def spread_socm_figure(
+    runs: str | Path | list[str | Path],
+    limits: Limits | None = None,
+    labels: list[str] | None = None,
+) -> Figure:
+    """Each text's mean SOCM against its normalised spread, every run on one set of axes,
+    with each run's least-squares line and Pearson r.
+
+    Parameters
+    ----------
+    runs : str, Path or list of them
+        Measure run folders.
+    limits : Limits, optional
+        Passed on to the pair scan when per-text means are computed from ``pairs.parquet``.
+    labels : list of str, optional
+        The runs' labels (None: :func:`socm.output.style.run_labels`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    plt = pyplot()
+    runs = [Path(r) for r in (runs if isinstance(runs, list | tuple) else [runs])]
+    labels = labels or run_labels(runs)
+    fig, ax = plt.subplots(figsize=(8.4, 4.6 + 0.2 * len(runs)), layout="constrained")
+    for k, run in enumerate(runs):
+        t = read_texts(run, limits)
+        _spread_socm(ax, t, okabe(k), MARKERS[k % len(MARKERS)], labels[k])
+    ax.axvline(SPREAD_BOUND, color="0.25", lw=0.9, ls=(0, (4, 3)))
+    ax.set_xlabel(r"normalised spread tr $\Sigma$ of the text")
+    ax.set_ylabel("mean SOCM over the text's pairs")
+    ax.set_title("What drives the average: a text's mean SOCM against its spread", loc="left")
+    if ax.get_legend_handles_labels()[0]:
+        fig.legend(loc="outside lower center", fontsize=8.5)
     return fig

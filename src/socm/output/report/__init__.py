@@ -6,17 +6,23 @@ corpus is escaped wherever it appears — table cells and attributes by ``html.e
 embedded JSON by :func:`socm.output.interactive.script_json` — and shown by the page's script
 with ``textContent`` only; a Content-Security-Policy lets no other script run.
 
-Contents: a table of contents; a summary (averages with confidence intervals when the run's
-summary has them, Δ to a backbone run, spreads, the share of pairs with d_Σ > 1, SOCM
-quantiles); the SOCM heatmap with the runs on top; each run's pair density (interactive) and,
-for several runs, their overlay, all on the same axes; the top pairs of each run (at most two
-per text) with both texts, ids, token counts, spreads and cosine; the per-text view and table;
-per-layer curves; the correlation with downstream scores; the listed pairs of ``socm mine``
-folders (near pairs whose token distributions differ most); settings and versions. Printing
-(e.g. to PDF) hides the interactive parts.
+Contents, under a contents bar that stays at the top: the runs' average SOCM ± interval
+beside the paper's 12 models, with what each run measured differently from the paper; a
+summary (run labels that tell runs apart, the pairs each scored in words that state their
+counts — "200,000 sampled of 12,497,500 pairs" —, averages with confidence intervals, Δ to a
+backbone run with its paired interval, spreads, the share of pairs with d_Σ > 1, SOCM
+quantiles and the largest SOCM scored, a sample's named as such); the SOCM distribution
+(histogram and CDF with quantiles and mean ± CI); what drives the average (each text's mean
+SOCM against its spread, with the measured r); the SOCM heatmap with the runs on top; each
+run's pair density (interactive; one grid of bins and one colour scale for every run, a cell of
+one pair visible) and their overlay; the top pairs of each run (at most two per text) with
+both texts, ids, token counts, spreads and cosine; the per-text view and table; per-layer
+curves with intervals; the correlation with downstream scores; the kept pairs of ``socm mine``
+folders (:mod:`socm.output.report.mine`); one settings table with the runs as columns.
+Printing (e.g. to PDF) hides the interactive parts.
 
 :func:`build_report` gathers what the sections share
-(:class:`socm.output.report.sections.ReportContext`), runs the section builders of
+(:class:`socm.output.report.context.ReportContext`), runs the section builders of
 :mod:`socm.output.report.sections` in page order and wraps their HTML in the page of
 :mod:`socm.output.report.page` (its frame, style, contents and the JSON the script reads).
 """
@@ -29,8 +35,9 @@ from pathlib import Path
 from socm.errors import SocmError, warn
 from socm.files import atomic_write_bytes
 from socm.measure.rundir import read_summary
+from socm.output.report.context import ReportContext
 from socm.output.report.page import PageData, page_html
-from socm.output.report.sections import BUILDERS, ReportContext, run_rows
+from socm.output.report.sections import BUILDERS, run_rows
 
 __all__ = ["build_report", "run_rows", "worst_pairs"]
 
@@ -113,6 +120,7 @@ def _context(
     correlation: dict | None,
     scores_csv: str | Path | None,
     paper_table: bool,
+    pair_views: int,
 ) -> ReportContext:
     """Read what every section shares: summaries, shared limits, labels, text tables."""
     from socm.output.data import is_measure_run, is_mine_run, read_texts, shared_limits
@@ -128,6 +136,8 @@ def _context(
     for r in mines:
         if r not in measure:
             labels[r] = f"socm mine of {labels[r]}"
+    if backbone is not None and Path(backbone) not in labels:
+        labels[Path(backbone)] = run_labels([backbone])[0]
     view, corr_error = _correlation_view(correlation, measure, scores_csv, paper_table)
     # per-run text tables (per-text means from texts.jsonl, or streamed from the pairs)
     tables = {r: read_texts(r, limits) for r in measure}
@@ -152,6 +162,7 @@ def _context(
         families=families,
         view=view,
         corr_error=corr_error,
+        pair_views=pair_views,
     )
 
 
@@ -164,6 +175,7 @@ def build_report(
     *,
     scores_csv: str | Path | None = None,
     paper_table: bool = False,
+    pair_views: int = 3,
 ) -> Path:
     """Write a self-contained HTML report of ``runs`` to ``out``.
 
@@ -186,6 +198,9 @@ def build_report(
     paper_table : bool
         Correlation section next to the paper's 12 models; a run whose model is not in the
         paper's table is drawn without a score, never an error.
+    pair_views : int
+        Pairs of each ``socm mine`` folder drawn token by token (0: none; the folder's model
+        is loaded for them, and a model that cannot be loaded is named instead).
 
     Returns
     -------
@@ -204,9 +219,11 @@ def build_report(
     runs = [Path(r) for r in runs]
     if not runs:
         raise SocmError("socm report needs at least one run folder")
-    ctx = _context(runs, backbone, families, correlation, scores_csv, paper_table)
+    if backbone is not None:
+        backbone = Path(backbone)
+    ctx = _context(runs, backbone, families, correlation, scores_csv, paper_table, pair_views)
     sections = [s for build in BUILDERS for s in build(ctx)]  # in page order: see BUILDERS
-    toc = [(s.anchor, s.title) for s in sections]
+    toc = [(s.anchor, s.toc or s.title) for s in sections]
     body = [piece for s in sections for piece in s.html()]
     document = page_html([ctx.labels[r] for r in runs], toc, body, ctx.page)
     atomic_write_bytes(out, document.encode("utf-8"))

@@ -9,8 +9,9 @@ the HTML unescaped: the sections escape them with ``html.escape``, the JSON bloc
 ``script_json``, and the script shows them with ``textContent`` only.
 
 The helpers write numbers (:func:`fmt`, :func:`ci_words`), embed figures (:func:`png`),
-shorten texts for plain-text titles (:func:`short`) and lay out settings
-(:func:`settings_table`).
+shorten texts for plain-text titles (:func:`short`), clamp long texts in cells
+(:func:`text_cell`) and lay out the settings of every run as one table, runs as columns and
+the rows where runs differ highlighted (:func:`settings_table`, :func:`flatten`).
 """
 
 from __future__ import annotations
@@ -31,17 +32,20 @@ __all__ = [
     "PageData",
     "ci",
     "ci_words",
+    "flatten",
     "fmt",
     "page_html",
     "png",
     "settings_table",
     "short",
+    "text_cell",
 ]
 
 CSS = """
+html{scroll-padding-top:4.2em}
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;
-margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px solid #ddd;
+margin:0 auto 2em;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin:.8em 0 .2em}h2{font-size:1.25em;border-bottom:1px solid #ddd;
 padding-bottom:.2em;margin-top:1.8em}h3{font-size:1.05em;margin-top:1.4em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.3em .55em;text-align:right;vertical-align:top}
@@ -50,15 +54,26 @@ table.pairs td.txt{text-align:left;min-width:12em;max-width:28em;overflow-wrap:a
 div.scroll{overflow-x:auto;max-width:100%}
 td.id,span.id{font-family:ui-monospace,monospace;font-size:.85em;color:#555;text-align:left;
 overflow-wrap:anywhere;min-width:7em;max-width:14em}
-div.clamp{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;overflow:hidden}
-.num{text-align:right;white-space:nowrap}
+div.clamp{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:4;overflow:hidden}
+.num{text-align:right;white-space:nowrap}.wrap{white-space:normal;display:block;
+max-width:13em;margin-left:auto}td ul{margin:0;padding-left:1.1em}
+table.summary td.run{min-width:13em}table.summary td.pairs{max-width:9em}
+.flag{display:inline-block;font-size:.78em;background:#fde7d6;color:#7a3300;border-radius:3px;
+padding:0 .35em;margin-right:.3em;white-space:nowrap}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:.88em;color:#555;max-width:60em}.muted{color:#666;font-size:.9em}
+figcaption{font-size:.9em;color:#444;max-width:62em}.muted{color:#555;font-size:.92em}
 code{background:#f4f4f4;padding:0 .2em}
-nav.toc{background:#f7f7f7;border:1px solid #e4e4e4;padding:.4em 1.2em;display:inline-block}
-nav.toc ol{margin:.3em 0;padding-left:1.2em}
+nav.toc{position:sticky;top:0;z-index:20;background:#f7f7f7;border-bottom:1px solid #ddd;
+padding:.35em .2em;margin:0 -1em;padding-left:1em;padding-right:1em}
+nav.toc b{font-size:.85em;margin-right:.6em}
+nav.toc ol{display:inline;margin:0;padding:0;list-style:none;font-size:.85em;
+counter-reset:toc}
+nav.toc li{display:inline-block;margin:.1em .9em .1em 0;counter-increment:toc}
+nav.toc li::before{content:counter(toc) ". ";color:#777}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:1em}
 .note{background:#fff8e6;border-left:3px solid #e69f00;padding:.3em .7em}
+table.settings td,table.settings th{text-align:left;max-width:22em;overflow-wrap:anywhere}
+table.settings tr.diff td,table.settings tr.diff th{background:#fff1c9}
 @media print{
 body{max-width:none;margin:0;font-size:10pt}
 nav.toc{display:none}
@@ -70,7 +85,9 @@ table{font-size:8.5pt}
 a{color:inherit;text-decoration:none}
 }
 """
-"""The report's style sheet (printing hides the contents and keeps figures whole)."""
+"""The report's style sheet: a contents bar that stays at the top while the page scrolls, long
+texts clamped to four lines in cells (the whole text: hover the row), settings rows where runs
+differ highlighted; printing hides the contents bar, unclamps texts and keeps figures whole."""
 
 
 def fmt(x: Any, spec: str = ".5f") -> str:
@@ -144,15 +161,75 @@ def short(text: str, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def settings_table(title: str, data: dict) -> list[str]:
-    """A ``<h3>`` and a two-column table of settings, every key and value escaped.
+def text_cell(text: str, flags: Sequence[str] = ()) -> str:
+    """A table cell holding a text, escaped, clamped to four lines, after optional flags.
 
     Parameters
     ----------
-    title : str
-        The heading (plain text).
-    data : dict
-        Setting → value (dicts and lists are written as JSON).
+    text : str
+        The text (plain text: escaped here).
+    flags : sequence of str
+        Short plain-text marks shown before the text (e.g. ``short: 7 tokens``).
+
+    Returns
+    -------
+    str
+        ``<td class='txt'>...</td>``.
+
+    Examples
+    --------
+    >>> print(text_cell("<b>x</b>", ["short: 3 tokens"]))  # doctest: +NORMALIZE_WHITESPACE
+    <td class='txt'><span class='flag'>short: 3 tokens</span><div
+    class='clamp'>&lt;b&gt;x&lt;/b&gt;</div></td>
+    """
+    marks = "".join(f"<span class='flag'>{html.escape(f)}</span>" for f in flags)
+    return f"<td class='txt'>{marks}<div class='clamp'>{html.escape(str(text))}</div></td>"
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    """Nested settings as one level of ``key.sub`` → text (lists joined by commas, None as
+    ``—``), so that no setting is shown as raw JSON.
+
+    Examples
+    --------
+    >>> flatten({"a": {"b": 1, "c": [1, 2]}, "d": None, "e": True, "f": ""})
+    {'a.b': '1', 'a.c': '1, 2', 'd': '—', 'e': 'True', 'f': '(empty)'}
+    """
+    out: dict[str, str] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + ".") if v else {key: "—"})
+        elif isinstance(v, list | tuple):
+            out[key] = ", ".join(
+                json.dumps(x, ensure_ascii=False) if isinstance(x, dict | list) else str(x)
+                for x in v
+            )
+        elif v is None:
+            out[key] = "—"
+        elif v == "":
+            out[key] = "(empty)"
+        else:
+            out[key] = str(v)
+    return out
+
+
+def settings_table(
+    columns: dict[str, dict], not_settings: Sequence[str] = ("timings.", "created")
+) -> list[str]:
+    """One table of settings: a row per setting, a column per run, the rows where the runs'
+    values differ highlighted (class ``diff``); every key, label and value escaped.
+
+    A row is highlighted when the runs that have the setting hold more than one value (a
+    setting only some runs have, such as a mine run's ``neighbors``, is not a difference).
+
+    Parameters
+    ----------
+    columns : dict
+        Run label (plain text) → its settings (nested dicts are flattened, :func:`flatten`).
+    not_settings : sequence of str
+        Keys (or key prefixes ending in ``.``) that record what happened rather than what was
+        asked, never highlighted.
 
     Returns
     -------
@@ -160,13 +237,23 @@ def settings_table(title: str, data: dict) -> list[str]:
         HTML pieces.
     """
     esc = html.escape
-    parts = [f"<h3>{esc(title)}</h3><table>"]
-    for k, v in data.items():
-        val = json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
+    flat = {label: flatten(d) for label, d in columns.items()}
+    keys = list(dict.fromkeys(k for d in flat.values() for k in d))
+    parts = [
+        "<div class='scroll'><table class='settings'><tr><th>setting</th>"
+        + "".join(f"<th>{esc(label)}</th>" for label in flat)
+        + "</tr>"
+    ]
+    for k in keys:
+        values = [d.get(k, "—") for d in flat.values()]
+        held = {d[k] for d in flat.values() if k in d}
+        record = any(k == n or (n.endswith(".") and k.startswith(n)) for n in not_settings)
+        differ = len(held) > 1 and not record
+        row = "<tr class='diff'>" if differ else "<tr>"
         parts.append(
-            f"<tr><th class='l'>{esc(str(k))}</th><td class='l'><code>{esc(val)}</code></td></tr>"
+            f"{row}<th>{esc(k)}</th>" + "".join(f"<td>{esc(v)}</td>" for v in values) + "</tr>"
         )
-    parts.append("</table>")
+    parts.append("</table></div>")
     return parts
 
 
@@ -249,7 +336,7 @@ def page_html(
     """
     esc = html.escape
     nav = (
-        "<nav class='toc'><b>Contents</b><ol>"
+        "<nav class='toc' aria-label='contents'><b>Contents</b><ol>"
         + "".join(f"<li><a href='#{a}'>{t}</a></li>" for a, t in toc)
         + "</ol></nav>"
     )
@@ -258,8 +345,10 @@ def page_html(
         f"<meta http-equiv='Content-Security-Policy' content=\"{csp()}\">"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>socm report</title><style>{CSS}{TOOLTIP_CSS}</style></head><body>"
-        "<h1>Second-order collapse report</h1>"
-        "<p class='muted'>SOCM = (1 − d<sub>μ</sub>) · d<sub>Σ</sub>: large when two texts' "
+    )
+    intro = (
+        "<h1>Second-order collapse report</h1><p class='muted'>SOCM = (1 − d<sub>μ</sub>) · "
+        "d<sub>Σ</sub>: large when two texts' "
         "mean-pooled embeddings agree (small d<sub>μ</sub>) while their token "
         "distributions differ in shape (large Bures–Wasserstein d<sub>Σ</sub>), i.e. "
         "information mean pooling destroys (Hara et al., ACL 2026). Runs: "
@@ -271,4 +360,4 @@ def page_html(
         f"<script type='application/json' id='socm-data'>{script_json({'runs': data.runs})}"
         f"</script>{script_tag()}</body></html>"
     )
-    return "\n".join([head, nav, *body, tail])
+    return "\n".join([head, nav, intro, *body, tail])

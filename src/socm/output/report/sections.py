@@ -2,16 +2,19 @@
 
 A builder takes the :class:`ReportContext` (the runs, their summaries, text tables, shared
 limits, labels and the page's JSON) and returns a list of :class:`Section` — empty when the
-runs have nothing for it. :data:`BUILDERS` lists them in page order: summary, how to read SOCM
-(the heatmap), the pairs' densities (interactive), the top pairs, the texts, layer by layer,
-the correlation with downstream quality, one section per ``socm mine`` folder, settings and
-versions. The builders run in that order because they fill the page's JSON as they go (a
-table row refers to the index a pair got there) and the top-pairs table numbers the pairs the
-densities marked.
+runs have nothing for it. :data:`BUILDERS` lists them in page order: the runs beside the
+paper's models, the summary, the SOCM distribution, what drives the average, how to read
+SOCM (the heatmap), the pairs' densities (interactive), the top pairs, the texts, layer by
+layer, the correlation with downstream quality, one section per ``socm mine`` folder
+(:mod:`socm.output.report.mine`), settings and versions. The builders run in that order
+because they fill the page's JSON as they go (a table row refers to the index a pair got
+there) and the top-pairs table numbers the pairs the densities marked.
 
-Every text from a corpus (texts, ids, labels, settings) is escaped with ``html.escape``
-where it enters a cell, an attribute or a caption; pairs and texts the script shows travel
-through :class:`socm.output.report.page.PageData`.
+Every caption states only counts the run's files hold: a run of sampled pairs is named as
+such (:func:`socm.measure.summary.pairs_words`) and its largest SOCM is the sample's. Every
+text from a corpus (texts, ids, labels, settings) is escaped with ``html.escape`` where it
+enters a cell, an attribute or a caption; pairs and texts the script shows travel through
+:class:`socm.output.report.page.PageData`.
 """
 
 from __future__ import annotations
@@ -19,28 +22,41 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from socm.errors import warn
 from socm.measure.rundir import read_mine_summary, read_summary, summary_row
-from socm.output.data import Limits, TextTable, mine_data, scan_pairs, top_pairs
-from socm.output.report.page import PageData, ci, ci_words, fmt, png, settings_table, short
+from socm.measure.summary import is_sample, pairs_words
+from socm.output.data import scan_pairs, spread_relation, top_pairs
+from socm.output.report.context import (
+    MAX_PER_TEXT,
+    MINE_HIDDEN,
+    SETTINGS,
+    TEXT_ROWS,
+    TOP_K,
+    ReportContext,
+    Section,
+)
+from socm.output.report.mine import mine_sections
+from socm.output.report.page import (
+    ci,
+    ci_words,
+    fmt,
+    png,
+    settings_table,
+    short,
+    text_cell,
+)
 
 __all__ = [
     "BUILDERS",
-    "MAX_PER_TEXT",
-    "MINE_ROWS",
-    "SETTINGS",
-    "TEXT_ROWS",
-    "TOP_K",
-    "ReportContext",
-    "Section",
     "correlation_section",
+    "distribution_section",
+    "drivers_section",
     "layers_section",
-    "mine_sections",
+    "overview_section",
     "pairs_section",
     "read_section",
     "run_rows",
@@ -50,105 +66,12 @@ __all__ = [
     "top_pairs_section",
 ]
 
-TOP_K = 10
-"""Top pairs per run in the report."""
-MAX_PER_TEXT = 2
-"""A text appears in at most this many of a run's top pairs."""
-TEXT_ROWS = 20
-"""Rows of each run's per-text table."""
-MINE_ROWS = 25
-"""Listed pairs shown per mine run."""
-SETTINGS = (
-    "model",
-    "revision",
-    "corpus",
-    "unit",
-    "n_texts",
-    "n_pairs",
-    "pairs",
-    "seed",
-    "numerics",
-    "layer",
-    "token_policy",
-    "ci_method",
-    "ci_level",
-    "timings",
-    "device",
-    "created",
-)
-"""Summary fields in a run's settings table (then the versions)."""
-
 esc = html.escape
 
 
-@dataclass
-class Section:
-    """One section of the page: its anchor, its title (HTML) and its pieces of HTML."""
-
-    anchor: str
-    title: str
-    body: list[str] = field(default_factory=list)
-
-    def html(self) -> list[str]:
-        """The heading, then the body's pieces."""
-        return [f"<h2 id='{self.anchor}'>{self.title}</h2>", *self.body]
-
-
-@dataclass
-class ReportContext:
-    """Everything the section builders share.
-
-    Attributes
-    ----------
-    runs : list of Path
-        Every folder, in the order given.
-    measure, mines, paired : list of Path
-        The measure runs, the ``socm mine`` folders and the measure runs with pairs.
-    rows, summaries : list of dict
-        Per measure run: :func:`run_rows` and ``summary.json``.
-    limits : Limits
-        Axis and colour limits shared by every figure.
-    labels : dict
-        Folder → label (plain text).
-    tables : dict
-        Measure run → :class:`socm.output.data.TextTable`.
-    page : PageData
-        The JSON the page's script reads.
-    run_index : dict
-        Measure run → its index in ``page``.
-    backbone : Path or None
-        The backbone's run.
-    families : dict or None
-        Model → backbone (correlation arrows).
-    view : dict or None
-        What the correlation figure draws.
-    corr_error : str or None
-        Why there is no correlation figure.
-    tops : dict
-        Paired run → its top pairs and their indices in ``page`` (filled by
-        :func:`pairs_section`, read by :func:`top_pairs_section`).
-    """
-
-    runs: list[Path]
-    measure: list[Path]
-    mines: list[Path]
-    paired: list[Path]
-    rows: list[dict]
-    summaries: list[dict]
-    limits: Limits
-    labels: dict[Path, str]
-    tables: dict[Path, TextTable]
-    page: PageData
-    run_index: dict[Path, int]
-    backbone: Path | None = None
-    families: dict[str, str] | None = None
-    view: dict | None = None
-    corr_error: str | None = None
-    tops: dict[Path, list[tuple[dict, int]]] = field(default_factory=dict)
-
-
 def run_rows(runs: list[Path], backbone: Path | None = None) -> list[dict]:
-    """One summary row per run, with the difference in average SOCM to the backbone run.
+    """One summary row per run, with the difference in average SOCM to the backbone run and
+    its paired interval (:func:`socm.analyses.compare.paired_delta`).
 
     Parameters
     ----------
@@ -160,8 +83,12 @@ def run_rows(runs: list[Path], backbone: Path | None = None) -> list[dict]:
     Returns
     -------
     list of dict
-        :func:`socm.measure.rundir.summary_row` fields and ``delta_vs_backbone``.
+        :func:`socm.measure.rundir.summary_row` fields, ``delta_vs_backbone`` (None without
+        a backbone), ``delta_ci95`` ([low, high] or None) and ``delta_note`` (why there is
+        no paired interval, or ``"the backbone"`` for the backbone's own row).
     """
+    from socm.analyses.compare import paired_delta
+
     rows = []
     base = read_summary(backbone) if backbone else None
     for run in runs:
@@ -170,17 +97,23 @@ def run_rows(runs: list[Path], backbone: Path | None = None) -> list[dict]:
         if differ:
             warn(
                 f"report: no Δ vs the backbone for {run}: it measured {differ} than the "
-                f"backbone {backbone}, so the averages are not over the same pairs"
+                f"backbone {backbone}, so the two averages do not compare like with like"
             )
-        rows.append(
-            {
-                **summary_row(s, run),
-                "delta_vs_backbone": None
-                if base is None or differ
-                else s["avg_socm"] - base["avg_socm"],
-                "delta_note": differ,
-            }
-        )
+        row = {
+            **summary_row(s, run),
+            "delta_vs_backbone": None
+            if base is None or differ
+            else s["avg_socm"] - base["avg_socm"],
+            "delta_ci95": None,
+            "delta_note": differ,
+        }
+        if backbone is not None and not differ:
+            if Path(run).resolve() == Path(backbone).resolve():
+                row["delta_note"] = "the backbone"
+            else:
+                paired = paired_delta(Path(backbone), Path(run))
+                row["delta_ci95"], row["delta_note"] = paired["ci"], paired["note"]
+        rows.append(row)
     return rows
 
 
@@ -205,27 +138,81 @@ def _other_texts(s: dict, base: dict) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------------- overview
+def overview_section(ctx: ReportContext) -> list[Section]:
+    """The runs' average SOCM ± interval beside the paper's 12 models, and what each run
+    measured differently from the paper."""
+    from socm.output.overview import overview_figure, overview_rows
+
+    if not ctx.measure:
+        return []
+    labels = [ctx.labels[r] for r in ctx.measure]
+    rows = overview_rows(ctx.measure, labels)
+    fig = overview_figure(ctx.measure, labels)
+    body = [
+        f"<figure><img alt='average SOCM of the runs beside the paper' src='{png(fig)}'>"
+        "<figcaption>Each run's average SOCM over its pairs with its confidence interval, "
+        "beside the averages the paper published for its 12 models on 1,000 wiki1m "
+        "sentences. A run measured on another corpus, sample, pairs, numerics, token policy "
+        "or layer is drawn hollow: its number is not the paper's measurement, only "
+        "beside it.</figcaption></figure>",
+        "<table><tr><th class='l'>run</th><th>avg SOCM ± 95% interval</th>"
+        "<th>the paper, same model</th><th class='l'>measured differently from the paper"
+        "</th></tr>",
+    ]
+    for r in rows:
+        value = fmt(r["avg_socm"], ".4f")
+        if r["ci"]:
+            value += f" ± {(r['ci'][1] - r['ci'][0]) / 2:.4f}"
+        diffs = (
+            "<ul>" + "".join(f"<li>{esc(d)}</li>" for d in r["differences"]) + "</ul>"
+            if r["differences"]
+            else "nothing the summary records"
+        )
+        body.append(
+            f"<tr><td class='l'>{esc(r['label'])}</td><td class='num'>{value}</td>"
+            f"<td class='num'>{fmt(r['paper_value'], '.4f')}</td><td class='l'>{diffs}</td>"
+            "</tr>"
+        )
+    body.append("</table>")
+    return [Section("overview", "Your runs beside the paper's models", body, "Beside the paper")]
+
+
 # ---------------------------------------------------------------------------------- summary
+def _delta_cell(row: dict) -> str:
+    """Δ avg SOCM to the backbone with its paired interval (or why it has none)."""
+    if row["delta_note"] == "the backbone":
+        return "<td class='num'>backbone</td>"
+    if row["delta_vs_backbone"] is None:
+        return "<td class='num'>—</td>"
+    text = f"{row['delta_vs_backbone']:+.5f}"
+    lohi = row["delta_ci95"]
+    if lohi:
+        half = (lohi[1] - lohi[0]) / 2
+        outside = not (lohi[0] <= 0 <= lohi[1])
+        text += f" ± {half:.5f}" + (" *" if outside else "")
+        return f"<td class='num'>{text}</td>"
+    note = row["delta_note"] or "no paired interval"
+    return f"<td class='num'>{text}<br><span class='muted wrap'>{esc(note)}</span></td>"
+
+
 def _summary_row(ctx: ReportContext, r: Path, row: dict, s: dict) -> str:
     """One run's row of the summary table."""
-    delta = "—" if row["delta_vs_backbone"] is None else f"{row['delta_vs_backbone']:+.5f}"
     interval = ci(s, "avg_socm")
-    half = "—" if interval is None else f"± {(interval[1] - interval[0]) / 2:.5f}"
+    half = "" if interval is None else f" ± {(interval[1] - interval[0]) / 2:.5f}"
     n_over = s.get("n_d_sigma_over_1")
     if n_over is None and r in ctx.paired:
         n_over = scan_pairs(r, ctx.limits).n_d_sigma_over_1
     share = (
         "—" if n_over is None or not s["n_pairs"] else f"{n_over:,} ({n_over / s['n_pairs']:.1%})"
     )
-    spread_share = row["share_spread_over_2"]
     return (
-        f"<tr><td class='l'>{esc(str(row['model']))}</td>"
-        f"<td class='l'>{esc(str(row['corpus']))}</td>"
-        f"<td>{row['n_texts']:,}</td><td>{row['n_pairs']:,}</td>"
-        f"<td>{fmt(row['avg_socm'])}</td><td>{half}</td><td>{delta}</td>"
+        f"<tr><td class='l run' title='{esc(str(row['model']))}'>{esc(ctx.labels[r])}</td>"
+        f"<td>{row['n_texts']:,}</td><td class='pairs'>{esc(pairs_words(s))}</td>"
+        f"<td class='num'>{fmt(row['avg_socm'])}{half}</td>{_delta_cell(row)}"
         f"<td>{fmt(row['avg_d_mu'])}</td><td>{fmt(row['avg_d_sigma'])}</td>"
         f"<td>{fmt(row['avg_normalized_spread'], '.4f')}</td>"
-        f"<td>{fmt(spread_share, '.1%')}</td><td>{share}</td>"
+        f"<td>{fmt(row['share_spread_over_2'], '.1%')}</td><td>{share}</td>"
         f"<td>{esc(str(row['numerics']))}</td></tr>"
     )
 
@@ -250,36 +237,45 @@ def _intervals(ctx: ReportContext) -> list[str]:
     return body
 
 
+def _largest(ctx: ReportContext, r: Path, s: dict) -> str:
+    """The largest SOCM the run scored, labelled as a sample's when the pairs were sampled."""
+    if r not in ctx.paired or not scan_pairs(r, ctx.limits).n_pairs:
+        return "—"
+    value = fmt(float(scan_pairs(r, ctx.limits).top["socm"][0]), ".4f")
+    return value + (" <span class='muted'>(sample max)</span>" if is_sample(s) else "")
+
+
 def _quantiles(ctx: ReportContext) -> list[str]:
-    """The table of each run's SOCM quantiles and largest SOCM."""
+    """The table of each run's SOCM quantiles and largest SOCM scored."""
     body = [
-        "<h3>SOCM quantiles</h3><table><tr><th class='l'>run</th><th>q10</th><th>median</th>"
-        "<th>q90</th><th>q99</th><th>max</th></tr>"
+        "<h3>SOCM quantiles</h3><table><tr><th class='l'>run</th><th class='l'>of</th>"
+        "<th>q10</th><th>median</th><th>q90</th><th>q99</th><th>largest scored</th></tr>"
     ]
     for r, s in zip(ctx.measure, ctx.summaries, strict=True):
         q = s.get("socm_quantiles") or {}
-        top = (
-            fmt(float(scan_pairs(r, ctx.limits).top["socm"][0]), ".4f")
-            if r in ctx.paired and scan_pairs(r, ctx.limits).n_pairs
-            else "—"
-        )
         body.append(
-            f"<tr><td class='l'>{esc(ctx.labels[r])}</td>"
+            f"<tr><td class='l'>{esc(ctx.labels[r])}</td><td class='l'>"
+            f"{esc(pairs_words(s))}</td>"
             + "".join(f"<td>{fmt(q.get(k), '.4f')}</td>" for k in ("0.1", "0.5", "0.9", "0.99"))
-            + f"<td>{top}</td></tr>"
+            + f"<td>{_largest(ctx, r, s)}</td></tr>"
         )
     body.append("</table>")
+    if any(is_sample(s) for s in ctx.summaries):
+        body.append(
+            "<p class='muted'>A run of sampled pairs gives the quantiles and the largest SOCM "
+            "of its sample: the largest of all its texts' pairs may be higher.</p>"
+        )
     return body
 
 
 def summary_section(ctx: ReportContext) -> list[Section]:
-    """Averages (with intervals), Δ to the backbone, spreads, d_Σ > 1, SOCM quantiles."""
+    """Averages (with intervals), Δ to the backbone with its paired interval, spreads,
+    d_Σ > 1, SOCM quantiles."""
     if not ctx.measure:
         return []
     body = [
-        "<div class='scroll'><table><tr><th class='l'>model</th><th class='l'>corpus</th>"
-        "<th>texts</th>"
-        "<th>pairs</th><th>avg SOCM</th><th>± CI</th><th>Δ vs backbone</th>"
+        "<div class='scroll'><table class='summary'><tr><th class='l'>run</th><th>texts</th>"
+        "<th>pairs</th><th>avg SOCM ± CI</th><th>Δ vs backbone ± paired CI</th>"
         "<th>avg d<sub>μ</sub></th><th>avg d<sub>Σ</sub></th><th>avg spread</th>"
         "<th>texts with spread &gt; 2</th><th>pairs with d<sub>Σ</sub> &gt; 1</th>"
         "<th>numerics</th></tr>"
@@ -288,17 +284,95 @@ def summary_section(ctx: ReportContext) -> list[Section]:
         body.append(_summary_row(ctx, r, row, s))
     body.append("</table></div>")
     if ctx.backbone:
-        body.append(f"<p class='muted'>Backbone: {esc(str(ctx.backbone))}.</p>")
-        left = [(r, row["delta_note"]) for r, row in zip(ctx.measure, ctx.rows, strict=True)]
-        for r, note in left:
-            if note:
+        body.append(
+            f"<p class='muted'>Backbone: {esc(ctx.labels.get(ctx.backbone, str(ctx.backbone)))}"
+            ". Δ ± its paired 95% interval (the per-pair differences of two runs on the same "
+            "pairs, socm compare's interval); * the interval excludes 0.</p>"
+        )
+        for r, row in zip(ctx.measure, ctx.rows, strict=True):
+            note = row["delta_note"]
+            if note in ("another corpus", "other numerics", "other texts or pairs"):
                 body.append(
-                    f"<p class='muted'>No Δ for {esc(str(r))}: it measured {esc(note)} than "
-                    "the backbone, so the two averages are not over the same pairs.</p>"
+                    f"<p class='muted'>No Δ for {esc(ctx.labels.get(r, str(r)))}: it measured "
+                    f"{esc(note)} than the backbone, so the two averages do not compare like with "
+                    "like.</p>"
                 )
     body += _intervals(ctx)
     body += _quantiles(ctx)
     return [Section("summary", "Summary", body)]
+
+
+# ---------------------------------------------------------------------------------- distribution
+def distribution_section(ctx: ReportContext) -> list[Section]:
+    """The SOCM histogram and empirical CDF of every run, with quantiles and mean ± CI."""
+    from socm.output.distribution import socm_distribution
+
+    if not ctx.measure:
+        return []
+    fig = socm_distribution(ctx.measure, ctx.limits, [ctx.labels[r] for r in ctx.measure])
+    counts = "; ".join(
+        f"{esc(ctx.labels[r])}: {esc(pairs_words(s))}"
+        for r, s in zip(ctx.measure, ctx.summaries, strict=True)
+    )
+    body = [
+        f"<figure><img alt='SOCM distribution' src='{png(fig)}'><figcaption>The SOCM of the "
+        f"scored pairs ({counts}) on the same bins: histogram and empirical CDF; markers: "
+        "the quantiles of summary.json (q10, median, q90, q99); vertical line: the average, "
+        "band: its 95% confidence interval.</figcaption></figure>"
+    ]
+    return [Section("distribution", "SOCM distribution", body)]
+
+
+# ---------------------------------------------------------------------------------- drivers
+def _relation_words(r: float, n: int) -> str:
+    """What a Pearson r between spread and mean SOCM says, in words no stronger than r."""
+    if not math.isfinite(r):
+        return "no relation measurable (fewer than 3 texts with a mean SOCM)"
+    if r >= 0.95:
+        how = "almost linear in its spread"
+    elif r >= 0.7:
+        how = "rises with its spread"
+    elif r > -0.3:
+        how = "follows its spread only loosely"
+    else:
+        how = "falls as its spread rises"
+    return f"r = {r:.2f} over {n:,} texts: a text's mean SOCM is {how}"
+
+
+def drivers_section(ctx: ReportContext) -> list[Section]:
+    """What drives the average: each text's mean SOCM against its spread, with the measured
+    r (only runs with per-text means)."""
+    from socm.output.texts import spread_socm_figure
+
+    runs = [r for r in ctx.measure if np.isfinite(ctx.tables[r].mean_socm).any()]
+    if not runs:
+        return []
+    items = []
+    for r in runs:
+        t = ctx.tables[r]
+        rel = spread_relation(t.spread, t.mean_socm)
+        slope = (
+            f" (least-squares slope {rel['slope']:.3f} per unit of spread)"
+            if math.isfinite(rel["slope"])
+            else ""
+        )
+        items.append(
+            f"<li>{esc(ctx.labels[r])}: {esc(_relation_words(rel['r'], rel['n_texts']))}"
+            f"{esc(slope)}.</li>"
+        )
+    fig = spread_socm_figure(runs, ctx.limits, [ctx.labels[r] for r in runs])
+    body = [
+        "<p>A run's average SOCM is the mean of its texts' mean SOCM over their pairs "
+        "(exactly so when every pair of the texts is scored, approximately for sampled or "
+        "listed pairs), so what sets a text's mean sets the average. Pearson r between a "
+        "text's normalised spread tr Σ and its mean SOCM:</p><ul>",
+        *items,
+        "</ul>",
+        f"<figure><img alt='mean SOCM against spread' src='{png(fig)}'><figcaption>Each "
+        "text's mean SOCM against its normalised spread, with each run's least-squares line; "
+        "dashed: tr Σ = 2, the bound behind d<sub>Σ</sub> ≤ 1.</figcaption></figure>",
+    ]
+    return [Section("drivers", "What drives the average", body)]
 
 
 # ---------------------------------------------------------------------------------- heatmap
@@ -313,8 +387,8 @@ def read_section(ctx: ReportContext) -> list[Section]:
         f"<figure><img alt='SOCM heatmap' src='{png(fig)}'><figcaption>SOCM = (1 − "
         "d<sub>μ</sub>) · d<sub>Σ</sub>: the top-left corner is collapse (similar means, "
         "different token distributions). d<sub>Σ</sub> exceeds 1 only when a text's "
-        "normalised spread exceeds 2; the axis covers every pair of the runs. Lines: the "
-        "regions holding 50% and 90% of each run's pairs; markers: the runs' means. Top "
+        "normalised spread exceeds 2; the axis covers every scored pair of the runs. Lines: "
+        "the regions holding 50% and 90% of each run's pairs; markers: the runs' means. Top "
         "axis: the cosine of the mean-pooled embeddings, 1 − 2d<sub>μ</sub>.</figcaption>"
         "</figure>"
     ]
@@ -346,7 +420,19 @@ def _hover_cells(ctx: ReportContext, r: Path, k: int) -> list[tuple]:
     return cells
 
 
-def _pair_density(ctx: ReportContext, r: Path) -> str:
+def _share_range(ctx: ReportContext) -> tuple[float, float]:
+    """One colour range for every run's density: from a single pair of the run with the most
+    pairs to the fullest cell of any run (as shares of each run's pairs)."""
+    scans = [scan_pairs(r, ctx.limits) for r in ctx.paired]
+    scans = [sc for sc in scans if sc.n_pairs]
+    if not scans:
+        return (1e-6, 1.0)
+    lo = min(1.0 / sc.n_pairs for sc in scans)
+    hi = max(float(sc.hist.max()) / sc.n_pairs for sc in scans)
+    return lo, max(hi, 2 * lo)
+
+
+def _pair_density(ctx: ReportContext, r: Path, share_range: tuple[float, float] | None) -> str:
     """Run ``r``'s pair density with its hover overlay; its top pairs go to ``ctx.tops``."""
     from socm.output.interactive import overlay_figure
     from socm.output.scatter import scatter
@@ -360,7 +446,7 @@ def _pair_density(ctx: ReportContext, r: Path) -> str:
         (p, ctx.page.pair(k, p, f"#{n} of the top pairs (at most {MAX_PER_TEXT} per text)"))
         for n, p in enumerate(picks, 1)
     ]
-    fig = scatter(r, limits=limits, top_k=TOP_K, max_per_text=MAX_PER_TEXT)
+    fig = scatter(r, limits=limits, top_k=TOP_K, max_per_text=MAX_PER_TEXT, share_range=share_range)
     ax = next(a for a in fig.axes if a.get_label() == "pairs")
     image, box = axes_box(fig, ax)
     cells = _hover_cells(ctx, r, k)
@@ -381,6 +467,7 @@ def _pair_density(ctx: ReportContext, r: Path) -> str:
         )
         for n, (p, pidx) in enumerate(ctx.tops[r], 1)
     ]
+    s = read_summary(r)
     return overlay_figure(
         image,
         box,
@@ -390,48 +477,79 @@ def _pair_density(ctx: ReportContext, r: Path) -> str:
         cells,
         markers,
         alt=f"pair density of {ctx.labels[r]}",
-        caption=f"{esc(ctx.labels[r])}: all {scan.n_pairs:,} pairs; "
-        f"{scan.n_d_sigma_over_1 / max(scan.n_pairs, 1):.1%} have "
+        caption=f"{esc(ctx.labels[r])}: {esc(pairs_words(s))}; "
+        f"{scan.n_d_sigma_over_1 / max(scan.n_pairs, 1):.1%} of them have "
         "d<sub>Σ</sub> &gt; 1.",
     )
 
 
 def pairs_section(ctx: ReportContext) -> list[Section]:
-    """Each run's pair density (hover: a cell's highest-SOCM pair, the marked top pairs) and,
-    for several runs, their overlay; fills ``ctx.tops``."""
+    """Each run's pair density (hover: a cell's highest-SOCM pair, the marked top pairs) on
+    one colour scale and one grid of bins and, for several runs, their overlay; fills
+    ``ctx.tops``."""
     from socm.output.scatter import scatter
 
     if not ctx.paired:
         return []
+    share_range = _share_range(ctx)
     body = [
-        "<p class='muted'>Every pair, as a density (streamed from pairs.parquet), on the "
-        "same axes for every run. Hover the plot: each cell shows its highest-SOCM pair "
-        "(both texts, ids, numbers); circles 1–10 are the pairs of the top-pairs table.</p>",
-        "<div class='grid'>",
+        "<p class='muted'>Every scored pair, as a density (streamed from pairs.parquet), on "
+        f"the same axes, the same {ctx.limits.bins or ''} × {ctx.limits.bins or ''} bins and "
+        "one colour scale for every run: the share of the run's pairs in each cell, from a "
+        "single pair of the largest run (orange, never white: the highest-SOCM pairs sit in "
+        "such cells) to the fullest cell of any run. Hover the plot: each cell shows its "
+        "highest-SOCM pair (both texts, ids, numbers); circles 1–10, on leader lines, are the "
+        "pairs of the top-pairs table.</p>",
     ]
-    body += [_pair_density(ctx, r) for r in ctx.paired]
-    body.append("</div>")
+    body += [
+        _pair_density(ctx, r, share_range if len(ctx.paired) > 1 else None) for r in ctx.paired
+    ]
     if len(ctx.paired) > 1:
         fig = scatter(ctx.paired, limits=ctx.limits)
         body.append(
             f"<figure><img alt='all runs overlaid' src='{png(fig)}'><figcaption>The runs "
-            "overlaid: regions holding 50% and 90% of each run's pairs, means, marginal "
+            "overlaid: regions holding 50% and 90% of each run's scored pairs, means, marginal "
             "densities.</figcaption></figure>"
         )
     return [Section("pairs", "Pairs in the (d<sub>μ</sub>, d<sub>Σ</sub>) plane", body)]
 
 
 # ---------------------------------------------------------------------------------- top pairs
+def _top_texts_words(ctx: ReportContext, r: Path) -> str:
+    """The top pairs' texts against all of the run's: median spread and length."""
+    t = ctx.tables[r]
+    where = t.index()
+    idx = sorted(
+        {
+            where[tid]
+            for p, _ in ctx.tops[r]
+            for tid in (p["text1_id"], p["text2_id"])
+            if tid in where
+        }
+    )
+    if not idx or not len(t):
+        return ""
+    spread = np.nanmedian(t.spread[idx]), np.nanmedian(t.spread)
+    tokens = np.median(t.n_tokens[idx]), np.median(t.n_tokens)
+    return (
+        f"<p class='muted'>The {len(idx)} texts of these pairs: median spread "
+        f"{spread[0]:.2f} and median {tokens[0]:.0f} tokens; all {len(t):,} texts of the "
+        f"run: {spread[1]:.2f} and {tokens[1]:.0f} tokens.</p>"
+    )
+
+
 def _top_pairs_table(ctx: ReportContext, r: Path) -> list[str]:
     """Run ``r``'s top pairs: both texts, ids, tokens, spreads, cosine and the numbers."""
     k = ctx.run_index[r]
     t = ctx.tables[r]
     where = t.index()
     body = [
-        f"<h3>{esc(ctx.labels[r])}</h3><table class='pairs'><tr><th>#</th>"
+        f"<h3>{esc(ctx.labels[r])}</h3>",
+        _top_texts_words(ctx, r),
+        "<table class='pairs'><tr><th>#</th>"
         "<th class='l'>text 1</th><th class='l'>text 2</th><th class='l'>ids</th>"
         "<th>tokens</th><th>spread tr Σ</th><th>cosine</th><th>d<sub>μ</sub></th>"
-        "<th>d<sub>Σ</sub></th><th>SOCM</th></tr>"
+        "<th>d<sub>Σ</sub></th><th>SOCM</th></tr>",
     ]
 
     def cell(idx: int | None, arr: np.ndarray, spec: str) -> str:
@@ -441,9 +559,9 @@ def _top_pairs_table(ctx: ReportContext, r: Path) -> list[str]:
         a, b = where.get(p["text1_id"]), where.get(p["text2_id"])
         body.append(
             f"<tr data-pair='{k}:{pidx}'><td class='num'>{n}</td>"
-            f"<td class='txt'>{esc(t.text[a] if a is not None else '')}</td>"
-            f"<td class='txt'>{esc(t.text[b] if b is not None else '')}</td>"
-            f"<td class='id'>{esc(p['text1_id'])}<br>{esc(p['text2_id'])}</td>"
+            + text_cell(t.text[a] if a is not None else "")
+            + text_cell(t.text[b] if b is not None else "")
+            + f"<td class='id'>{esc(p['text1_id'])}<br>{esc(p['text2_id'])}</td>"
             f"<td class='num'>{cell(a, t.n_tokens, '.0f')} / "
             f"{cell(b, t.n_tokens, '.0f')}</td><td class='num'>"
             f"{cell(a, t.spread, '.3f')} / {cell(b, t.spread, '.3f')}</td>"
@@ -461,10 +579,11 @@ def top_pairs_section(ctx: ReportContext) -> list[Section]:
     if not ctx.paired:
         return []
     body = [
-        f"<p class='muted'>The {TOP_K} pairs with the highest SOCM of each run, each text in "
-        f"at most {MAX_PER_TEXT} of them (so that one long text does not fill the table). "
-        "Cosine = 1 − 2d<sub>μ</sub> of the mean-pooled embeddings. Hover a row to see it "
-        "in the plot.</p>"
+        f"<p class='muted'>The {TOP_K} scored pairs with the highest SOCM of each run, each "
+        f"text in at most {MAX_PER_TEXT} of them (so that one long text does not fill the "
+        "table); a run of sampled pairs shows its sample's. Cosine = 1 − 2d<sub>μ</sub> of "
+        "the mean-pooled embeddings. Long texts are cut to four lines: hover a row for both "
+        "whole texts, and to see the pair in the plot.</p>"
     ]
     for r in ctx.paired:
         body += _top_pairs_table(ctx, r)
@@ -542,9 +661,10 @@ def texts_section(ctx: ReportContext) -> list[Section]:
 
 # ---------------------------------------------------------------------------------- layers
 def layers_section(ctx: ReportContext) -> list[Section]:
-    """Per-layer curves of the runs that have them (also by relative depth when the runs'
-    models differ in depth)."""
-    from socm.output.layers import LAYER_DEFINITIONS, layer_depth, layers_figure
+    """Per-layer curves of the runs that have them (log axes where a panel spans more than
+    a factor :data:`socm.output.layers.LOG_SPAN`; also by relative depth when the runs'
+    models differ in depth), naming the runs that lack a quantity."""
+    from socm.output.layers import LOG_SPAN, layer_depth, layers_figure, missing_metrics
 
     layered = [
         r
@@ -553,14 +673,31 @@ def layers_section(ctx: ReportContext) -> list[Section]:
     ]
     if not layered:
         return []
-    fig = layers_figure(layered)
+    fig = layers_figure(layered, log="auto")
     body = [
-        f"<figure><img alt='layers' src='{png(fig)}'><figcaption>Median over texts with "
-        f"interquartile band. {esc(LAYER_DEFINITIONS)}</figcaption></figure>"
+        f"<figure><img alt='layers' src='{png(fig)}'><figcaption>Per-text quantities: median "
+        "over texts with interquartile band; averages over pairs: with their 95% confidence "
+        "interval as a band (layer results written before socm layers recorded intervals "
+        "have none). A panel whose values span more than a factor "
+        f"{LOG_SPAN:g} has a log scale.</figcaption></figure>"
     ]
+    without = [r for r in ctx.measure if r not in layered]
+    lack = missing_metrics(layered)
+    notes = []
+    if without:
+        notes.append(
+            "no socm layers or socm mechanism results: "
+            + "; ".join(esc(ctx.labels[r]) for r in without)
+        )
+    for title, runs in lack.items():
+        notes.append(
+            f"{esc(title)} not measured for " + "; ".join(esc(ctx.labels[r]) for r in runs)
+        )
+    if notes:
+        body.append("<p class='note'>" + ". ".join(notes) + ".</p>")
     depths = {layer_depth(r) for r in layered}
     if len(depths) > 1:
-        fig = layers_figure(layered, relative=True)
+        fig = layers_figure(layered, relative=True, log="auto")
         body.append(
             f"<figure><img alt='layers by relative depth' src='{png(fig)}'><figcaption>"
             "The same by relative depth (layer / number of layers), so models of different "
@@ -594,143 +731,36 @@ def correlation_section(ctx: ReportContext) -> list[Section]:
     return [Section("correlation", "Collapse and downstream quality", body)]
 
 
-# ---------------------------------------------------------------------------------- mine
-def _mine_pairs_table(data: dict, page: PageData, k: int) -> list[str]:
-    """A mine folder's best candidate pairs, both texts and every number."""
-    body = [
-        "<div class='scroll'><table class='pairs'><tr><th>rank</th><th class='l'>text 1</th>"
-        "<th class='l'>text 2</th>"
-        "<th class='l'>ids</th><th>tokens</th><th>spread tr Σ</th><th>cosine</th>"
-        "<th title='percent of random pairs of the corpus with a lower cosine'>cosine pct</th>"
-        "<th title='where each text stands among the other&#39;s nearest texts (-: not among "
-        "them)'>ranks</th>"
-        "<th>d<sub>μ</sub></th><th>d<sub>Σ</sub></th><th>relative d<sub>Σ</sub></th>"
-        "<th>SOCM</th></tr>"
-    ]
-    for n, p in enumerate(data["pairs"], 1):
-        pidx = page.pair(k, p, f"mine rank {p.get('rank') if p.get('rank') is not None else n}")
-        body.append(
-            f"<tr data-pair='{k}:{pidx}'><td class='num'>"
-            f"{esc(str(p['rank'])) if p.get('rank') is not None else n}</td>"
-            f"<td class='txt'>{esc(str(p.get('text1') or ''))}</td>"
-            f"<td class='txt'>{esc(str(p.get('text2') or ''))}</td>"
-            f"<td class='id'>{esc(str(p['text1_id']))}<br>{esc(str(p['text2_id']))}</td>"
-            f"<td class='num'>{fmt(p.get('n_tokens1'), '.0f')} / "
-            f"{fmt(p.get('n_tokens2'), '.0f')}</td>"
-            f"<td class='num'>{fmt(p.get('spread1'), '.3f')} / {fmt(p.get('spread2'), '.3f')}"
-            f"</td><td class='num'>{fmt(p.get('cosine'), '.4f')}</td>"
-            f"<td class='num'>{fmt(p.get('cosine_percentile'), '.2f')}</td>"
-            f"<td class='num'>{_ranks(p)}</td>"
-            f"<td class='num'>{fmt(p.get('d_mu'), '.4f')}</td>"
-            f"<td class='num'>{fmt(p.get('d_sigma'), '.4f')}</td>"
-            f"<td class='num'>{fmt(p.get('relative_d_sigma'), '.4f')}</td>"
-            f"<td class='num'>{fmt(p.get('socm'), '.4f')}</td></tr>"
-        )
-    body.append("</table></div>")
-    return body
-
-
-def _ranks(p: dict) -> str:
-    """``3/1``: where text 2 stands among text 1's nearest texts and text 1 among text 2's
-    (``-``: not among them; empty for a mine folder written before these were recorded)."""
-    r1, r2 = p.get("neighbor_rank_1"), p.get("neighbor_rank_2")
-    if "neighbor_rank_1" not in p or (r1 is None and r2 is None and "cosine_percentile" not in p):
-        return ""
-    return "/".join("-" if not r else str(int(r)) for r in (r1, r2))
-
-
-def _by_relative_d_sigma(t: dict) -> float:
-    """Sort key: the larger a text's neighbours' mean relative d_Σ, the earlier (unknown:
-    last)."""
-    v = t.get("neighbor_mean_relative_d_sigma")
-    try:
-        return -float(v) if v is not None and math.isfinite(float(v)) else math.inf
-    except (TypeError, ValueError):
-        return math.inf
-
-
-def _mine_texts_table(data: dict, page: PageData, k: int) -> list[str]:
-    """A mine folder's :data:`TEXT_ROWS` texts with the largest mean relative d_Σ to their
-    neighbours."""
-    ranked = sorted(data["texts"], key=_by_relative_d_sigma)[:TEXT_ROWS]
-    body = [
-        f"<h3>{len(ranked)} of {len(data['texts']):,} texts, by mean relative "
-        "d<sub>Σ</sub> to their neighbours</h3><table class='pairs'><tr><th>#</th>"
-        "<th class='l'>id</th><th class='l'>text</th><th>tokens</th><th>spread tr Σ</th>"
-        "<th>neighbours' mean cosine</th><th>neighbours' mean relative d<sub>Σ</sub></th>"
-        "</tr>"
-    ]
-    for n, t in enumerate(ranked, 1):
-        tid = str(t.get("id"))
-        tidx = page.text(k, tid)
-        body.append(
-            f"<tr data-text='{k}:{tidx}'><td class='num'>{n}</td>"
-            f"<td class='id'>{esc(tid)}</td><td class='txt'><div class='clamp'>"
-            f"{esc(str(t.get('text') or ''))}</div></td>"
-            f"<td class='num'>{fmt(t.get('n_tokens'), '.0f')}</td>"
-            f"<td class='num'>{fmt(t.get('normalized_spread'), '.3f')}</td>"
-            f"<td class='num'>{fmt(t.get('neighbor_mean_cosine'), '.4f')}</td>"
-            f"<td class='num'>{fmt(t.get('neighbor_mean_relative_d_sigma'), '.4f')}</td></tr>"
-        )
-    body.append("</table>")
-    return body
-
-
-def _mine_section(run: Path, m: int, label: str, page: PageData) -> Section:
-    """The section of one ``socm mine`` folder: its listed pairs and texts."""
-    data = mine_data(run, MINE_ROWS)
-    s = data["summary"]
-    texts = {str(t.get("id")): t for t in data["texts"] if t.get("id") is not None}
-    k = page.add_run(label, texts)
-    bits = [
-        f"{esc(str(key))}: {esc(str(s[key]))}"
-        for key in ("model", "corpus", "n_texts", "neighbors", "rank_by", "n_candidates")
-        if s.get(key) is not None
-    ]
-    left = sum(int(s.get(f"n_{w}_excluded") or 0) for w in ("fragments", "duplicates"))
-    scored = s.get("n_candidates")
-    body = [
-        f"<p class='muted'>socm mine — {'; '.join(bits)}. The first {len(data['pairs'])} of "
-        f"the {data['n_candidates']:,} pairs kept"
-        + (f" from {scored:,} scored candidate pairs" if isinstance(scored, int) else "")
-        + " (each text's nearest neighbours by cosine), ranked by how differently their "
-        "tokens are distributed"
-        + (f"; {left:,} fragments and repeated texts left out" if left else "")
-        + ". Relative d<sub>Σ</sub> = BW² / (tr Σ₁ + tr Σ₂) ∈ [0, 1]. Tested against human "
-        "similarity on STS-B, no shape score marked the pairs humans rate less similar beyond "
-        "what the cosine says: these are pairs mean pooling puts close although their token "
-        "distributions differ, not pairs shown to be different to a reader.</p>"
-    ]
-    body += _mine_pairs_table(data, page, k)
-    if data["texts"]:
-        body += _mine_texts_table(data, page, k)
-    return Section(f"mine-{m + 1}", f"Near pairs whose tokens differ most: {esc(label)}", body)
-
-
-def mine_sections(ctx: ReportContext) -> list[Section]:
-    """One section per ``socm mine`` folder."""
-    return [_mine_section(r, m, ctx.labels[r], ctx.page) for m, r in enumerate(ctx.mines)]
-
-
 # ---------------------------------------------------------------------------------- settings
 def settings_section(ctx: ReportContext) -> list[Section]:
-    """Every run's settings and versions (always present)."""
-    body: list[str] = []
+    """Every run's settings and versions in one table, runs as columns, the rows where they
+    differ highlighted (always present)."""
+    columns: dict[str, dict] = {}
     for r, s in zip(ctx.measure, ctx.summaries, strict=True):
         settings = {k: s.get(k) for k in SETTINGS if k in s or not k.startswith("ci_")}
         settings.update({f"version {p}": ver for p, ver in s.get("versions", {}).items()})
-        body += settings_table(str(r), settings)
+        columns[ctx.labels[r]] = settings
     for r in ctx.mines:
         ms = read_mine_summary(r)
-        flat = {k: v for k, v in ms.items() if k != "versions"}
+        flat = {k: v for k, v in ms.items() if k not in MINE_HIDDEN}
         versions = ms.get("versions") if isinstance(ms.get("versions"), dict) else {}
         flat.update({f"version {p}": v for p, v in versions.items()})
-        body += settings_table(str(r), flat)
+        columns[ctx.labels[r]] = flat
+    body = [
+        "<p class='muted'>One column per run; highlighted: the settings in which the runs "
+        "differ. Folders: "
+        + "; ".join(f"{esc(ctx.labels[r])}: <code>{esc(str(r))}</code>" for r in ctx.runs)
+        + ".</p>",
+        *settings_table(columns),
+    ]
     return [Section("settings", "Settings and versions", body)]
 
 
 BUILDERS: tuple[Callable[[ReportContext], list[Section]], ...] = (
+    overview_section,
     summary_section,
+    distribution_section,
+    drivers_section,
     read_section,
     pairs_section,
     top_pairs_section,
