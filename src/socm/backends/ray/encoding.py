@@ -72,10 +72,10 @@ class EncodeActor:
             self.error = f"SocmError: the encoder could not be built {where}: {one_line(exc)}"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Columns ``pos``, ``mean`` (n, D), ``mean_norm``, ``trace``, ``n_tokens``,
-        ``factor`` (object array of (rank, D) arrays), ``truncated``, ``error`` (empty, or
-        the user error that stopped this batch), and the batch's ``n_cached``, ``n_encoded``,
-        ``load_s`` in its first row (zeros elsewhere)."""
+        """Columns ``pos``, ``mean`` (n, D), ``mean_norm``, ``trace``, ``top_token_share``,
+        ``n_tokens``, ``factor`` (object array of (rank, D) arrays), ``truncated``, ``error``
+        (empty, or the user error that stopped this batch), and the batch's ``n_cached``,
+        ``n_encoded``, ``load_s`` in its first row (zeros elsewhere)."""
         pos = np.asarray(batch["pos"], dtype=np.int64)
         if self.enc is None:
             return error_batch(pos, self.error)
@@ -101,6 +101,7 @@ class EncodeActor:
             "mean": np.stack([st.mean for st in stats]) if n else np.zeros((0, 1)),
             "mean_norm": np.array([st.mean_norm for st in stats], dtype=np.float64),
             "trace": np.array([st.trace for st in stats], dtype=np.float64),
+            "top_token_share": np.array([st.top_token_share for st in stats], dtype=np.float64),
             "n_tokens": np.array([st.n_tokens for st in stats], dtype=np.int64),
             "factor": factor,
             "truncated": np.array(res.truncated, dtype=bool),
@@ -121,6 +122,7 @@ def error_batch(pos: np.ndarray, error: str) -> dict[str, np.ndarray]:
         "mean": np.zeros((n, 1)),
         "mean_norm": zeros,
         "trace": zeros.copy(),
+        "top_token_share": zeros.copy(),
         "n_tokens": izeros,
         "factor": factor,
         "truncated": np.zeros(n, dtype=bool),
@@ -248,6 +250,7 @@ class RayEncoding:
             np.concatenate([info["trace"] for info in infos]),
             np.concatenate([info["rank"] for info in infos]),
             dim,
+            np.concatenate([info["top_token_share"] for info in infos]),
         )
 
     def _encode_pool(self) -> tuple[int, dict[str, float]]:
