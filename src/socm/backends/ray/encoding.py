@@ -4,8 +4,8 @@
 actor builds its :class:`~socm.encode.Encoder` once from the run's
 :class:`~socm.encode.EncoderSpec` (so with the same cache as a local run: a cluster run
 resumes like a local one when the cache is on shared storage), encodes its batches and reduces
-them at once to :class:`~socm.core.stats.TokenStats` (:func:`socm.core.stats.reduce_many`, on
-the actor's device). The driver never gathers the
+them at once to :class:`~socm.core.stats.TokenStats`
+(:func:`socm.encode.pooling.reduce_encoded`, on the actor's device). The driver never gathers the
 statistics: each output block of Ray Data becomes a stats block in the object store
 (:func:`~socm.backends.ray.blocks.to_stats_block`, a task next to the block), and only the small
 per-text numbers travel to the driver (:class:`~socm.backends.ray.blocks.RemoteStats`).
@@ -24,9 +24,9 @@ import numpy as np
 
 from socm.backends.ray.blocks import RemoteStats, to_stats_block
 from socm.backends.ray.cluster import raise_user_error, remote_error, user_error
-from socm.core.stats import reduce_many
 from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
 from socm.encode.models import one_line
+from socm.encode.pooling import reduce_encoded
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
 from socm.progress import progress_bar
@@ -84,7 +84,7 @@ class EncodeActor:
         try:
             res = self.enc.encode(texts, ids, progress=False)
             device = self.enc.device if self.enc.device.type == "cuda" else None
-            stats = reduce_many(res.embeddings, device, [f"text {i}" for i in ids])
+            stats = reduce_encoded(res, device, [f"text {i}" for i in ids])
         except (SocmError, ValueError) as exc:
             return error_batch(pos, user_error(exc))
         n = len(stats)
