@@ -90,6 +90,9 @@ _IDENTITY = (
     "max_length",
     "extra",
 )
+#: Token-policy and precision settings added later: part of the identity only when set (they
+#: are left out of the result key at their defaults), so earlier folders keep theirs.
+_LATER_IDENTITY = ("prompt", "prompt_name", "exclude_prompt_tokens", "exclude_first_token", "dtype")
 
 
 def settings_hash(cfg: MeasureConfig, command: str = "measure") -> str:
@@ -114,7 +117,10 @@ def default_run_dir(cfg: MeasureConfig, corpus_name: str, n: int, command: str =
 def run_identity(cfg: MeasureConfig) -> dict[str, Any]:
     """What a run folder is about: its texts, model and token policy."""
     data = cfg.result_key()
-    return {k: data.get(k) for k in _IDENTITY}
+    return {
+        **{k: data.get(k) for k in _IDENTITY},
+        **{k: data[k] for k in _LATER_IDENTITY if k in data},
+    }
 
 
 def _socm_files(folder: Path) -> list[Path]:

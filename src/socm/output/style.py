@@ -250,10 +250,11 @@ def run_info(run: str | Path) -> dict:
     Returns
     -------
     dict
-        ``model``, ``corpus``, ``token_policy``, ``numerics``, ``n_texts``, ``layer`` (values
-        None where no file says).
+        ``model``, ``corpus``, ``token_policy``, ``numerics``, ``n_texts``, ``layer``,
+        ``pooling`` (values None where no file says).
     """
-    info: dict = {k: None for k in ("model", "corpus", "token_policy", "numerics", "n_texts")}
+    keys = ("model", "corpus", "token_policy", "numerics", "n_texts", "pooling")
+    info: dict = {k: None for k in keys}
     info["layer"] = None
     for name in ("summary.json", "layers_info.json", "mechanism_info.json", "mine_summary.json"):
         f = Path(run) / name
@@ -283,6 +284,11 @@ def _policy_words(policy: Any) -> str:
         words.append("all tokens" if special == "included" else f"special tokens {special}")
     if policy.get("prefix"):
         words.append(f"prefix {policy['prefix']!r}")
+    if policy.get("prompt"):
+        excluded = policy.get("prompt_tokens_in_statistics") == "excluded"
+        words.append("prompt excluded" if excluded else "prompt")
+    if policy.get("first_token") == "excluded":
+        words.append("first token excluded")
     return ", ".join(words)
 
 
@@ -312,6 +318,8 @@ def run_label(run: str | Path, short: bool = False) -> str:
     label = f"{name} ({policy})" if policy else name
     if info["layer"] not in (None, "last"):
         label += f" layer {info['layer']}"
+    if info["pooling"] == "model":
+        label += " native pooling"
     if info["corpus"]:
         label += f" on {info['corpus']}"
     return label

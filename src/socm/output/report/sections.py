@@ -188,8 +188,9 @@ def _summary_row(ctx: ReportContext, r: Path, row: dict, s: dict) -> str:
         "—" if n_over is None or not s["n_pairs"] else f"{n_over:,} ({n_over / s['n_pairs']:.1%})"
     )
     spread_share = row["share_spread_over_2"]
+    native = " (native pooling)" if s.get("pooling") == "model" else ""
     return (
-        f"<tr><td class='l'>{esc(str(row['model']))}</td>"
+        f"<tr><td class='l'>{esc(str(row['model']) + native)}</td>"
         f"<td class='l'>{esc(str(row['corpus']))}</td>"
         f"<td>{row['n_texts']:,}</td><td>{row['n_pairs']:,}</td>"
         f"<td>{fmt(row['avg_socm'])}</td><td>{half}</td><td>{delta}</td>"
