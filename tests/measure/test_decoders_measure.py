@@ -150,3 +150,14 @@ def test_command_line(tiny_decoder, corpus, tmp_path, capsys):
     assert "drop --exclude-prompt-tokens and --exclude-first-token" in capsys.readouterr().err
     assert main(["measure", *common, "--pooling", "model", "--layer", "1"]) == 1
     assert "drop --layer" in capsys.readouterr().err
+
+
+def test_mine_and_layers_refuse_native_pooling(tiny_decoder, corpus, tmp_path):
+    from socm.analyses.mine import run_mine
+    from socm.errors import SocmError
+
+    cfg = run_config(corpus, tmp_path, model=str(tiny_decoder("qwen3")), pooling="model")
+    with pytest.raises(SocmError, match="mean-pooled"):
+        run_mine(cfg)
+    with pytest.raises(SocmError, match="mean pooling at every layer"):
+        run_layers(cfg)
