@@ -214,6 +214,17 @@ def test_refusals(tiny_decoder, tmp_path):
         enc.encode(TEXTS[:1])  # the prompt fills the 20 tokens but the EOS
 
 
+def test_a_text_with_nothing_left_to_pool_is_refused(tiny_decoder):
+    from socm.encode.pooling import pool_masks
+
+    folder = tiny_decoder("qwen3", include_prompt=False)
+    enc = Encoder(str(folder), device="cpu", prompt_name="query", pooling="model")
+    tokens = {"attention_mask": [[1] * enc.policy.prompt_tokens], "ids": ["t7"]}
+    with pytest.raises(SocmError, match="text t7: no tokens left for the model's pooling"):
+        pool_masks(enc.policy, tokens, include_prompt=False)
+    assert pool_masks(enc.policy, tokens, include_prompt=True)[0].all()
+
+
 def test_cache_keys_stay_as_they_were_and_pooled_vectors_are_cached(tiny_decoder, tmp_path):
     folder = str(tiny_decoder("qwen3"))
     plain = Encoder(folder, device="cpu", cache_dir=tmp_path)

@@ -38,6 +38,7 @@ from socm.encode.models import load_tokenizer, pick_device, resolve_model
 from socm.encode.pooling import (
     POOLING_CHOICES,
     check_native_pooling,
+    pool_masks,
     read_embedder_info,
     resolve_prompt,
 )
@@ -302,8 +303,7 @@ class Encoder(ModelHolder, PerLayerMixin):
         tokens = self.policy.prepare(texts, ids)
         tokens["ids"] = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
         if self.pooling == "model":
-            inc = self.embedder.include_prompt
-            tokens["pool"] = [self.policy.pool_mask(a, inc) for a in tokens["attention_mask"]]
+            tokens["pool"] = pool_masks(self.policy, tokens, self.embedder.include_prompt)
         return tokens
 
     def batches(

@@ -51,6 +51,7 @@ __all__ = [
     "EmbedderInfo",
     "check_native_pooling",
     "pool",
+    "pool_masks",
     "prompt_length",
     "read_embedder_info",
     "reduce_encoded",
@@ -292,6 +293,25 @@ def check_native_pooling(info: EmbedderInfo, layer: int | None) -> None:
             f"--pooling model: the model concatenates {info.name} pooling, an embedding "
             "outside the token space; use --pooling mean"
         )
+
+
+def pool_masks(policy: Any, tokens: dict, include_prompt: bool) -> list[np.ndarray]:
+    """The tokens of each prepared text the model's ``Pooling`` module pools
+    (:meth:`TokenPolicy.pool_mask <socm.encode.tokens.TokenPolicy.pool_mask>`).
+
+    Raises
+    ------
+    SocmError
+        A text with none (its prompt, left out of the pooling, fills the maximum length).
+    """
+    masks = [policy.pool_mask(a, include_prompt) for a in tokens["attention_mask"]]
+    for k, mask in enumerate(masks):
+        if not mask.any():
+            raise SocmError(
+                f"text {tokens['ids'][k]}: no tokens left for the model's pooling (its prompt, "
+                "which the pooling leaves out, fills the maximum length)"
+            )
+    return masks
 
 
 def pool(hidden: Any, mask: Any, modes: Sequence[str], attention: Any | None = None) -> Any:
