@@ -161,3 +161,16 @@ def test_mine_and_layers_refuse_native_pooling(tiny_decoder, corpus, tmp_path):
         run_mine(cfg)
     with pytest.raises(SocmError, match="mean pooling at every layer"):
         run_layers(cfg)
+
+
+def test_auto_dtype_follows_the_config_on_the_workers_device(tiny_decoder):
+    """A cluster run reports the workers' forward dtype: auto resolves on their device."""
+    from socm.measure.config import make_encoder
+    from socm.measure.job import worker_dtype
+
+    cfg = MeasureConfig(model=str(tiny_decoder("qwen3", dtype="bfloat16")), device="cpu")
+    enc = make_encoder(cfg, cache_dir=None)
+    assert enc.forward_dtype == "float32"
+    assert worker_dtype(cfg, enc, "cuda") == "bfloat16"
+    assert worker_dtype(cfg, enc, "cpu") == "float32"
+    assert worker_dtype(replace(cfg, dtype="float16"), enc, "cuda") == "float16"

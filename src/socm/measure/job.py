@@ -161,6 +161,7 @@ def _score(
             summary["statistics"] = collector.info()
         if backend.name != "local":  # the driver only tokenised; the workers ran the model
             summary["device"] = summary["backend"].get("device", summary["device"])
+            summary["forward_dtype"] = worker_dtype(cfg, enc, summary["device"])
         summary["config"] = cfg.to_dict()
         _write_texts(
             writer.path("texts.jsonl"), chosen, encoded, spreads, res, opts.schema,
@@ -168,6 +169,16 @@ def _score(
         )  # fmt: skip
         atomic_write_json(writer.path("summary.json"), summary)
     return summary, job.out
+
+
+def worker_dtype(cfg: MeasureConfig, enc: Any, device: str) -> str:
+    """The forward dtype of workers on ``device`` (``auto`` resolves per device: the driver's
+    encoder, which only tokenised, may sit on another)."""
+    import torch
+
+    from socm.encode.precision import resolve_forward_dtype
+
+    return resolve_forward_dtype(cfg.dtype, torch.device(device), lambda: enc.config)
 
 
 def _n_listed(chosen: Corpus, pairs: np.ndarray) -> int:
