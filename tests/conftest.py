@@ -112,3 +112,20 @@ def tiny_model(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory):
+    """A maker of tiny random decoder embedders (``tiny_decoders.build_decoder``), each built
+    once per session and set of options: ``tiny_decoder("qwen3", pooling="cls")``."""
+    from tiny_decoders import build_decoder
+
+    made: dict = {}
+
+    def make(arch: str = "qwen3", **options):
+        key = (arch, tuple(sorted(options.items())))
+        if key not in made:
+            made[key] = build_decoder(tmp_path_factory.mktemp(arch), arch, **options)
+        return made[key]
+
+    return make

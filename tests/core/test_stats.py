@@ -173,6 +173,29 @@ def test_reduce_step_is_independent_of_the_batch_bit_for_bit(rng):
         assert np.array_equal(got.factor, ref.factor) and got.trace == ref.trace
 
 
+def test_top_token_share_analytic_and_against_the_definition(rng):
+    """Three equal tokens and one displaced by a: distances to the mean a/4 (three times)
+    and 3a/4, so the displaced token holds 9 / (9 + 3) = 3/4 of the spread; two tokens hold
+    1/2 each; one token or a zero spread has none (NaN)."""
+    a = 5.0
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, a]])
+    assert token_stats(x).top_token_share == pytest.approx(0.75, abs=1e-15)
+    assert token_stats(3.0 * x[[0, 3]]).top_token_share == pytest.approx(0.5, abs=1e-15)
+    assert np.isnan(token_stats(x[:1]).top_token_share)
+    assert np.isnan(token_stats(x[:3]).top_token_share)
+    # a sink: one token 1000 times the others' size carries (n - 1)/n of the spread
+    sink = random_tokens(rng, 12, 16)
+    sink[0] *= 1000.0
+    assert token_stats(sink).top_token_share > 11 / 12 - 1e-3
+    for n in (2, 5, 40):
+        y = random_tokens(rng, n, 16)
+        xt = y / np.linalg.norm(y.mean(0))
+        d2 = ((xt - xt.mean(0)) ** 2).sum(1)
+        got = token_stats(y).top_token_share
+        assert got == pytest.approx(d2.max() / d2.sum(), rel=1e-12)
+        assert 1 / n - 1e-12 <= got <= 1.0
+
+
 def test_reduce_step_names_the_text_in_errors(rng):
     from socm.core.stats import reduce_batch
 

@@ -33,6 +33,7 @@ def test_round_trip_is_exact_and_keyed_by_text(texts, tmp_path):
         got = store.stats(key)
         assert np.array_equal(got.factor, st.factor) and np.array_equal(got.mean, st.mean)
         assert (got.trace, got.mean_norm, got.n_tokens) == (st.trace, st.mean_norm, st.n_tokens)
+        assert np.array_equal(got.top_token_share, st.top_token_share, equal_nan=True)
     again = StatsStore(tmp_path, {"model": "m"})  # another process, the same folder
     assert again.head("k3").trace == texts[3].trace
     assert StatsStore(tmp_path, {"model": "other"}).head("k3") is None  # other config
@@ -121,7 +122,13 @@ def test_the_collector_keeps_memory_within_budget_and_stores_beyond(texts, tmp_p
     rerun = StatsCollector(len(texts), lambda: StatsStore(tmp_path / "b", {}), always=True)
     assert rerun.missing(keys) == [False] * len(texts)
     rerun.add(keys, [None] * len(texts))
-    np.testing.assert_array_equal(rerun.finish().traces, [s.trace for s in texts])
+    again = rerun.finish()
+    np.testing.assert_array_equal(again.traces, [s.trace for s in texts])
+    shares = [s.top_token_share for s in texts]
+    np.testing.assert_array_equal(again.top_token_shares, shares)
+    np.testing.assert_array_equal(held.top_token_shares, shares)
+    got = [again[t].top_token_share for t in range(len(texts))]
+    np.testing.assert_array_equal(got, shares)  # NaN (one token) where the input has NaN
 
 
 def test_sizes():

@@ -4,7 +4,8 @@
   average SOCM per layer); :func:`format_layer_table`.
 * ``mechanism`` — :func:`run_mechanism`: the attention contraction λ, the residual ratio r and
   the token-wise map's C per layer; :func:`format_mechanism_table`. Its building blocks
-  (layer specs, captured residuals) stay in :mod:`socm.analyses.mechanism`.
+  (layer specs, captured residuals) stay in :mod:`socm.analyses.mechanism`, the mapping onto
+  pre-norm decoder layers in :mod:`socm.analyses.prenorm`.
 * ``correlate`` — :func:`correlate_runs`: average SOCM against downstream scores (a CSV, the
   paper's table or STS-B), Spearman ρ; the readers of collapse and score files. The function
   ``correlate`` (rows and scores to ρ) is imported from the module, whose name it shares.

@@ -2,7 +2,8 @@
 
 Runs (or reuses) ``socm measure`` for each model and tabulates avg SOCM, its difference to each
 model's backbone, avg d_μ, avg d_Σ, avg normalised spread and the share of texts over the trace
-bound (tr Σ > 2).
+bound (tr Σ > 2). With ``both_poolings`` each model is measured with mean pooling and with its
+own pooling (the native-pooling variant), and the two are set against each other.
 """
 
 from __future__ import annotations
@@ -105,15 +106,30 @@ def run_compare(
     out_dir: Path,
     backbone: str | None = None,
     families: dict[str, list[str]] | None = None,
+    both_poolings: bool = False,
 ) -> list[dict]:
     """Measure every model on the same texts and pairs; write compare.{json,csv,md}.
 
     ``backbone`` makes every other model's Δ relative to it; ``families`` maps a backbone to
-    its fine-tuned models (several backbones in one call). Run folders go to
-    ``out_dir/<model-slug>`` (one per model id: :func:`run_folder_names`) and are reused when
+    its fine-tuned models (several backbones in one call). ``both_poolings`` measures every
+    model twice, with mean pooling (the paper's SOCM) and with its own pooling (the
+    native-pooling variant, ``pooling="model"``), and sets each native row against the same
+    model's mean row. Run folders go to ``out_dir/<model-slug>`` (one per model id:
+    :func:`run_folder_names`; ``-native-pooling`` added for the variant) and are reused when
     their settings match.
+
+    Raises
+    ------
+    SocmError
+        No models, ``both_poolings`` with a backbone or families, or a run folder that holds
+        another model's run.
     """
     check_writable_dir(Path(out_dir), "--out")
+    if both_poolings and (backbone or families):
+        raise SocmError(
+            "--pooling both sets each model's native pooling against its mean pooling: "
+            "drop --backbone and --family"
+        )
     families = dict(families or {})
     if backbone:
         families.setdefault(backbone, [])
@@ -124,28 +140,34 @@ def run_compare(
     ordered = list(dict.fromkeys([*models, *families, *parent]))
     if not ordered:
         raise SocmError("give models to compare (--model, repeatable, or --family)")
+    poolings = ("mean", "model") if both_poolings else (base.pooling,)
+    keys = [(model, pooling) for model in ordered for pooling in poolings]
     summaries = {}
     folders = run_folder_names(ordered)
-    for model in ordered:
-        cfg = replace(base, model=model, out=str(Path(out_dir) / folders[model]))
-        summaries[model], reused = measure_or_reuse(cfg)
-        if summaries[model]["model"] != model:  # a run records its model
-            raise SocmError(f"{cfg.out} holds a run of {summaries[model]['model']}, not {model}")
-        summaries[model]["_reused"] = reused
-        summaries[model]["_run"] = cfg.out
+    for model, pooling in keys:
+        folder = folders[model] + ("-native-pooling" if pooling == "model" else "")
+        cfg = replace(base, model=model, pooling=pooling, out=str(Path(out_dir) / folder))
+        summary, reused = measure_or_reuse(cfg)
+        if summary["model"] != model:  # a run records its model
+            raise SocmError(f"{cfg.out} holds a run of {summary['model']}, not {model}")
+        summaries[model, pooling] = {**summary, "_reused": reused, "_run": cfg.out}
     records = []
-    for model in ordered:
-        s = summaries[model]
-        bb = parent.get(model, model if model in families else None)
+    for model, pooling in keys:
+        s = summaries[model, pooling]
+        if both_poolings:
+            bb = (model, "mean") if pooling == "model" else None
+        else:
+            name = parent.get(model, model if model in families else None)
+            bb = None if name is None else (name, pooling)
         row = summary_row(s, s["_run"])
         delta = None if bb is None else s["avg_socm"] - summaries[bb]["avg_socm"]
         paired = None
-        if bb is not None and bb != model:
+        if bb is not None and bb != (model, pooling):
             paired = paired_delta(Path(summaries[bb]["_run"]), Path(s["_run"]))
         records.append(
             {
                 "model": model,
-                "backbone": bb,
+                "backbone": None if bb is None else _label(*bb),
                 "avg_socm": row["avg_socm"],
                 "delta_vs_backbone": delta,
                 **{k: row[k] for k in _COLUMNS},
@@ -153,6 +175,7 @@ def run_compare(
                 "delta_ci95": paired["ci"] if paired else None,
                 "delta_outside_noise": paired["outside_noise"] if paired else None,
                 "delta_note": paired["note"] if paired else None,
+                "pooling": pooling,
                 "reused": s["_reused"],
             }
         )
@@ -166,6 +189,11 @@ def run_compare(
     atomic_write_bytes(out_dir / "compare.csv", buf.getvalue().encode())
     atomic_write_bytes(out_dir / "compare.md", (format_markdown(records) + "\n").encode())
     return records
+
+
+def _label(model: str, pooling: str = "mean") -> str:
+    """A row's name: the model, marked when its d_μ comes from its own pooling."""
+    return model if pooling == "mean" else f"{model} (native pooling)"
 
 
 #: Pairs per bucket of the on-disk join of :func:`paired_delta` (memory: two buckets at a time,
@@ -321,9 +349,16 @@ def format_markdown(records: list[dict]) -> str:
         if r.get("delta_outside_noise"):
             delta += " *"
         lines.append(
-            f"| {r['model']} | {pm(r['avg_socm'], r.get('avg_socm_ci95'), '.5f')} | {delta}"
+            f"| {_label(r['model'], r.get('pooling', 'mean'))} "
+            f"| {pm(r['avg_socm'], r.get('avg_socm_ci95'), '.5f')} | {delta}"
             f" | {r['avg_d_mu']:.5f} | {r['avg_d_sigma']:.5f} | "
             f"{f(r['avg_normalized_spread'], '.4f')} | {r['share_spread_over_2']:.1%} |"
+        )
+    if any(r.get("pooling") == "model" for r in records):
+        lines.append("")
+        lines.append(
+            "native pooling: d_μ from the model's own pooled embedding, d_Σ from the token "
+            "covariances (an extension beyond the paper)"
         )
     if any(r.get("delta_outside_noise") is not None for r in records):
         lines.append("")

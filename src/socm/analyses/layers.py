@@ -28,6 +28,7 @@ from socm.core.pairs import pairwise
 from socm.core.stats import SPREAD_BOUND, token_stats_many
 from socm.core.uncertainty import PairAccumulator
 from socm.encode.models import engine_device
+from socm.errors import SocmError
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import per_layer_table, versions
 from socm.measure.select import prepare
@@ -63,6 +64,8 @@ def run_layers(cfg: MeasureConfig, per_layer_socm: bool = False) -> tuple[list[d
     Returns (summary records, folder).
     """
     t0 = time.perf_counter()
+    if cfg.pooling != "mean":
+        raise SocmError("socm layers measures mean pooling at every layer: drop pooling='model'")
     job = prepare(cfg, "layers", layer=None)
     chosen, pairs, enc = job.texts, job.pairs, job.encoder
     prof = enc.layer_profiles(chosen.texts, chosen.ids, progress=cfg.progress)

@@ -30,7 +30,10 @@ model's eager attention; :func:`recompute_residual` and :func:`recompute_layer_o
 
 Supported layers: BERT-style (BERT, RoBERTa, XLM-R, ELECTRA, MiniLM, E5, GTE; ``attention.self``
 / ``attention.output``) and MPNet (``attention.attn`` with relative position bias inside the
-softmax, then the same residual + LayerNorm form).
+softmax, then the same residual + LayerNorm form); and pre-norm decoders (Llama, Mistral, Qwen,
+Gemma: ``layers[k].self_attn`` with RMSNorms), where r and C are computed as defined and λ on
+the attention's RMS-normalised input, refused in Gemma's sandwich-norm blocks
+(:mod:`socm.analyses.prenorm` gives the mapping and what does not carry over).
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from socm.analyses.prenorm import (
+    SANDWICH_REASON,
+    PreNormCapture,
+    PreNormSpec,
+    prenorm_head_norms,
+    prenorm_specs,
+)
 from socm.errors import SocmError
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import per_layer_table, versions
@@ -90,8 +100,9 @@ def layer_specs(model: torch.nn.Module) -> list[LayerSpec]:
     layers = getattr(encoder, "layer", None)
     if layers is None:
         raise SocmError(
-            f"socm mechanism supports BERT-style and MPNet encoders; {type(model).__name__} "
-            "has no encoder.layer stack"
+            f"socm mechanism supports BERT-style and MPNet encoders and pre-norm decoders; "
+            f"{type(model).__name__} has no encoder.layer stack and no pre-norm decoder layers "
+            "(layers[k].self_attn.v_proj/o_proj with input_layernorm)"
         )
     heads = int(model.config.num_attention_heads)
     specs = []
@@ -260,20 +271,28 @@ class ResidualCapture:
 
 def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
     """λ, r, C for every text and layer; writes ``mechanism.parquet``,
-    ``mechanism_summary.json`` and ``mechanism_info.json``. Returns (records, folder)."""
+    ``mechanism_summary.json`` and ``mechanism_info.json``. Returns (records, folder).
+
+    Pre-norm decoders go through :mod:`socm.analyses.prenorm` (λ on the attention's
+    RMS-normalised input; None in the summary where it does not exist).
+    """
     t0 = time.perf_counter()
     job = prepare(cfg, "mechanism", layer=None, attn_implementation="eager")
     chosen, enc = job.texts, job.encoder
     model = enc.model
-    specs = layer_specs(model)
-    op_norms = [head_operator_norms(s) for s in specs]
+    pre = prenorm_specs(model)
+    specs: list = pre if pre is not None else layer_specs(model)
+    if pre is not None:
+        op_norms = [prenorm_head_norms(s) for s in pre]
+    else:
+        op_norms = [head_operator_norms(s) for s in specs]
     tok = enc.tokenize(chosen.texts)
     n_layers = len(specs)
     lam = np.full((len(chosen), n_layers, specs[0].heads), np.nan)
     rr = np.full((len(chosen), n_layers), np.nan)
     cc = np.full((len(chosen), n_layers), np.nan)
     bar = progress_bar(len(chosen), "mechanism", "text", enabled=cfg.progress)
-    capture = ResidualCapture(specs)
+    capture = PreNormCapture(pre) if pre is not None else ResidualCapture(specs)
     try:
         with torch.inference_mode():
             for idx, batch in enc.batches(tok):
@@ -282,39 +301,23 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
                     raise SocmError(f"{type(model).__name__} does not return attention matrices")
                 mask = batch["attention_mask"].bool()
                 for layer in range(n_layers):
+                    if pre is not None:
+                        h, y, x = capture.h[layer], capture.y[layer], capture.x[layer]
+                    else:
+                        h, y = out.hidden_states[layer], capture.inputs[layer]
+                        x = out.hidden_states[layer + 1]
                     lam[idx, layer], rr[idx, layer], cc[idx, layer] = batch_layer_quantities(
-                        out.hidden_states[layer],
-                        capture.inputs[layer],
-                        out.hidden_states[layer + 1],
-                        out.attentions[layer],
-                        mask,
-                        op_norms[layer],
+                        h, y, x, out.attentions[layer], mask, op_norms[layer]
                     )
                 bar.update(len(idx))
     finally:
         capture.close()
         bar.close()
-    lam_mean = lam.mean(-1)
-    records = []
-    for layer in range(n_layers):
-        lm, r, c = lam_mean[:, layer], rr[:, layer], cc[:, layer]
-        records.append(
-            {
-                "layer": layer + 1,
-                "n_texts": len(chosen),
-                "lambda_mean": float(np.nanmean(lm)),
-                "lambda_median": float(np.nanmedian(lm)),
-                "share_lambda_below_1": float(np.mean(lm < 1)),
-                "r_mean": float(r.mean()),
-                "r_median": float(np.median(r)),
-                "C_mean": float(c.mean()),
-                "C_median": float(np.median(c)),
-            }
-        )
+    records = _layer_records(lam, rr, cc, len(chosen))
     table = per_layer_table(
         chosen.ids,
         np.arange(1, n_layers + 1),
-        {"lambda": lam_mean, "r": rr, "C": cc, "lambda_heads": lam},
+        {"lambda": lam.mean(-1), "r": rr, "C": cc, "lambda_heads": lam},
     )
     write_per_layer(
         job.writer,
@@ -325,11 +328,15 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
             "model": cfg.model,
             "revision": enc.resolved.revision,
             "architecture": type(model).__name__,
+            **_block_info(pre),
             "corpus": chosen.name,
             "n_texts": len(chosen),
             "seed": cfg.seed,
             "tokens": "all tokens the attention sees (special tokens included)",
-            "head_operator_norms_sq": [x.tolist() for x in op_norms],
+            "forward_dtype": enc.forward_dtype,
+            "head_operator_norms_sq": [
+                [None if np.isnan(v) else v for v in x.tolist()] for x in op_norms
+            ],
             "timings": {"total_s": round(time.perf_counter() - t0, 3)},
             "versions": versions(),
         },
@@ -337,12 +344,49 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
     return records, job.out
 
 
+def _layer_records(lam: np.ndarray, rr: np.ndarray, cc: np.ndarray, n_texts: int) -> list[dict]:
+    """Per-layer summary records; λ's are None in a layer where it does not exist."""
+    lam_mean = lam.mean(-1)
+    records = []
+    for layer in range(lam.shape[1]):
+        lm, r, c = lam_mean[:, layer], rr[:, layer], cc[:, layer]
+        has = bool(np.isfinite(lm).any())
+        records.append(
+            {
+                "layer": layer + 1,
+                "n_texts": n_texts,
+                "lambda_mean": float(np.nanmean(lm)) if has else None,
+                "lambda_median": float(np.nanmedian(lm)) if has else None,
+                "share_lambda_below_1": float(np.mean(lm < 1)) if has else None,
+                "r_mean": float(r.mean()),
+                "r_median": float(np.median(r)),
+                "C_mean": float(c.mean()),
+                "C_median": float(np.median(c)),
+            }
+        )
+    return records
+
+
+def _block_info(pre: list[PreNormSpec] | None) -> dict:
+    """The block form and what λ means for it, for ``mechanism_info.json``."""
+    if pre is None:
+        return {"block": "post-norm (LayerNorm)", "lambda": "as defined (Sec. 5)"}
+    if any(s.sandwich for s in pre):
+        return {"block": "pre-norm (RMSNorm), sandwich", "lambda": f"refused: {SANDWICH_REASON}"}
+    return {
+        "block": "pre-norm (RMSNorm)",
+        "lambda": "the attention's contraction of its RMS-normalised input (gain folded into "
+        "W^v); not a term of the paper's O(rC) bound (socm.analyses.prenorm)",
+    }
+
+
 def format_mechanism_table(records: list[dict]) -> str:
     """A small text table of per-layer λ, r, C."""
     lines = [f"{'layer':>5}  {'lambda mean':>11}  {'lambda<1':>8}  {'r mean':>9}  {'C mean':>8}"]
     for rec in records:
-        lines.append(
-            f"{rec['layer']:>5}  {rec['lambda_mean']:>11.4f}  {rec['share_lambda_below_1']:>8.1%}"
-            f"  {rec['r_mean']:>9.4f}  {rec['C_mean']:>8.4f}"
-        )
+        if rec["lambda_mean"] is None:
+            lam = f"{'—':>11}  {'—':>8}"
+        else:
+            lam = f"{rec['lambda_mean']:>11.4f}  {rec['share_lambda_below_1']:>8.1%}"
+        lines.append(f"{rec['layer']:>5}  {lam}  {rec['r_mean']:>9.4f}  {rec['C_mean']:>8.4f}")
     return "\n".join(lines)

@@ -216,6 +216,8 @@ def run_mine(
         raise SocmError("socm mine searches the whole corpus for its pairs: drop --pairs")
     if cfg.max_pairs is not None:
         raise SocmError("socm mine scores each text's neighbours: drop --max-pairs")
+    if cfg.pooling != "mean":
+        raise SocmError("socm mine searches the mean-pooled embeddings: drop pooling='model'")
     show = _whole("--show", show, allow_none=False)
     block = _whole("block", block, allow_none=False)
     record = {**opts.record(), "cache_dtype": cache_dtype}

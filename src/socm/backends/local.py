@@ -14,9 +14,10 @@ from socm.core.pairs import (
     iter_pairwise,
     iter_pairwise_lazy,
 )
-from socm.core.stats import TokenStats, reduce_many
+from socm.core.stats import TokenStats
 from socm.encode.cache import text_key
 from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
+from socm.encode.pooling import reduce_encoded
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
 from socm.progress import progress_bar
@@ -33,10 +34,12 @@ def encode_stats(
     collector: StatsCollector | None = None,
 ) -> tuple[StatsHandle, EncodeResult]:
     """Per-text statistics of every text, encoding ``block`` texts at a time; each block is
-    reduced at once (:func:`socm.core.stats.reduce_many`, on the encoder's device), handed to
-    ``collector`` (in memory, or a store on disk beyond its budget) and its token embeddings
-    dropped. Texts whose statistics the collector's store already holds are not encoded again
-    (a rerun, or a run resumed after an interruption). The encoding's counts and timings.
+    reduced at once (:func:`socm.encode.pooling.reduce_encoded`: the reduce step, on the
+    encoder's device, with the model's pooled embeddings as the unit means under native
+    pooling), handed to ``collector`` (in memory, or a store on disk beyond its budget) and
+    its token embeddings dropped. Texts whose statistics the collector's store already holds
+    are not encoded again (a rerun, or a run resumed after an interruption). The encoding's
+    counts and timings.
 
     One progress bar over all texts (cached texts count at once). ``seconds`` is the time in
     :meth:`Encoder.encode <socm.encode.Encoder.encode>` only, not the reduction to statistics.
@@ -51,7 +54,7 @@ def encode_stats(
             keys = [text_key(t) for t in texts]
             todo = [k for k, need in enumerate(collector.missing(keys)) if need]
             part = enc.encode([texts[k] for k in todo], [ids[k] for k in todo], progress=bar)
-            reduced = reduce_many(part.embeddings, device, [f"text {ids[k]}" for k in todo])
+            reduced = reduce_encoded(part, device, [f"text {ids[k]}" for k in todo])
             part.embeddings.clear()
             stats: list[TokenStats | None] = [None] * len(texts)
             for k, st in zip(todo, reduced, strict=True):

@@ -154,6 +154,11 @@ def cmd_mechanism(args: argparse.Namespace) -> int:
             "socm mechanism analyses every layer on all tokens: drop --layer and "
             "--exclude-special-tokens"
         )
+    if args.exclude_prompt_tokens or args.exclude_first_token:
+        raise SocmError(
+            "socm mechanism analyses every layer on all tokens: drop --exclude-prompt-tokens "
+            "and --exclude-first-token"
+        )
     records, out = run_mechanism(config_from_args(args))
     return print_records(records, out, format_mechanism_table, args.json)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from socm.core.metrics import NUMERICS
+from socm.encode.precision import FORWARD_DTYPES
 from socm.measure.config import DEFAULT_MODEL, DEFAULT_N_TEXTS, MeasureConfig
 
 __all__ = [
@@ -170,6 +171,28 @@ def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentP
     )
     g.add_argument("--prefix", default="", help='text prepended to every input, e.g. "query: "')
     g.add_argument(
+        "--prompt",
+        default="",
+        help='instruction prepended before --prefix, e.g. "Instruct: ... Query: " (its '
+        "tokens can be kept out of the statistics with --exclude-prompt-tokens)",
+    )
+    g.add_argument(
+        "--prompt-name",
+        help="a prompt the model declares (config_sentence_transformers.json prompts), "
+        "instead of --prompt",
+    )
+    g.add_argument(
+        "--exclude-prompt-tokens",
+        action="store_true",
+        help="keep the prompt's tokens out of the statistics (they still condition the "
+        "others), as sentence-transformers' include_prompt=False",
+    )
+    g.add_argument(
+        "--exclude-first-token",
+        action="store_true",
+        help="keep each text's first token (a decoder's attention sink) out of the statistics",
+    )
+    g.add_argument(
         "--max-length",
         type=int_range(1, LENGTH_MAX),
         help="truncation length in tokens (None: the model's maximum)",
@@ -181,6 +204,13 @@ def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentP
         help="texts per forward pass of the model",
     )
     g.add_argument("--device", help="cuda, mps or cpu (None: cuda, then mps, then cpu)")
+    g.add_argument(
+        "--dtype",
+        choices=FORWARD_DTYPES,
+        default="auto",
+        help="precision of the model's forward pass (statistics are always float64 from its "
+        "float32 cast); auto: the model config's on a CUDA GPU, float32 elsewhere",
+    )
     if cache:
         g.add_argument(
             "--cache-dir", help="token-embedding cache (None: $SOCM_CACHE_DIR or ~/.cache/socm)"

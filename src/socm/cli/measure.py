@@ -35,6 +35,23 @@ __all__ = [
 RUN_OUT = "run folder (None: socm-runs/<model>-<corpus>-<n>-<settings hash>)"
 
 
+def _pooling_flag(p: argparse.ArgumentParser, both: bool = False) -> None:
+    """``--pooling``: what d_mu is computed from."""
+    text = (
+        "d_mu from the mean-pooled embedding (the paper's SOCM), or from the model's own "
+        "pooled embedding (its last token, CLS, ...: the native-pooling variant, an extension "
+        "beyond the paper; d_sigma stays the token covariances')"
+    )
+    if both:
+        text += "; both: every model with mean and with native pooling, native against mean"
+    p.add_argument(
+        "--pooling",
+        choices=["mean", "model", "both"] if both else ["mean", "model"],
+        default="mean",
+        help=text,
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Declare the commands of this module."""
     p = sub.add_parser(
@@ -57,6 +74,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write no pairs.parquet (only the summary and per-text means matter)",
     )
+    _pooling_flag(p)
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser(
@@ -86,6 +104,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         help="the first this many judged queries, in file order (None: all)",
     )
+    _pooling_flag(p)
     p.set_defaults(func=cmd_msmarco)
 
     p = sub.add_parser(
@@ -103,6 +122,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", help="sts-train.csv, sts-dev.csv or sts-test.csv")
     p.add_argument("--first", type=positive_int, help="use only the file's first N pairs")
+    _pooling_flag(p)
     p.set_defaults(func=cmd_sts)
 
     p = sub.add_parser(
@@ -133,6 +153,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="BACKBONE=FT1,FT2",
         help="a backbone and its fine-tuned models (repeatable)",
     )
+    _pooling_flag(p, both=True)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -250,9 +271,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from socm.analyses.compare import format_markdown, run_compare
 
     families = _families(args.family)
-    cfg = config_from_args(args, model=(args.model or [None])[0])
+    both = args.pooling == "both"
+    cfg = config_from_args(
+        args, model=(args.model or [None])[0], pooling="mean" if both else args.pooling
+    )
     records = run_compare(
-        args.model, cfg, Path(args.out), backbone=args.backbone, families=families
+        args.model,
+        cfg,
+        Path(args.out),
+        backbone=args.backbone,
+        families=families,
+        both_poolings=both,
     )
     out = f"{args.out}/compare.md, compare.csv, compare.json"
     return print_records(records, out, format_markdown, args.json)

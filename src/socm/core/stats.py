@@ -121,6 +121,11 @@ class TokenStats:
         ``min(n - 1, D)`` rows (see :func:`token_stats`).
     trace : float
         :math:`\operatorname{tr}\Sigma(\tilde X)`, the normalised spread.
+    top_token_share : float
+        The largest single token's share of the spread,
+        :math:`\max_j \lVert\tilde x_j - \tilde\mu\rVert^2 / \sum_k \lVert\tilde x_k -
+        \tilde\mu\rVert^2 \in [1/n, 1]` (NaN for a zero spread): near 1 when one token, such
+        as a decoder's attention sink, carries the text's covariance.
     """
 
     n_tokens: int
@@ -128,6 +133,7 @@ class TokenStats:
     mean: np.ndarray
     factor: np.ndarray
     trace: float
+    top_token_share: float = float("nan")
 
     @property
     def dim(self) -> int:
@@ -210,7 +216,10 @@ def reduce_batch(hidden: Any, keep: Any, names: Sequence[str] | None = None) -> 
       gives :math:`(HZ)^\top HZ = Z^\top Z`); otherwise :math:`SV^\top` from the thin SVD of
       :math:`Z` with singular values below ``max(n, D) * eps * s_max`` dropped (the rule of
       ``numpy.linalg.matrix_rank``), which changes no trace or nuclear norm beyond rounding.
-      No factor rows for one token or a zero spread.
+      No factor rows for one token or a zero spread;
+    * the top token's share of the spread, :math:`\max_j \lVert z_j\rVert^2 / \lVert
+      Z\rVert_F^2` (each token's squared distance to the unit mean over their sum; NaN for a
+      zero spread).
 
     Notation: Hara et al., *Why Mean Pooling Works: Quantifying Second-Order Collapse in Text
     Embeddings* (arXiv 2604.27398, ACL 2026), Sec. 3.
@@ -281,10 +290,13 @@ def reduce_batch(hidden: Any, keep: Any, names: Sequence[str] | None = None) -> 
     z = torch.where(valid[..., None], z, 0.0)
     # summed over D per token, then in token order: a text's value does not depend on the
     # padding of its batch (bit for bit; a fused reduction over (T, D) would)
-    trace = torch.cumsum((z * z).sum(-1), dim=1)[:, -1]
+    per_token = (z * z).sum(-1)
+    trace = torch.cumsum(per_token, dim=1)[:, -1]
+    biggest = per_token.amax(dim=1)
+    share = torch.where(trace > 0, biggest / torch.where(trace > 0, trace, 1.0), torch.nan)
     k = torch.arange(1, t, device=x.device, dtype=torch.float64)[None, :, None]
     helmert = (torch.cumsum(z, dim=1)[:, :-1] - k * z[:, 1:]) / torch.sqrt(k * (k + 1))
-    n_list, trace_list = n.tolist(), trace.tolist()
+    n_list, trace_list, share_list = n.tolist(), trace.tolist(), share.tolist()
     svd_rows = {
         q: _svd_factor(z[q, : n_list[q]])
         for q in range(b)
@@ -308,6 +320,7 @@ def reduce_batch(hidden: Any, keep: Any, names: Sequence[str] | None = None) -> 
                 mean=means[q].copy(),
                 factor=factor,
                 trace=trace_list[q],
+                top_token_share=share_list[q],
             )
         )
     return out

@@ -2,7 +2,9 @@
 
 ``models`` resolves a model and its device, ``encoder`` holds :class:`Encoder` (token policy and
 the public encoding calls), ``batching`` pads and orders texts, ``forward`` runs the model and
-fills the caches, ``cache`` stores one checksummed entry per text.
+fills the caches, ``cache`` stores one checksummed entry per text; ``pooling`` reads how a model
+pools and which prompts it declares and computes its own pooled embeddings, ``precision``
+resolves the forward pass's dtype, ``loading`` holds an encoder's model.
 """
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
@@ -17,10 +19,20 @@ from socm.encode.models import (
     pick_device,
     resolve_model,
 )
+from socm.encode.pooling import (
+    POOLING_CHOICES,
+    EmbedderInfo,
+    read_embedder_info,
+    reduce_encoded,
+)
+from socm.encode.precision import FORWARD_DTYPES
 from socm.encode.tokens import TokenPolicy, token_policy
 
 __all__ = [
+    "FORWARD_DTYPES",
     "PACKAGED_MODELS",
+    "POOLING_CHOICES",
+    "EmbedderInfo",
     "EmbeddingCache",
     "EncodeResult",
     "Encoder",
@@ -33,6 +45,8 @@ __all__ = [
     "hub_offline",
     "hub_reachable",
     "pick_device",
+    "read_embedder_info",
+    "reduce_encoded",
     "resolve_model",
     "text_key",
     "token_policy",

@@ -7,8 +7,15 @@ negative counts from the end); every token with attention mask 1, special tokens
 Texts are batched longest first and returned in their original order. Encoded texts are cached
 per text (:mod:`socm.encode.cache`, in shards), so reruns with other pairs, numerics or samples
 do not re-encode; ``cache_dtype="float16"`` stores (and hands out) token embeddings rounded to
-float16, half the disk. Model resolution lives in :mod:`socm.encode.models`, batching in
-:mod:`socm.encode.batching`, the forward loop in :mod:`socm.encode.forward`.
+float16, half the disk. Model resolution lives in :mod:`socm.encode.models`, loading in
+:mod:`socm.encode.loading`, batching in :mod:`socm.encode.batching`, the forward loop in
+:mod:`socm.encode.forward`.
+
+Decoder embedders: ``prompt``/``prompt_name``, ``exclude_prompt_tokens`` and
+``exclude_first_token`` extend the token policy (:mod:`socm.encode.tokens`); ``dtype`` sets the
+forward pass's precision (:mod:`socm.encode.precision`); ``pooling="model"`` also returns the
+model's own pooled embedding of each text (:mod:`socm.encode.pooling`). Each of them enters the
+cache key only when it differs from the paper's protocol, so existing caches stay valid.
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +33,16 @@ from socm.encode.batching import iter_batches
 from socm.encode.cache import EmbeddingCache
 from socm.encode.forward import Outputs, run_forward, select_hidden_state
 from socm.encode.layers import PerLayerMixin
-from socm.encode.models import (
-    load_config,
-    load_model,
-    load_tokenizer,
-    pick_device,
-    resolve_model,
+from socm.encode.loading import ModelHolder
+from socm.encode.models import load_tokenizer, pick_device, resolve_model
+from socm.encode.pooling import (
+    POOLING_CHOICES,
+    check_native_pooling,
+    pool_masks,
+    read_embedder_info,
+    resolve_prompt,
 )
+from socm.encode.precision import resolve_forward_dtype
 from socm.encode.tokens import TokenPolicy, check_max_length
 from socm.errors import SocmError
 from socm.files import check_writable_dir
@@ -64,6 +73,9 @@ class EncodeResult:
         Per text: whether it was cut to the maximum length.
     n_tokens : list of int
         Per text: tokens kept under the policy.
+    pooled : list of numpy.ndarray, optional
+        Per text: the model's own pooled embedding (float64, ``(D,)``) when the encoder pools
+        natively (``pooling="model"``), else None.
     """
 
     embeddings: list[np.ndarray]
@@ -74,6 +86,7 @@ class EncodeResult:
     load_seconds: float = 0.0
     truncated: list[bool] = field(default_factory=list)
     n_tokens: list[int] = field(default_factory=list)
+    pooled: list[np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,8 @@ class EncoderSpec:
     model : str
         Hub id or local folder.
     layer, exclude_special_tokens, prefix, max_length, batch_size, device, trust_remote_code,
-    revision, attn_implementation, cache_dtype
+    revision, attn_implementation, cache_dtype, prompt, prompt_name, exclude_prompt_tokens,
+    exclude_first_token, dtype, pooling
         As for :class:`Encoder`.
     cache_dir : str, optional
         The token-embedding cache (None: no cache).
@@ -110,6 +124,12 @@ class EncoderSpec:
     cache_dir: str | None = None
     attn_implementation: str | None = None
     cache_dtype: str = "float32"
+    prompt: str = ""
+    prompt_name: str | None = None
+    exclude_prompt_tokens: bool = False
+    exclude_first_token: bool = False
+    dtype: str = "auto"
+    pooling: str = "mean"
 
     def build(self, **overrides: Any) -> Encoder:
         """The :class:`Encoder` (``overrides`` replace fields, e.g. ``device="cpu"``)."""
@@ -127,7 +147,7 @@ class EncoderSpec:
         return replace(self, model=model, cache_dir=cache)
 
 
-class Encoder(PerLayerMixin):
+class Encoder(ModelHolder, PerLayerMixin):
     """Token-embedding extractor for one model and token policy.
 
     Parameters
@@ -138,7 +158,7 @@ class Encoder(PerLayerMixin):
         Hidden state to return: None = last hidden state, 0 = embedding output, 1..L the
         transformer layers, negative counts from the end.
     exclude_special_tokens : bool
-        Drop [CLS]/[SEP] (<s>/</s>, ...) tokens; a text then needs at least one other token.
+        Drop [CLS]/[SEP] (<s>/</s>, BOS/EOS, ...) tokens; a text then needs another token.
     prefix : str
         Prepended to every text (e.g. ``"query: "``).
     max_length : int, optional
@@ -158,6 +178,16 @@ class Encoder(PerLayerMixin):
         Precision of token embeddings as stored (part of the cache key). ``"float16"`` rounds
         them to float16 as they leave the model, cached or not, so that results do not depend
         on whether they came from the cache; they are handed out as float32.
+    prompt, prompt_name : str
+        An instruction prepended before ``prefix`` (``prompt + prefix + text``), or the name
+        of one the model declares (``config_sentence_transformers.json``).
+    exclude_prompt_tokens, exclude_first_token : bool
+        Keep the prompt's tokens, or each text's first token, out of the statistics
+        (:mod:`socm.encode.tokens`).
+    dtype : {"auto", "float32", "bfloat16", "float16"}
+        Precision of the forward pass (:mod:`socm.encode.precision`).
+    pooling : {"mean", "model"}
+        ``"model"``: :meth:`encode` also returns the model's own pooled embeddings.
     """
 
     def __init__(
@@ -175,100 +205,87 @@ class Encoder(PerLayerMixin):
         cache_dir: Path | None = None,
         attn_implementation: str | None = None,
         cache_dtype: str = "float32",
+        prompt: str = "",
+        prompt_name: str | None = None,
+        exclude_prompt_tokens: bool = False,
+        exclude_first_token: bool = False,
+        dtype: str = "auto",
+        pooling: str = "mean",
     ) -> None:
         #: What defines this encoder (to build the same one elsewhere).
-        cache = None if cache_dir is None else str(cache_dir)
         self.spec = EncoderSpec(
             model, layer, exclude_special_tokens, prefix, max_length, batch_size, device,
-            trust_remote_code, revision, cache, attn_implementation, cache_dtype,
+            trust_remote_code, revision, None if cache_dir is None else str(cache_dir),
+            attn_implementation, cache_dtype, prompt, prompt_name, exclude_prompt_tokens,
+            exclude_first_token, dtype, pooling,
         )  # fmt: skip
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
         if cache_dtype not in CACHE_DTYPES:
             raise SocmError(f"cache dtype must be float32 or float16, got {cache_dtype!r}")
-        self.cache_dtype = cache_dtype
+        if pooling not in POOLING_CHOICES:
+            raise SocmError(f"--pooling must be mean or model, got {pooling!r}")
+        self.cache_dtype, self.pooling = cache_dtype, pooling
         if cache_dir is not None:
             check_writable_dir(Path(cache_dir), "--cache-dir")
         self.resolved = resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
-        self.layer = layer
+        self.layer, self.prefix, self.batch_size = layer, prefix, batch_size
         self.exclude_special_tokens = exclude_special_tokens
-        self.prefix = prefix
-        self.batch_size = batch_size
         self.device = pick_device(device)
-        self.trust_remote_code = trust_remote_code
-        self.revision = revision
+        self.trust_remote_code, self.revision = trust_remote_code, revision
         self.attn_implementation = attn_implementation
         self.tokenizer = load_tokenizer(self.resolved, revision, trust_remote_code)
+        #: What the model's sentence-transformers files declare (pooling, prompts).
+        self.embedder = read_embedder_info(self.resolved)
+        if pooling == "model":
+            check_native_pooling(self.embedder, layer)
+        #: The forward pass's dtype name (``dtype`` resolved for this device).
+        self.forward_dtype = resolve_forward_dtype(dtype, self.device, lambda: self.config)
         self.max_length = check_max_length(
             max_length, self.tokenizer, lambda: getattr(self.config, "max_position_embeddings", 512)
         )
-        self.policy = TokenPolicy(self.tokenizer, exclude_special_tokens, prefix, self.max_length)
-        self._model: torch.nn.Module | None = None
+        self.policy = TokenPolicy(
+            self.tokenizer, exclude_special_tokens, prefix, self.max_length,
+            prompt=resolve_prompt(prompt, prompt_name, self.embedder),
+            exclude_prompt_tokens=exclude_prompt_tokens, exclude_first_token=exclude_first_token,
+        )  # fmt: skip
+        self.prompt = self.policy.prompt
         self.n_hidden_states: int | None = None
         self.cache_root = Path(cache_dir) if cache_dir is not None else None
-        self.cache = self.profile_cache = None
-        if self.cache_root is not None:
-            self.cache = EmbeddingCache(self.cache_root, self.cache_config())
-            profile_key = {
-                **self.cache_config(),
-                "layer": "all",
-                "kind": "layer_profile",
-                "dtype": "float64",  # profiles come from the float32 hidden states
-            }
-            self.profile_cache = EmbeddingCache(self.cache_root, profile_key)
-
-    # ------------------------------------------------------------------ configuration
-    @cached_property
-    def config(self):
-        """The model's ``transformers`` configuration (loaded once)."""
-        return load_config(
-            self.resolved.path, revision=self.revision, trust_remote_code=self.trust_remote_code
-        )
+        self.cache, self.profile_cache, self.pooled_cache = _open_caches(self)
 
     def cache_config(self) -> dict:
-        """Everything that determines a text's token embeddings (the cache key)."""
-        return {
+        """What determines a text's token embeddings (the cache key): prompt and prefix as one
+        string; excluded prompt or first tokens and a non-float32 forward dtype when set."""
+        config = {
             "model": self.resolved.name,
             "path": self.resolved.path if self.resolved.source == "local" else None,
             "revision": self.resolved.revision,
             "layer": self.layer,
             "exclude_special_tokens": self.exclude_special_tokens,
-            "prefix": self.prefix,
+            "prefix": self.prompt + self.prefix,
             "max_length": self.max_length,
             "dtype": self.cache_dtype,
         }
+        if self.policy.exclude_prompt_tokens:
+            config["exclude_prompt_tokens"] = self.policy.prompt_tokens
+        if self.policy.exclude_first_token:
+            config["exclude_first_token"] = True
+        if self.forward_dtype != "float32":
+            config["forward_dtype"] = self.forward_dtype
+        return config
+
+    def stats_config(self) -> dict:
+        """What determines a text's statistics: :meth:`cache_config`, and with native pooling
+        the model's pooling (the unit mean is then its pooled embedding)."""
+        if self.pooling == "mean":
+            return self.cache_config()
+        pooling = {"pooling": self.embedder.name, "include_prompt": self.embedder.include_prompt}
+        return {**self.cache_config(), "native_pooling": pooling}
 
     def token_policy(self) -> dict:
-        """This encoder's token policy (special tokens, prefix, maximum length)."""
+        """This encoder's token policy (special tokens, prefix, prompt, maximum length)."""
         return self.policy.as_dict()
-
-    def unload(self) -> None:
-        """Drop the model (it is loaded again on next use) and return its memory."""
-        if self._model is not None:
-            self._model = None
-            import gc
-
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-
-    @property
-    def model_loaded(self) -> bool:
-        """Whether the model has been loaded (a fully cached run never loads it)."""
-        return self._model is not None
-
-    @property
-    def model(self) -> torch.nn.Module:
-        """The encoder, loaded on first use (a fully cached run never loads it)."""
-        if self._model is None:
-            self._model = load_model(
-                self.resolved,
-                revision=self.revision,
-                trust_remote_code=self.trust_remote_code,
-                attn_implementation=self.attn_implementation,
-                device=self.device,
-            )
-        return self._model
 
     # ------------------------------------------------------------------ tokenisation
     def tokenize(self, texts: Sequence[str]) -> dict:
@@ -281,9 +298,12 @@ class Encoder(PerLayerMixin):
 
     def prepare(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> dict:
         """:meth:`TokenPolicy.prepare <socm.encode.tokens.TokenPolicy.prepare>`, with the
-        texts' names (``ids``, default positions) for error messages."""
+        texts' names (``ids``, default positions) for errors and, with native pooling, the
+        tokens the model's pooling sees (``pool``)."""
         tokens = self.policy.prepare(texts, ids)
         tokens["ids"] = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
+        if self.pooling == "model":
+            tokens["pool"] = pool_masks(self.policy, tokens, self.embedder.include_prompt)
         return tokens
 
     def batches(
@@ -301,21 +321,14 @@ class Encoder(PerLayerMixin):
         self.n_hidden_states = len(states)
         return selected, states
 
-    def load_if_needed(self, todo: list) -> float:
-        """Load the model if texts must be encoded; the seconds it took."""
-        if not todo or self._model is not None:
-            return 0.0
-        t0 = time.perf_counter()
-        _ = self.model
-        return time.perf_counter() - t0
-
     def encode(
         self,
         texts: Sequence[str],
         ids: Sequence[str] | None = None,
         progress: bool | Any = False,
     ) -> EncodeResult:
-        """Token embeddings for ``texts``, from the cache where possible.
+        """Token embeddings for ``texts`` (with native pooling, also the model's pooled
+        embeddings), from the cache where possible.
 
         Texts that are run through the model also get their per-layer profile cached (see
         :meth:`layer_profiles`), so a later ``socm layers`` on them does not re-encode.
@@ -345,15 +358,20 @@ class Encoder(PerLayerMixin):
         ['[CLS]', 'mean', 'pool', '##ing']
         """
         if len(texts) == 0:
-            return EncodeResult(embeddings=[])
+            return EncodeResult(embeddings=[], pooled=[] if self.pooling == "model" else None)
         t0 = time.perf_counter()
         tokens = self.prepare(texts, ids)
         out = self.cached_embeddings(self.cache, tokens)
-        todo = [k for k, e in enumerate(out) if e is None]
+        pooled = None
+        if self.pooling == "model":
+            cache = self.pooled_cache
+            got = cache.get_many(tokens["keys"]) if cache else [None] * len(texts)
+            pooled = [None if p is None else p.reshape(-1) for p in got]
+        todo = [k for k, e in enumerate(out) if e is None or (pooled and pooled[k] is None)]
         if hasattr(progress, "update") and len(todo) < len(texts):
             progress.update(len(texts) - len(todo))
         load = self.load_if_needed(todo)
-        run_forward(self, tokens, todo, Outputs(embeddings=out), progress)
+        run_forward(self, tokens, todo, Outputs(embeddings=out, pooled=pooled), progress)
         return EncodeResult(
             embeddings=out,  # type: ignore[arg-type]
             n_truncated=int(sum(tokens["truncated"])),
@@ -363,6 +381,7 @@ class Encoder(PerLayerMixin):
             load_seconds=load,
             truncated=list(tokens["truncated"]),
             n_tokens=[int(k.sum()) for k in tokens["keep"]],
+            pooled=pooled,
         )
 
     def cached_embeddings(
@@ -375,3 +394,24 @@ class Encoder(PerLayerMixin):
             e if e is None or e.dtype == np.float32 else e.astype(np.float32)
             for e in cache.get_many(tokens["keys"])
         ]
+
+
+def _open_caches(
+    enc: Encoder,
+) -> tuple[EmbeddingCache | None, EmbeddingCache | None, EmbeddingCache | None]:
+    """The encoder's caches (None without a cache folder): token embeddings, per-layer
+    profiles and, with native pooling, pooled embeddings."""
+    if enc.cache_root is None:
+        return None, None, None
+    cache = EmbeddingCache(enc.cache_root, enc.cache_config())
+    profile_key = {
+        **enc.cache_config(),
+        "layer": "all",
+        "kind": "layer_profile",
+        "dtype": "float64",  # profiles come from the float32 hidden states
+    }
+    pooled = None
+    if enc.pooling == "model":
+        pooled_key = {**enc.stats_config(), "kind": "pooled", "dtype": "float64"}
+        pooled = EmbeddingCache(enc.cache_root, pooled_key)
+    return cache, EmbeddingCache(enc.cache_root, profile_key), pooled

@@ -11,6 +11,13 @@ later batch fails.
 With ``encoder.cache_dtype == "float16"`` token embeddings are rounded to float16 as they
 leave the model, whether or not they are cached: a text's embeddings are then the same from the
 model and from the cache (stored as float16, handed out as float32).
+
+Whatever the forward pass's dtype (``encoder.forward_dtype``: float32, bfloat16 or float16),
+hidden states are cast to float32 as they leave the model, and everything computed from them
+(profiles, pooled embeddings, statistics) is computed from that cast; a kept token that is not
+finite (a float16 overflow) stops the run with the text's name. With native pooling
+(``Outputs.pooled``) the model's pooled embedding of each text is computed from the selected
+(last) hidden state (:func:`socm.encode.pooling.pool`) and cached beside its token embeddings.
 """
 
 from __future__ import annotations
@@ -25,10 +32,18 @@ import torch
 from socm.core.stats import spread_and_cosine
 from socm.encode.batching import iter_batches, row_mask
 from socm.encode.cache import EmbeddingCache
+from socm.encode.pooling import pool
 from socm.errors import SocmError
 from socm.progress import progress_bar
 
-__all__ = ["CacheWriter", "Outputs", "round_to_storage", "run_forward", "select_hidden_state"]
+__all__ = [
+    "CacheWriter",
+    "Outputs",
+    "check_finite",
+    "round_to_storage",
+    "run_forward",
+    "select_hidden_state",
+]
 
 
 @dataclass
@@ -45,12 +60,15 @@ class Outputs:
         ``layers[l][k]``: hidden state ``l``'s token embeddings of text ``k``.
     layer_caches : list, optional
         One cache per hidden state for ``layers`` (None entries: not cached).
+    pooled : list, optional
+        The model's pooled embedding of each text (float64 ``(D,)``; native pooling).
     """
 
     embeddings: list | None = None
     profiles: list | None = None
     layers: list[list] | None = None
     layer_caches: list[EmbeddingCache | None] | None = None
+    pooled: list | None = None
 
 
 class CacheWriter:
@@ -140,6 +158,26 @@ def select_hidden_state(
     return states[layer], states
 
 
+def check_finite(encoder, hidden: torch.Tensor, keep: torch.Tensor, idx: list, tokens: dict):
+    """Refuse a kept token whose hidden state is not finite, naming the text and the remedy.
+
+    Raises
+    ------
+    SocmError
+        A NaN or infinite kept token (a float16 forward pass overflows beyond 65504).
+    """
+    bad = keep & ~torch.isfinite(hidden).all(-1)
+    if not bool(bad.any()):
+        return
+    row = int(torch.nonzero(bad)[0, 0])
+    name = tokens["ids"][idx[row]] if "ids" in tokens else idx[row]
+    dtype = getattr(encoder, "forward_dtype", "float32")
+    hint = "; use --dtype bfloat16 or float32" if dtype == "float16" else ""
+    raise SocmError(
+        f"text {name}: the model's hidden states are not finite in a {dtype} forward pass{hint}"
+    )
+
+
 def run_forward(
     encoder, tokens: dict, todo: list[int], outputs: Outputs, progress: bool | Any
 ) -> None:
@@ -164,19 +202,32 @@ def run_forward(
                 encoder.tokenizer, tokens, todo, encoder.batch_size, encoder.device
             ):
                 selected, states = encoder.forward(batch)
+                selected = selected.float()  # states are cast one at a time below
                 masks = [
                     row_mask(batch["attention_mask"][row], tokens["keep"][i])
                     for row, i in enumerate(idx)
                 ]
                 keep = torch.from_numpy(np.stack(masks)).to(encoder.device)
+                check_finite(encoder, selected, keep, idx, tokens)
                 prof = (
                     torch.stack(
-                        [torch.stack(spread_and_cosine(h, keep), dim=1) for h in states], dim=1
+                        [torch.stack(spread_and_cosine(h.float(), keep), dim=1) for h in states],
+                        dim=1,
                     )
                     .cpu()
                     .numpy()
                 )  # (B, L + 1, 2)
-                sel = selected.float().cpu().numpy()
+                pooled = None
+                if outputs.pooled is not None:
+                    rows = [
+                        row_mask(batch["attention_mask"][row], tokens["pool"][i])
+                        for row, i in enumerate(idx)
+                    ]
+                    pool_mask = torch.from_numpy(np.stack(rows)).to(encoder.device)
+                    modes = encoder.embedder.modes
+                    att = batch["attention_mask"]
+                    pooled = pool(selected, pool_mask, modes, att).cpu().numpy()
+                sel = selected.cpu().numpy()
                 every = (
                     [h.float().cpu().numpy() for h in states]
                     if outputs.layers is not None
@@ -194,6 +245,9 @@ def run_forward(
                         outputs.embeddings[i] = arr
                     if outputs.profiles is not None:
                         outputs.profiles[i] = prof[row]
+                    if pooled is not None:
+                        outputs.pooled[i] = pooled[row].copy()
+                        writer.add(encoder.pooled_cache, key, outputs.pooled[i][None], "<f8")
                     if every is not None:
                         caches = outputs.layer_caches or [None] * len(every)
                         for layer, h in enumerate(every):

@@ -312,8 +312,10 @@ def load_model(
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
     device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> torch.nn.Module:
-    """``AutoModel.from_pretrained`` in float32, in eval mode, on ``device``.
+    """``AutoModel.from_pretrained`` in ``dtype`` (float32 by default), in eval mode, on
+    ``device``.
 
     Raises
     ------
@@ -332,7 +334,7 @@ def load_model(
             resolved.path,
             revision=revision,
             trust_remote_code=trust_remote_code,
-            dtype=torch.float32,
+            dtype=dtype,
             **extra,
         )
     except Exception as exc:

@@ -2,7 +2,15 @@
 
 Default (Hara et al. 2026, Sec. 4): every token with attention mask 1, special tokens included;
 no prefix; truncation at the model's maximum length. ``exclude_special_tokens`` drops [CLS]/[SEP]
-(<s>/</s>, ...); ``prefix`` is prepended to every text (e.g. ``"query: "``).
+(<s>/</s>, BOS/EOS, ...); ``prefix`` is prepended to every text (e.g. ``"query: "``).
+
+For instruction-tuned embedders, ``prompt`` is prepended before the prefix
+(``prompt + prefix + text``, as sentence-transformers prepends its prompts), and
+``exclude_prompt_tokens`` keeps its first :func:`~socm.encode.pooling.prompt_length` tokens out of
+the statistics (they still condition the others in the forward pass): the tokens
+sentence-transformers leaves out of pooling with ``include_prompt=False``, token for token.
+``exclude_first_token`` drops each text's first token (a decoder's attention sink: a BOS, or
+the first word where the tokenizer adds none).
 """
 
 from __future__ import annotations
@@ -13,19 +21,36 @@ import numpy as np
 
 from socm.encode.cache import text_key
 from socm.encode.models import quiet_transformers
+from socm.encode.pooling import prompt_length
 from socm.errors import SocmError, warn
 from socm.progress import progress_bar
 
 __all__ = ["TokenPolicy", "check_max_length", "model_max_length", "token_policy"]
 
 
-def token_policy(exclude_special_tokens: bool, prefix: str, max_length: int | None) -> dict:
-    """The token policy as recorded in run summaries and settings files."""
-    return {
+def token_policy(
+    exclude_special_tokens: bool,
+    prefix: str,
+    max_length: int | None,
+    prompt: str = "",
+    prompt_tokens: int = 0,
+    exclude_prompt_tokens: bool = False,
+    exclude_first_token: bool = False,
+) -> dict:
+    """The token policy as recorded in run summaries and settings files (the prompt and the
+    first token only when set, so that records of the paper's policy stay as they were)."""
+    out: dict = {
         "special_tokens": "excluded" if exclude_special_tokens else "included",
         "prefix": prefix,
         "max_length": max_length,
     }
+    if prompt:
+        out["prompt"] = prompt
+        out["prompt_tokens"] = prompt_tokens
+        out["prompt_tokens_in_statistics"] = "excluded" if exclude_prompt_tokens else "included"
+    if exclude_first_token:
+        out["first_token"] = "excluded"
+    return out
 
 
 def model_max_length(tokenizer, position_embeddings: Callable[[], int]) -> int:
@@ -74,23 +99,52 @@ class TokenPolicy:
     prefix : str
     max_length : int
         Truncation length in tokens (special tokens included).
+    prompt : str
+        Prepended before ``prefix``; its tokens are :attr:`prompt_tokens`.
+    exclude_prompt_tokens : bool
+        Keep the prompt's tokens out of the statistics.
+    exclude_first_token : bool
+        Keep each text's first token out of the statistics.
     """
 
     def __init__(
-        self, tokenizer, exclude_special_tokens: bool, prefix: str, max_length: int
+        self,
+        tokenizer,
+        exclude_special_tokens: bool,
+        prefix: str,
+        max_length: int,
+        *,
+        prompt: str = "",
+        exclude_prompt_tokens: bool = False,
+        exclude_first_token: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.exclude_special_tokens = exclude_special_tokens
         self.prefix = prefix
         self.max_length = max_length
+        self.prompt = prompt
+        self.exclude_prompt_tokens = exclude_prompt_tokens
+        self.exclude_first_token = exclude_first_token
+        if exclude_prompt_tokens and not prompt:
+            raise SocmError("--exclude-prompt-tokens needs a prompt (--prompt or --prompt-name)")
+        #: The prompt's tokens at the start of every input (0 without a prompt).
+        self.prompt_tokens = prompt_length(tokenizer, prompt, max_length)
 
     def as_dict(self) -> dict:
         """:func:`token_policy` of these settings."""
-        return token_policy(self.exclude_special_tokens, self.prefix, self.max_length)
+        return token_policy(
+            self.exclude_special_tokens,
+            self.prefix,
+            self.max_length,
+            self.prompt,
+            self.prompt_tokens,
+            self.exclude_prompt_tokens,
+            self.exclude_first_token,
+        )
 
     def tokenize(self, texts: Sequence[str]) -> dict:
         """Truncated token ids (no padding) with masks, and which texts were truncated."""
-        inputs = [self.prefix + t for t in texts]
+        inputs = [self.prompt + self.prefix + t for t in texts]
         enc = self.tokenizer(
             inputs,
             truncation=True,
@@ -140,10 +194,23 @@ class TokenPolicy:
         return out
 
     def keep_mask(self, attention: Sequence[int], special: Sequence[int]) -> np.ndarray:
-        """Tokens that count under the policy: attention mask 1 (and not special, if asked)."""
-        keep = np.asarray(attention, dtype=bool)
+        """Tokens of one unpadded text that count under the policy: attention mask 1, and
+        not special, not the prompt's, not the first, where asked."""
+        keep = np.array(attention, dtype=bool)
         if self.exclude_special_tokens:
             keep &= ~np.asarray(special, dtype=bool)
+        if self.exclude_prompt_tokens:
+            keep[: self.prompt_tokens] = False
+        if self.exclude_first_token:
+            keep[:1] = False
+        return keep
+
+    def pool_mask(self, attention: Sequence[int], include_prompt: bool) -> np.ndarray:
+        """Tokens of one unpadded text a sentence-transformers ``Pooling`` module pools:
+        attention mask 1, less the prompt's tokens when it does not include the prompt."""
+        keep = np.array(attention, dtype=bool)
+        if not include_prompt:
+            keep[: self.prompt_tokens] = False
         return keep
 
     def token_strings(self, text: str) -> list[str]:
@@ -171,7 +238,19 @@ class TokenPolicy:
             if not keep.any():
                 raise SocmError(
                     f"text {ids[k]}: no tokens left under the token policy "
-                    "(special tokens excluded and no other token)"
+                    f"({self._excluded()} excluded and no other token)"
                 )
         enc["keys"] = [text_key(t) for t in texts]
         return enc
+
+    def _excluded(self) -> str:
+        parts = [
+            name
+            for name, on in (
+                ("special tokens", self.exclude_special_tokens),
+                ("prompt tokens", self.exclude_prompt_tokens),
+                ("first token", self.exclude_first_token),
+            )
+            if on
+        ]
+        return ", ".join(parts) or "no tokens"

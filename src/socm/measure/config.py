@@ -26,9 +26,19 @@ _NOT_RESULT = (
     "store",
     "memory_budget",
 )
-#: Corpus-reading flags added after run folders were first recorded: left out of a run's
-#: settings while at their defaults, so earlier runs keep their settings hash and identity.
-_OMITTED_AT_DEFAULT = {"no_header": False, "no_title": False}
+#: Fields added after runs were first written, with their defaults: a field at its default is
+#: left out of :meth:`MeasureConfig.result_key`, so earlier runs keep their settings hash,
+#: their identity and their folders' names.
+_LATER_DEFAULTS: dict[str, Any] = {
+    "no_header": False,
+    "no_title": False,
+    "prompt": "",
+    "prompt_name": None,
+    "exclude_prompt_tokens": False,
+    "exclude_first_token": False,
+    "dtype": "auto",
+    "pooling": "mean",
+}
 
 
 @dataclass
@@ -51,6 +61,12 @@ class MeasureConfig:
     ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
     the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
     ``"sentence"`` for the wikipedia corpus and must stay None for any other corpus.
+
+    Decoder embedders: ``prompt`` / ``prompt_name``, ``exclude_prompt_tokens``,
+    ``exclude_first_token`` and ``dtype`` are encoder options (:class:`~socm.encode.Encoder`);
+    ``pooling="model"`` takes d_μ from the model's own pooled embedding (the native-pooling
+    variant, an extension beyond the paper). Each enters :meth:`result_key` only when it
+    differs from its default.
     """
 
     model: str = DEFAULT_MODEL
@@ -84,6 +100,12 @@ class MeasureConfig:
     store: str | None = None
     memory_budget: str | int | None = None
     extra: dict = field(default_factory=dict)
+    prompt: str = ""
+    prompt_name: str | None = None
+    exclude_prompt_tokens: bool = False
+    exclude_first_token: bool = False
+    dtype: str = "auto"
+    pooling: str = "mean"
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that determine a result (as stored in ``summary.json["config"]``)."""
@@ -100,12 +122,12 @@ class MeasureConfig:
 
     def result_key(self) -> dict[str, Any]:
         """The settings whose change changes the numbers (output location excluded; the
-        corpus-reading flags only when given)."""
+        corpus-reading flags and the options added for decoder embedders only when they
+        differ from their defaults)."""
         return {
             k: v
             for k, v in asdict(self).items()
-            if k not in _NOT_RESULT
-            and not (k in _OMITTED_AT_DEFAULT and v == _OMITTED_AT_DEFAULT[k])
+            if k not in _NOT_RESULT and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
         }
 
     def encoder_spec(self, **overrides: Any) -> EncoderSpec:
@@ -123,6 +145,12 @@ class MeasureConfig:
             trust_remote_code=self.trust_remote_code,
             revision=self.revision,
             cache_dir=cache,
+            prompt=self.prompt,
+            prompt_name=self.prompt_name,
+            exclude_prompt_tokens=self.exclude_prompt_tokens,
+            exclude_first_token=self.exclude_first_token,
+            dtype=self.dtype,
+            pooling=self.pooling,
         )
         return replace(spec, **overrides)
 

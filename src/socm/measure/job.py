@@ -140,7 +140,10 @@ def _score(
             "n_encoded": encoded.n_encoded,
             "n_cached": encoded.n_cached,
         }
-        summary = build_summary(cfg, enc, encoded, chosen, res, spreads, timings, mode, opts.schema)
+        summary = build_summary(
+            cfg, enc, encoded, chosen, res, spreads, timings, mode, opts.schema,
+            stats.top_token_shares,
+        )  # fmt: skip
         if sink.per_label is not None:
             summary["by_label"] = sink.per_label.result()
         summary["pairs_file"] = not cfg.no_pairs_file
@@ -151,10 +154,24 @@ def _score(
             summary["statistics"] = collector.info()
         if backend.name != "local":  # the driver only tokenised; the workers ran the model
             summary["device"] = summary["backend"].get("device", summary["device"])
+            summary["forward_dtype"] = worker_dtype(cfg, enc, summary["device"])
         summary["config"] = cfg.to_dict()
-        _write_texts(writer.path("texts.jsonl"), chosen, encoded, spreads, res, opts.schema)
+        _write_texts(
+            writer.path("texts.jsonl"), chosen, encoded, spreads, res, opts.schema,
+            stats.top_token_shares,
+        )  # fmt: skip
         atomic_write_json(writer.path("summary.json"), summary)
     return summary, job.out
+
+
+def worker_dtype(cfg: MeasureConfig, enc: Any, device: str) -> str:
+    """The forward dtype of workers on ``device`` (``auto`` resolves per device: the driver's
+    encoder, which only tokenised, may sit on another)."""
+    import torch
+
+    from socm.encode.precision import resolve_forward_dtype
+
+    return resolve_forward_dtype(cfg.dtype, torch.device(device), lambda: enc.config)
 
 
 def _n_listed(chosen: Corpus, pairs: np.ndarray) -> int:
@@ -190,8 +207,10 @@ def _write_texts(
     spreads: np.ndarray,
     res: dict,
     schema: PairSchema,
+    shares: np.ndarray,
 ) -> None:
-    """texts.jsonl: each text with its token count, spread and means over its scored pairs."""
+    """texts.jsonl: each text with its token count, spread, top token's share of the spread
+    and means over its scored pairs."""
 
     def num(x: float) -> float | None:
         return None if not np.isfinite(x) else float(x)
@@ -205,6 +224,7 @@ def _write_texts(
                 "text": chosen.texts[k],
                 "n_tokens": int(encoded.n_tokens[k]),
                 "normalized_spread": float(spreads[k]),
+                "top_token_share": num(shares[k]),
                 "truncated": bool(encoded.truncated[k]),
                 "n_pairs": int(res["text_n_pairs"][k]),
                 **{f"mean_{name}": num(values[k]) for name, values in means.items()},

@@ -100,7 +100,7 @@ def stats_collector(cfg: MeasureConfig, enc: Encoder, corpus: Corpus) -> Iterato
         else:
             temp.append(Path(tempfile.mkdtemp(prefix="socm-stats-")))
             root = temp[0]
-        return StatsStore(root, enc.cache_config())
+        return StatsStore(root, enc.stats_config())
 
     collector = StatsCollector(len(corpus), make, budget, expected, always=bool(cfg.store))
     try:

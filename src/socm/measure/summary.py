@@ -14,7 +14,19 @@ from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
 from socm.measure.rundir import versions
 
-__all__ = ["average_keys", "build_summary", "format_summary", "is_sample", "pairs_words", "with_ci"]
+__all__ = [
+    "average_keys",
+    "build_summary",
+    "format_summary",
+    "is_sample",
+    "pairs_words",
+    "pooling_fields",
+    "sink_fields",
+    "with_ci",
+]
+
+#: A text whose top token holds more than this share of its spread is dominated by one token.
+TOP_TOKEN_MAJORITY = 0.5
 
 
 #: Keys of :meth:`socm.core.uncertainty.PairAccumulator.result` copied into summary.json
@@ -44,6 +56,43 @@ def average_keys(schema: PairSchema | None = None) -> list[str]:
     )
 
 
+def pooling_fields(cfg: MeasureConfig, enc: Encoder) -> dict:
+    """How the model pools and which SOCM the run computed: ``pooling`` (``mean``, the
+    paper's, or ``model``: the native-pooling variant), ``variant`` (in words),
+    ``model_pooling`` (what the model's files declare), ``pooling_note`` (the line printed
+    when the model does not pool by the mean) and ``forward_dtype``."""
+    info = enc.embedder
+    if cfg.pooling == "model":
+        variant = (
+            f"native pooling: d_mu from the model's own pooled embedding ({info.phrase()}), "
+            "d_sigma from the token covariances (an extension beyond the paper)"
+        )
+    else:
+        variant = "mean pooling (the paper's SOCM)"
+    return {
+        "pooling": cfg.pooling,
+        "variant": variant,
+        "model_pooling": info.as_dict(),
+        "pooling_note": info.notice() if cfg.pooling == "mean" else None,
+        "forward_dtype": enc.forward_dtype,
+    }
+
+
+def sink_fields(shares: np.ndarray | None) -> dict:
+    """``top_token_share_median`` (over texts with a spread) and ``share_top_token_over_half``
+    (the share of texts one token dominates: more than half of its spread)."""
+    if shares is None or not len(shares):
+        return {"top_token_share_median": None, "share_top_token_over_half": None}
+    shares = np.asarray(shares, dtype=np.float64)
+    known = shares[np.isfinite(shares)]
+    return {
+        "top_token_share_median": float(np.median(known)) if len(known) else None,
+        "share_top_token_over_half": float(np.mean(known > TOP_TOKEN_MAJORITY))
+        if len(known)
+        else None,
+    }
+
+
 def build_summary(
     cfg: MeasureConfig,
     enc: Encoder,
@@ -54,10 +103,13 @@ def build_summary(
     timings: dict,
     pairs_mode: str,
     schema: PairSchema | None = None,
+    shares: np.ndarray | None = None,
 ) -> dict:
     """The run's ``summary.json``: settings, averages with confidence intervals, SOCM
-    quantiles, counts, versions; ``s`` is :meth:`PairAccumulator.result
-    <socm.core.uncertainty.PairAccumulator.result>` of the scored pairs."""
+    quantiles, counts, how the model pools (:func:`pooling_fields`), the top token's share
+    of the spread (:func:`sink_fields`, from ``shares``), versions; ``s`` is
+    :meth:`PairAccumulator.result <socm.core.uncertainty.PairAccumulator.result>` of the
+    scored pairs."""
     q = {"0.1": s["socm_q10"], "0.5": s["socm_q50"], "0.9": s["socm_q90"], "0.99": s["socm_q99"]}
     return {
         "model": cfg.model,
@@ -74,6 +126,7 @@ def build_summary(
         "numerics": cfg.numerics,
         "layer": "last" if cfg.layer is None else cfg.layer,
         "token_policy": enc.token_policy(),
+        **pooling_fields(cfg, enc),
         "n_truncated": encoded.n_truncated,
         "n_dropped_empty": chosen.n_dropped,
         **{k: s.get(k) for k in average_keys(schema)},
@@ -82,6 +135,7 @@ def build_summary(
         "avg_normalized_spread": float(spreads.mean()),
         "share_spread_over_2": float((spreads > SPREAD_BOUND).mean()),
         "n_d_sigma_over_1": s["n_d_sigma_over_1"],
+        **sink_fields(shares),
         "timings": timings,
         "device": str(enc.device),
         "versions": versions(),
@@ -168,6 +222,7 @@ def format_summary(summary: dict, out: Path) -> str:
     q = summary["socm_quantiles"]
     rows = [
         ("model", summary["model"]),
+        *_pooling_rows(summary),
         (
             "corpus",
             f"{summary['corpus']} ({summary['n_texts']:,} texts, {pairs_words(summary)})",
@@ -183,6 +238,7 @@ def format_summary(summary: dict, out: Path) -> str:
         ("avg normalized spread", f"{summary['avg_normalized_spread']:.4f}"),
         ("texts with spread > 2", f"{summary['share_spread_over_2']:.1%}"),
         ("pairs with d_sigma > 1", f"{summary['n_d_sigma_over_1']:,}"),
+        *_sink_rows(summary),
         ("truncated texts", str(summary["n_truncated"])),
         (
             "time encode/pairs/total",
@@ -193,3 +249,25 @@ def format_summary(summary: dict, out: Path) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _pooling_rows(summary: dict) -> list[tuple[str, str]]:
+    """The variant when it is native pooling, else the model's pooling note when there is
+    one; the forward dtype when it is not float32."""
+    rows = []
+    if summary.get("pooling") == "model":
+        rows.append(("variant", summary["variant"]))
+    elif summary.get("pooling_note"):
+        rows.append(("pooling", summary["pooling_note"]))
+    if summary.get("forward_dtype") not in (None, "float32"):
+        rows.append(("forward dtype", f"{summary['forward_dtype']} (statistics in float64)"))
+    return rows
+
+
+def _sink_rows(summary: dict) -> list[tuple[str, str]]:
+    """The top token's share of the spread, when the run recorded it."""
+    med = summary.get("top_token_share_median")
+    if med is None:
+        return []
+    over = summary.get("share_top_token_over_half") or 0.0
+    return [("top token share", f"median {med:.3f}; texts over 1/2: {over:.1%}")]

@@ -108,6 +108,9 @@ _IDENTITY = (
     "max_length",
     "extra",
 )
+#: Token-policy and precision settings added later: part of the identity only when set (they
+#: are left out of the result key at their defaults), so earlier folders keep theirs.
+_LATER_IDENTITY = ("prompt", "prompt_name", "exclude_prompt_tokens", "exclude_first_token", "dtype")
 
 
 def settings_hash(cfg: MeasureConfig, command: str = "measure") -> str:
@@ -133,7 +136,7 @@ def run_identity(cfg: MeasureConfig) -> dict[str, Any]:
     """What a run folder is about: its texts, model and token policy (the corpus-reading
     flags only when given, :meth:`MeasureConfig.result_key`)."""
     data = cfg.result_key()
-    return {k: data[k] for k in _IDENTITY if k in data}
+    return {k: data[k] for k in (*_IDENTITY, *_LATER_IDENTITY) if k in data}
 
 
 def _socm_files(folder: Path) -> list[Path]:

@@ -273,11 +273,10 @@ def run_info(run: str | Path) -> dict:
     -------
     dict
         ``model``, ``corpus``, ``token_policy``, ``numerics``, ``n_texts``, ``layer``,
-        ``seed`` (values None where no file says).
+        ``seed``, ``pooling`` (values None where no file says).
     """
-    info: dict = {
-        k: None for k in ("model", "corpus", "token_policy", "numerics", "n_texts", "layer", "seed")
-    }
+    keys = ("model", "corpus", "token_policy", "numerics", "n_texts", "layer", "seed", "pooling")
+    info: dict = {k: None for k in keys}
     for name in ("summary.json", "layers_info.json", "mechanism_info.json", "mine_summary.json"):
         f = Path(run) / name
         if not f.is_file():
@@ -307,6 +306,11 @@ def _policy_words(policy: Any) -> list[str]:
         words.append("all tokens" if special == "included" else f"special tokens {special}")
     if policy.get("prefix"):
         words.append(f"prefix {policy['prefix']!r}")
+    if policy.get("prompt"):
+        excluded = policy.get("prompt_tokens_in_statistics") == "excluded"
+        words.append("prompt excluded" if excluded else "prompt")
+    if policy.get("first_token") == "excluded":
+        words.append("first token excluded")
     return words
 
 
@@ -337,6 +341,8 @@ def run_label(run: str | Path, short: bool = False) -> str:
     words = _policy_words(info["token_policy"])
     if info["layer"] not in (None, "last"):
         words.append(f"layer {info['layer']}")
+    if info["pooling"] == "model":
+        words.append("native pooling")
     if info["numerics"] not in (None, "exact"):
         words.append(f"{info['numerics']} numerics")
     label = f"{name} ({', '.join(words)})" if words else name

@@ -113,7 +113,8 @@ class StatsCollector:
         self._bytes = 0
         # stored: every text's unit mean and numbers, filled in place (one copy of the means)
         self._means: np.ndarray | None = None
-        self._numbers = np.zeros((4, self.n_texts))  # trace, rank, n_tokens, mean_norm
+        # trace, rank, n_tokens, mean_norm, top_token_share
+        self._numbers = np.zeros((5, self.n_texts))
         self._filled = 0
 
     @property
@@ -166,7 +167,9 @@ class StatsCollector:
             if self._filled >= self.n_texts:
                 raise ValueError(f"more than the {self.n_texts} texts announced")
             self._means[self._filled] = h.mean
-            self._numbers[:, self._filled] = (h.trace, h.rank, h.n_tokens, h.mean_norm)
+            self._numbers[:, self._filled] = (
+                h.trace, h.rank, h.n_tokens, h.mean_norm, h.top_token_share
+            )  # fmt: skip
             self._filled += 1
 
     def finish(self) -> StatsHandle:
@@ -175,12 +178,12 @@ class StatsCollector:
             return LocalStats(self._held)
         k = self._filled
         means = np.zeros((0, 0)) if self._means is None else self._means[:k]
-        trace, rank, n_tokens, mean_norm = self._numbers[:, :k]
+        trace, rank, n_tokens, mean_norm, shares = self._numbers[:, :k]
         self._means = None  # handed over: the collector keeps no copy
         release_freed_memory()  # the blocks' token embeddings and factors, freed on the way
         return StoredStats(
             self.store, list(self._keys), means, trace, rank.astype(np.int64),
-            n_tokens.astype(np.int64), mean_norm,
+            n_tokens.astype(np.int64), mean_norm, shares,
         )  # fmt: skip
 
     def info(self) -> dict[str, Any]:

@@ -33,14 +33,27 @@ class StatsHandle(abc.ABC):
     This process always holds the small per-text numbers (:attr:`traces`, :attr:`ranks`);
     :meth:`means` brings the unit means here, :math:`N \times D` floats, only when asked
     (the neighbour search of a mine job needs them; a measure job does not).
+    :attr:`top_token_shares` is every text's largest single-token share of its spread (NaN
+    where a backend does not report it).
     """
 
-    def __init__(self, traces: np.ndarray, ranks: np.ndarray, dim: int) -> None:
+    def __init__(
+        self,
+        traces: np.ndarray,
+        ranks: np.ndarray,
+        dim: int,
+        top_token_shares: np.ndarray | None = None,
+    ) -> None:
         self._traces = np.asarray(traces, dtype=np.float64)
         self._ranks = np.asarray(ranks, dtype=np.int64)
         self._dim = int(dim)
         if self._traces.shape != self._ranks.shape:
             raise ValueError("traces and ranks must have one entry per text")
+        if top_token_shares is None:
+            top_token_shares = np.full(self._traces.shape, np.nan)
+        self._shares = np.asarray(top_token_shares, dtype=np.float64)
+        if self._shares.shape != self._traces.shape:
+            raise ValueError("top token shares must have one entry per text")
 
     def __len__(self) -> int:
         """Number of texts."""
@@ -55,6 +68,12 @@ class StatsHandle(abc.ABC):
     def ranks(self) -> np.ndarray:
         """int64 ``(N,)``: rows of every text's covariance factor."""
         return self._ranks
+
+    @property
+    def top_token_shares(self) -> np.ndarray:
+        """float64 ``(N,)``: every text's :attr:`TokenStats.top_token_share
+        <socm.core.stats.TokenStats.top_token_share>`."""
+        return self._shares
 
     @property
     def dim(self) -> int:
@@ -90,6 +109,7 @@ class LocalStats(StatsHandle):
             np.array([s.trace for s in items], dtype=np.float64),
             np.array([s.rank for s in items], dtype=np.int64),
             items[0].dim if items else 0,
+            np.array([s.top_token_share for s in items], dtype=np.float64),
         )
         self.items = items
 
@@ -119,6 +139,8 @@ class StoredStats(StatsHandle, Sequence):
         Unit means.
     traces, ranks, n_tokens, mean_norms : numpy.ndarray, shape (N,)
         The per-text numbers.
+    top_token_shares : numpy.ndarray, shape (N,), optional
+        Each text's top token's share of its spread (NaN when not given).
     """
 
     def __init__(
@@ -130,8 +152,10 @@ class StoredStats(StatsHandle, Sequence):
         ranks: np.ndarray,
         n_tokens: np.ndarray,
         mean_norms: np.ndarray,
+        top_token_shares: np.ndarray | None = None,
     ) -> None:
-        super().__init__(traces, ranks, means.shape[1] if means.ndim == 2 else 0)
+        dim = means.shape[1] if means.ndim == 2 else 0
+        super().__init__(traces, ranks, dim, top_token_shares)
         self.store = store
         self.keys = keys
         self._means = means
@@ -162,4 +186,5 @@ class StoredStats(StatsHandle, Sequence):
             mean=self._means[t],
             factor=factor,
             trace=float(self._traces[t]),
+            top_token_share=float(self._shares[t]),
         )

@@ -5,8 +5,9 @@ text (like the token-embedding cache, and in the same sharded, append-only, chec
 format: :class:`socm.encode.cache.EmbeddingCache`), in two parts:
 
 * the **head** of a text, float64: its unit mean :math:`\tilde\mu` (``D`` values) and its
-  trace, mean norm, token count and factor rank, in one row of ``D + 4`` values — everything
-  but the factor, so a rerun reads the heads (:math:`8 (D + 4)` bytes a text) to rebuild the
+  trace, mean norm, token count, factor rank and top token's share of the spread, in one row
+  of ``D + 5`` values — everything but the factor, so a rerun reads the heads
+  (:math:`8 (D + 5)` bytes a text) to rebuild the
   unit means without touching the factors;
 * its **factor** :math:`F` (``rank x D``), float64 by default; ``dtype="float32"`` halves the
   disk and moves pair values by up to about :math:`10^{-7}` relative (each factor entry is
@@ -33,22 +34,30 @@ from socm.encode.cache import EmbeddingCache
 
 __all__ = ["STORE_DTYPES", "STORE_FORMAT", "Head", "StatsStore"]
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 """Version of the statistics store's entries (heads and factors)."""
 STORE_DTYPES = ("float64", "float32")
 """Precisions of stored factors."""
 
 
 class Head:
-    """A text's statistics without its factor: unit mean, trace, mean norm, tokens, rank."""
+    """A text's statistics without its factor: unit mean, trace, mean norm, tokens, rank and
+    the top token's share of the spread."""
 
-    __slots__ = ("mean", "mean_norm", "n_tokens", "rank", "trace")
+    __slots__ = ("mean", "mean_norm", "n_tokens", "rank", "top_token_share", "trace")
 
     def __init__(
-        self, mean: np.ndarray, trace: float, mean_norm: float, n_tokens: int, rank: int
+        self,
+        mean: np.ndarray,
+        trace: float,
+        mean_norm: float,
+        n_tokens: int,
+        rank: int,
+        top_token_share: float = float("nan"),
     ) -> None:
         self.mean, self.trace, self.mean_norm = mean, trace, mean_norm
         self.n_tokens, self.rank = n_tokens, rank
+        self.top_token_share = top_token_share
 
 
 class StatsStore:
@@ -104,7 +113,7 @@ class StatsStore:
         code = "<f8" if self.dtype == "float64" else "<f4"
         self.factors.put_many([(k, s.factor, code) for k, s in zip(keys, stats, strict=True)])
         heads = [
-            (key, np.concatenate([s.mean, [s.trace, s.mean_norm, s.n_tokens, s.rank]])[None], "<f8")
+            (key, np.concatenate([s.mean, _numbers(s)])[None], "<f8")
             for key, s in zip(keys, stats, strict=True)
         ]
         self.heads.put_many(heads)
@@ -141,7 +150,9 @@ class StatsStore:
         head, factor = self.head(key), self.factor(key)
         if head is None or factor is None or factor.shape[0] != head.rank:
             return None
-        return TokenStats(head.n_tokens, head.mean_norm, head.mean, factor, head.trace)
+        return TokenStats(
+            head.n_tokens, head.mean_norm, head.mean, factor, head.trace, head.top_token_share
+        )
 
     def nbytes(self) -> int:
         """Bytes on disk (both parts)."""
@@ -158,9 +169,15 @@ class StatsStore:
         return {"path": str(self.dir.parent), "dtype": self.dtype, "n_texts_in_store": len(self)}
 
 
+def _numbers(s: TokenStats) -> list[float]:
+    """The numbers after the unit mean in a head row."""
+    return [s.trace, s.mean_norm, s.n_tokens, s.rank, s.top_token_share]
+
+
 def _head(arr: np.ndarray | None) -> Head | None:
-    """A head entry (one row: the unit mean, then trace, mean norm, tokens, rank) read back."""
-    if arr is None or arr.shape[0] != 1 or arr.shape[1] < 5:
+    """A head entry (one row: the unit mean, then trace, mean norm, tokens, rank, top token
+    share) read back."""
+    if arr is None or arr.shape[0] != 1 or arr.shape[1] < 6:
         return None
-    trace, mean_norm, n_tokens, rank = arr[0, -4:].tolist()
-    return Head(np.array(arr[0, :-4]), trace, mean_norm, int(n_tokens), int(rank))
+    trace, mean_norm, n_tokens, rank, share = arr[0, -5:].tolist()
+    return Head(np.array(arr[0, :-5]), trace, mean_norm, int(n_tokens), int(rank), share)

@@ -38,7 +38,8 @@ def to_stats_block(block: Any) -> tuple[StatsBlock, dict[str, Any]]:
     Returns
     -------
     (StatsBlock, dict)
-        The statistics, and ``pos``, ``trace``, ``rank``, ``n_tokens``, ``truncated`` arrays,
+        The statistics, and ``pos``, ``trace``, ``rank``, ``n_tokens``, ``truncated``,
+        ``top_token_share`` arrays,
         ``error`` (the first user error of the block, or ``""``), ``dim``, ``n_cached``,
         ``n_encoded``, ``load_s``.
     """
@@ -66,11 +67,13 @@ def to_stats_block(block: Any) -> tuple[StatsBlock, dict[str, Any]]:
                     mean=np.array(cols["mean"][k], dtype=np.float64),
                     factor=np.array(factor),  # its own memory, not a view of the block
                     trace=float(cols["trace"][k]),
+                    top_token_share=float(cols["top_token_share"][k]),
                 )
             )
     info["dim"] = stats[0].dim if stats else 0
     info["trace"] = np.array([s.trace for s in stats], dtype=np.float64)
     info["rank"] = np.array([s.rank for s in stats], dtype=np.int64)
+    info["top_token_share"] = np.array([s.top_token_share for s in stats], dtype=np.float64)
     info["n_tokens"] = np.asarray(cols["n_tokens"], dtype=np.int64) if n else np.zeros(0, int)
     info["truncated"] = np.asarray(cols["truncated"], dtype=bool) if n else np.zeros(0, bool)
     return stats, info
@@ -106,6 +109,8 @@ class RemoteStats(StatsHandle):
         Every text's factor rank.
     dim : int
         Embedding dimension.
+    top_token_shares : numpy.ndarray, shape (N,), optional
+        Every text's top token's share of its spread.
     """
 
     def __init__(
@@ -116,8 +121,9 @@ class RemoteStats(StatsHandle):
         traces: np.ndarray,
         ranks: np.ndarray,
         dim: int,
+        top_token_shares: np.ndarray | None = None,
     ) -> None:
-        super().__init__(traces, ranks, dim)
+        super().__init__(traces, ranks, dim, top_token_shares)
         self._ray = ray
         self.refs = list(refs)
         sizes = np.asarray(sizes, dtype=np.int64)
@@ -138,9 +144,11 @@ class RemoteStats(StatsHandle):
         refs, sizes = [], []
         if isinstance(stats, StatsHandle):
             traces, ranks, dim = np.array(stats.traces), np.array(stats.ranks), stats.dim
+            shares = np.array(stats.top_token_shares)
         else:
             traces = np.array([s.trace for s in stats], dtype=np.float64)
             ranks = np.array([s.rank for s in stats], dtype=np.int64)
+            shares = np.array([s.top_token_share for s in stats], dtype=np.float64)
             dim = stats[0].dim if len(stats) else 0
         for s in range(0, len(stats), size):
             part = [stats[t] for t in range(s, min(len(stats), s + size))]
@@ -149,7 +157,7 @@ class RemoteStats(StatsHandle):
             if isinstance(stats, list):
                 stats[s : s + size] = [None] * len(part)
             del part
-        return cls(ray, refs, sizes, traces, ranks, dim)
+        return cls(ray, refs, sizes, traces, ranks, dim, shares)
 
     @property
     def n_blocks(self) -> int:

@@ -4,8 +4,8 @@
 actor builds its :class:`~socm.encode.Encoder` once from the run's
 :class:`~socm.encode.EncoderSpec` (so with the same cache as a local run: a cluster run
 resumes like a local one when the cache is on shared storage), encodes its batches and reduces
-them at once to :class:`~socm.core.stats.TokenStats` (:func:`socm.core.stats.reduce_many`, on
-the actor's device). The driver never gathers the
+them at once to :class:`~socm.core.stats.TokenStats`
+(:func:`socm.encode.pooling.reduce_encoded`, on the actor's device). The driver never gathers the
 statistics: each output block of Ray Data becomes a stats block in the object store
 (:func:`~socm.backends.ray.blocks.to_stats_block`, a task next to the block), and only the small
 per-text numbers travel to the driver (:class:`~socm.backends.ray.blocks.RemoteStats`).
@@ -24,9 +24,9 @@ import numpy as np
 
 from socm.backends.ray.blocks import RemoteStats, to_stats_block
 from socm.backends.ray.cluster import raise_user_error, remote_error, user_error
-from socm.core.stats import reduce_many
 from socm.encode.encoder import Encoder, EncodeResult, EncoderSpec
 from socm.encode.models import one_line
+from socm.encode.pooling import reduce_encoded
 from socm.errors import SocmError
 from socm.inputs.corpus import Corpus
 from socm.progress import progress_bar
@@ -72,10 +72,10 @@ class EncodeActor:
             self.error = f"SocmError: the encoder could not be built {where}: {one_line(exc)}"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Columns ``pos``, ``mean`` (n, D), ``mean_norm``, ``trace``, ``n_tokens``,
-        ``factor`` (object array of (rank, D) arrays), ``truncated``, ``error`` (empty, or
-        the user error that stopped this batch), and the batch's ``n_cached``, ``n_encoded``,
-        ``load_s`` in its first row (zeros elsewhere)."""
+        """Columns ``pos``, ``mean`` (n, D), ``mean_norm``, ``trace``, ``top_token_share``,
+        ``n_tokens``, ``factor`` (object array of (rank, D) arrays), ``truncated``, ``error``
+        (empty, or the user error that stopped this batch), and the batch's ``n_cached``,
+        ``n_encoded``, ``load_s`` in its first row (zeros elsewhere)."""
         pos = np.asarray(batch["pos"], dtype=np.int64)
         if self.enc is None:
             return error_batch(pos, self.error)
@@ -84,7 +84,7 @@ class EncodeActor:
         try:
             res = self.enc.encode(texts, ids, progress=False)
             device = self.enc.device if self.enc.device.type == "cuda" else None
-            stats = reduce_many(res.embeddings, device, [f"text {i}" for i in ids])
+            stats = reduce_encoded(res, device, [f"text {i}" for i in ids])
         except (SocmError, ValueError) as exc:
             return error_batch(pos, user_error(exc))
         n = len(stats)
@@ -101,6 +101,7 @@ class EncodeActor:
             "mean": np.stack([st.mean for st in stats]) if n else np.zeros((0, 1)),
             "mean_norm": np.array([st.mean_norm for st in stats], dtype=np.float64),
             "trace": np.array([st.trace for st in stats], dtype=np.float64),
+            "top_token_share": np.array([st.top_token_share for st in stats], dtype=np.float64),
             "n_tokens": np.array([st.n_tokens for st in stats], dtype=np.int64),
             "factor": factor,
             "truncated": np.array(res.truncated, dtype=bool),
@@ -121,6 +122,7 @@ def error_batch(pos: np.ndarray, error: str) -> dict[str, np.ndarray]:
         "mean": np.zeros((n, 1)),
         "mean_norm": zeros,
         "trace": zeros.copy(),
+        "top_token_share": zeros.copy(),
         "n_tokens": izeros,
         "factor": factor,
         "truncated": np.zeros(n, dtype=bool),
@@ -248,6 +250,7 @@ class RayEncoding:
             np.concatenate([info["trace"] for info in infos]),
             np.concatenate([info["rank"] for info in infos]),
             dim,
+            np.concatenate([info["top_token_share"] for info in infos]),
         )
 
     def _encode_pool(self) -> tuple[int, dict[str, float]]:
