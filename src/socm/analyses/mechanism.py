@@ -275,7 +275,14 @@ def run_mechanism(cfg: MeasureConfig) -> tuple[list[dict], Path]:
 
     Pre-norm decoders go through :mod:`socm.analyses.prenorm` (λ on the attention's
     RMS-normalised input; None in the summary where it does not exist).
+
+    Raises
+    ------
+    SocmError
+        ``long_texts="window"`` (the analysis follows one model input per text).
     """
+    if cfg.long_texts != "truncate":
+        raise SocmError("socm mechanism analyses one model input per text: drop --long-texts")
     t0 = time.perf_counter()
     job = prepare(cfg, "mechanism", layer=None, attn_implementation="eager")
     chosen, enc = job.texts, job.encoder

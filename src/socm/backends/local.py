@@ -69,19 +69,20 @@ def encode_stats(
 
 def _count(total: EncodeResult, part: EncodeResult, enc: Encoder, texts: list, todo: list) -> None:
     """Add a block's counts to ``total``; texts not encoded (their statistics stored) get
-    their token counts and truncation flags from the tokenizer."""
-    n_tokens, truncated = [0] * len(texts), [False] * len(texts)
-    for k, n, cut in zip(todo, part.n_tokens, part.truncated, strict=True):
-        n_tokens[k], truncated[k] = n, cut
+    their token counts, truncation flags and windows from the tokenizer."""
+    n_tokens, truncated, windows = [0] * len(texts), [False] * len(texts), [1] * len(texts)
+    for k, n, cut, w in zip(todo, part.n_tokens, part.truncated, part.n_windows, strict=True):
+        n_tokens[k], truncated[k], windows[k] = n, cut, w
     done = set(todo)
     skipped = [k for k in range(len(texts)) if k not in done]
     if skipped:
-        kept, cut = enc.policy.counts([texts[k] for k in skipped])
-        for k, n, c in zip(skipped, kept.tolist(), cut.tolist(), strict=True):
-            n_tokens[k], truncated[k] = n, c
+        kept, cut, win = enc.policy.counts([texts[k] for k in skipped])
+        for k, n, c, w in zip(skipped, kept.tolist(), cut.tolist(), win.tolist(), strict=True):
+            n_tokens[k], truncated[k], windows[k] = n, c, w
         total.n_cached += len(skipped)
     total.n_tokens += n_tokens
     total.truncated += truncated
+    total.n_windows += windows
     total.n_truncated += sum(truncated)
     total.n_cached += part.n_cached
     total.n_encoded += part.n_encoded

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from socm.core.metrics import NUMERICS
+from socm.encode import LONG_TEXT_CHOICES
 from socm.encode.precision import FORWARD_DTYPES
 from socm.measure.config import DEFAULT_MODEL, DEFAULT_N_TEXTS, MeasureConfig
 
@@ -196,6 +197,13 @@ def encoder_parent(model: bool = True, cache: bool = True) -> argparse.ArgumentP
         "--max-length",
         type=int_range(1, LENGTH_MAX),
         help="truncation length in tokens (None: the model's maximum)",
+    )
+    g.add_argument(
+        "--long-texts",
+        choices=LONG_TEXT_CHOICES,
+        default="truncate",
+        help="a text longer than the model's limit: truncate it (the paper's protocol), or "
+        "window: encode it whole in overlapping windows, every token kept once",
     )
     g.add_argument(
         "--batch-size",

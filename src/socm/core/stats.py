@@ -36,6 +36,8 @@ __all__ = [
     "check_same_dim",
     "content_key",
     "normalized_spread",
+    "profile_from_sums",
+    "profile_sums",
     "reduce_batch",
     "reduce_many",
     "spread_and_cosine",
@@ -441,9 +443,11 @@ def spread_and_cosine(hidden: Any, keep: Any) -> tuple[Any, Any]:
       :math:`\frac{1}{n^2}\sum_{j,k}\cos(x_j, x_k) = \lVert \frac1n \sum_j x_j/\lVert x_j\rVert
       \rVert^2` (Hara et al. 2026, Sec. 5; a zero token counts as cosine 0).
 
-    The passes over the batch run in the hidden states' dtype (three, no temporaries: this runs
-    on every encoded batch), the final combination in float64. With float32 hidden states the
-    relative accuracy is about 1e-6 (the subtraction loses a factor
+    Both are functions of four sums over the kept tokens (:func:`profile_sums`), combined by
+    :func:`profile_from_sums`; a text encoded in several pieces (windows) adds its pieces'
+    sums. The passes over the batch run in the hidden states' dtype (three, no temporaries:
+    this runs on every encoded batch), the final combination in float64. With float32 hidden
+    states the relative accuracy is about 1e-6 (the subtraction loses a factor
     :math:`1 + 1/\text{spread}`); with float64 inputs it matches :func:`token_stats` to ~1e-14.
 
     Parameters
@@ -456,6 +460,14 @@ def spread_and_cosine(hidden: Any, keep: Any) -> tuple[Any, Any]:
     (torch.Tensor, torch.Tensor)
         float64 tensors of shape (B,): spread and average cosine.
     """
+    return profile_from_sums(*profile_sums(hidden, keep))
+
+
+def profile_sums(hidden: Any, keep: Any) -> tuple[Any, Any, Any, Any]:
+    r"""The sums :func:`spread_and_cosine` is made of, per text of a padded batch (torch):
+    :math:`\sum_j x_j` and :math:`\sum_j x_j/\lVert x_j\rVert` (float64, ``(B, D)``), the
+    number of kept tokens :math:`n` and :math:`\sum_j \lVert x_j\rVert^2` (float64, ``(B,)``).
+    Sums of disjoint sets of a text's tokens add."""
     import torch
 
     w = keep.to(hidden.dtype)
@@ -463,9 +475,15 @@ def spread_and_cosine(hidden: Any, keep: Any) -> tuple[Any, Any]:
     total = torch.einsum("btd,bt->bd", hidden, w).double()
     unit_total = torch.einsum("btd,bt->bd", hidden, w / norms.clamp_min(1e-30)).double()
     n = w.double().sum(1)
+    sq = ((norms.double() ** 2) * w.double()).sum(1)
+    return total, unit_total, n, sq
+
+
+def profile_from_sums(total: Any, unit_total: Any, n: Any, sq: Any) -> tuple[Any, Any]:
+    """Normalised spread and average cosine (:func:`spread_and_cosine`) from the sums of
+    :func:`profile_sums` (torch, float64; the last axis of ``total`` and ``unit_total`` is D)."""
     mu2 = (total**2).sum(-1) / n**2
-    mean_sq = ((norms.double() ** 2) * w.double()).sum(1) / n
-    spread = (mean_sq - mu2) / mu2
+    spread = (sq / n - mu2) / mu2
     cos = (unit_total**2).sum(-1) / n**2
     return spread.clamp_min(0.0), cos
 

@@ -4,7 +4,8 @@
 the public encoding calls), ``batching`` pads and orders texts, ``forward`` runs the model and
 fills the caches, ``cache`` stores one checksummed entry per text; ``pooling`` reads how a model
 pools and which prompts it declares and computes its own pooled embeddings, ``precision``
-resolves the forward pass's dtype, ``loading`` holds an encoder's model.
+resolves the forward pass's dtype, ``loading`` holds an encoder's model, ``windows`` lays out
+texts longer than the model's limit in overlapping windows.
 """
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key
@@ -27,9 +28,11 @@ from socm.encode.pooling import (
 )
 from socm.encode.precision import FORWARD_DTYPES
 from socm.encode.tokens import TokenPolicy, token_policy
+from socm.encode.windows import LONG_TEXT_CHOICES
 
 __all__ = [
     "FORWARD_DTYPES",
+    "LONG_TEXT_CHOICES",
     "PACKAGED_MODELS",
     "POOLING_CHOICES",
     "EmbedderInfo",

@@ -14,8 +14,10 @@ float16, half the disk. Model resolution lives in :mod:`socm.encode.models`, loa
 Decoder embedders: ``prompt``/``prompt_name``, ``exclude_prompt_tokens`` and
 ``exclude_first_token`` extend the token policy (:mod:`socm.encode.tokens`); ``dtype`` sets the
 forward pass's precision (:mod:`socm.encode.precision`); ``pooling="model"`` also returns the
-model's own pooled embedding of each text (:mod:`socm.encode.pooling`). Each of them enters the
-cache key only when it differs from the paper's protocol, so existing caches stay valid.
+model's own pooled embedding of each text (:mod:`socm.encode.pooling`). ``long_texts="window"``
+encodes texts beyond the maximum length whole, in overlapping windows (:mod:`socm.encode.windows`).
+Each of them enters the cache key only when it differs from the paper's protocol, so existing
+caches stay valid.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from socm.encode.pooling import (
 )
 from socm.encode.precision import resolve_forward_dtype
 from socm.encode.tokens import TokenPolicy, check_max_length
+from socm.encode.windows import attends_causally
 from socm.errors import SocmError
 from socm.files import check_writable_dir
 
@@ -76,6 +79,9 @@ class EncodeResult:
     pooled : list of numpy.ndarray, optional
         Per text: the model's own pooled embedding (float64, ``(D,)``) when the encoder pools
         natively (``pooling="model"``), else None.
+    n_windows : list of int
+        Per text: the windows it was encoded in (1 unless ``long_texts="window"`` and the
+        text is longer than the maximum length).
     """
 
     embeddings: list[np.ndarray]
@@ -87,6 +93,7 @@ class EncodeResult:
     truncated: list[bool] = field(default_factory=list)
     n_tokens: list[int] = field(default_factory=list)
     pooled: list[np.ndarray] | None = None
+    n_windows: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class EncoderSpec:
         Hub id or local folder.
     layer, exclude_special_tokens, prefix, max_length, batch_size, device, trust_remote_code,
     revision, attn_implementation, cache_dtype, prompt, prompt_name, exclude_prompt_tokens,
-    exclude_first_token, dtype, pooling
+    exclude_first_token, dtype, pooling, long_texts
         As for :class:`Encoder`.
     cache_dir : str, optional
         The token-embedding cache (None: no cache).
@@ -130,6 +137,7 @@ class EncoderSpec:
     exclude_first_token: bool = False
     dtype: str = "auto"
     pooling: str = "mean"
+    long_texts: str = "truncate"
 
     def build(self, **overrides: Any) -> Encoder:
         """The :class:`Encoder` (``overrides`` replace fields, e.g. ``device="cpu"``)."""
@@ -188,6 +196,9 @@ class Encoder(ModelHolder, PerLayerMixin):
         Precision of the forward pass (:mod:`socm.encode.precision`).
     pooling : {"mean", "model"}
         ``"model"``: :meth:`encode` also returns the model's own pooled embeddings.
+    long_texts : {"truncate", "window"}
+        Cut texts at the maximum length (the paper's protocol), or encode longer ones whole in
+        overlapping windows, every token kept once (:mod:`socm.encode.windows`).
     """
 
     def __init__(
@@ -211,13 +222,14 @@ class Encoder(ModelHolder, PerLayerMixin):
         exclude_first_token: bool = False,
         dtype: str = "auto",
         pooling: str = "mean",
+        long_texts: str = "truncate",
     ) -> None:
         #: What defines this encoder (to build the same one elsewhere).
         self.spec = EncoderSpec(
             model, layer, exclude_special_tokens, prefix, max_length, batch_size, device,
             trust_remote_code, revision, None if cache_dir is None else str(cache_dir),
             attn_implementation, cache_dtype, prompt, prompt_name, exclude_prompt_tokens,
-            exclude_first_token, dtype, pooling,
+            exclude_first_token, dtype, pooling, long_texts,
         )  # fmt: skip
         if batch_size < 1:
             raise SocmError(f"batch size must be at least 1, got {batch_size}")
@@ -239,6 +251,10 @@ class Encoder(ModelHolder, PerLayerMixin):
         self.embedder = read_embedder_info(self.resolved)
         if pooling == "model":
             check_native_pooling(self.embedder, layer)
+            if long_texts == "window":
+                raise SocmError(
+                    "--pooling model pools one model input per text: drop --long-texts window"
+                )
         #: The forward pass's dtype name (``dtype`` resolved for this device).
         self.forward_dtype = resolve_forward_dtype(dtype, self.device, lambda: self.config)
         self.max_length = check_max_length(
@@ -248,7 +264,9 @@ class Encoder(ModelHolder, PerLayerMixin):
             self.tokenizer, exclude_special_tokens, prefix, self.max_length,
             prompt=resolve_prompt(prompt, prompt_name, self.embedder),
             exclude_prompt_tokens=exclude_prompt_tokens, exclude_first_token=exclude_first_token,
+            long_texts=long_texts,
         )  # fmt: skip
+        self._causal: bool | None = None
         self.prompt = self.policy.prompt
         self.n_hidden_states: int | None = None
         self.cache_root = Path(cache_dir) if cache_dir is not None else None
@@ -273,6 +291,8 @@ class Encoder(ModelHolder, PerLayerMixin):
             config["exclude_first_token"] = True
         if self.forward_dtype != "float32":
             config["forward_dtype"] = self.forward_dtype
+        if self.policy.long_texts != "truncate":
+            config["long_texts"] = self.policy.long_texts
         return config
 
     def stats_config(self) -> dict:
@@ -282,6 +302,14 @@ class Encoder(ModelHolder, PerLayerMixin):
             return self.cache_config()
         pooling = {"pooling": self.embedder.name, "include_prompt": self.embedder.include_prompt}
         return {**self.cache_config(), "native_pooling": pooling}
+
+    def attends_causally(self) -> bool:
+        """Whether the model attends causally (measured once, on the loaded model:
+        :func:`socm.encode.windows.attends_causally`); decides which window a token of a long
+        text is taken from."""
+        if self._causal is None:
+            self._causal = attends_causally(self.model, self.device, len(self.tokenizer))
+        return self._causal
 
     def token_policy(self) -> dict:
         """This encoder's token policy (special tokens, prefix, prompt, maximum length)."""
@@ -382,6 +410,7 @@ class Encoder(ModelHolder, PerLayerMixin):
             truncated=list(tokens["truncated"]),
             n_tokens=[int(k.sum()) for k in tokens["keep"]],
             pooled=pooled,
+            n_windows=self.policy.window_counts(tokens),
         )
 
     def cached_embeddings(

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from socm.core.stats import spread_and_cosine
-from socm.encode.batching import iter_batches, row_mask
+from socm.core.stats import profile_from_sums, profile_sums
+from socm.encode.batching import MODEL_INPUTS, iter_batches, row_mask
 from socm.encode.cache import EmbeddingCache
 from socm.encode.pooling import pool
 from socm.errors import SocmError
@@ -187,7 +187,10 @@ def run_forward(
 
     Every pass stores the selected layer's embeddings (``encoder.cache``) and the per-layer
     profile (``encoder.profile_cache``) of each text, whatever ``outputs`` asks for. Token
-    embeddings are rounded to ``encoder.cache_dtype`` (:func:`round_to_storage`).
+    embeddings are rounded to ``encoder.cache_dtype`` (:func:`round_to_storage`). A text
+    longer than the maximum length under ``long_texts="window"`` runs as several rows
+    (:mod:`socm.encode.windows`): its outputs are assembled, in token order, once its last
+    window has run, its profile from the windows' summed :func:`~socm.core.stats.profile_sums`.
     """
     if not todo:
         return
@@ -196,34 +199,41 @@ def run_forward(
     code = "<f2" if storage == "float16" else "<f4"
     own_bar = not hasattr(progress, "update")  # a bar handed in is updated, not closed
     bar = progress_bar(len(todo), "encode", "text", enabled=bool(progress)) if own_bar else progress
+    rows = _rows(encoder, tokens, todo)
+    partial: dict[int, _Text] = {}
     try:
         with torch.inference_mode():
             for idx, batch in iter_batches(
-                encoder.tokenizer, tokens, todo, encoder.batch_size, encoder.device
+                encoder.tokenizer,
+                rows,
+                range(len(rows["text"])),
+                encoder.batch_size,
+                encoder.device,
             ):
                 selected, states = encoder.forward(batch)
                 selected = selected.float()  # states are cast one at a time below
                 masks = [
-                    row_mask(batch["attention_mask"][row], tokens["keep"][i])
-                    for row, i in enumerate(idx)
+                    row_mask(batch["attention_mask"][b], rows["keep"][r]) for b, r in enumerate(idx)
                 ]
                 keep = torch.from_numpy(np.stack(masks)).to(encoder.device)
-                check_finite(encoder, selected, keep, idx, tokens)
+                check_finite(encoder, selected, keep, idx, rows)
+                sums = [profile_sums(h.float(), keep) for h in states]
                 prof = (
-                    torch.stack(
-                        [torch.stack(spread_and_cosine(h.float(), keep), dim=1) for h in states],
-                        dim=1,
-                    )
+                    torch.stack([torch.stack(profile_from_sums(*x), dim=1) for x in sums], dim=1)
                     .cpu()
                     .numpy()
-                )  # (B, L + 1, 2)
+                )  # (B, L + 1, 2), right for texts encoded in one row
+                split = [b for b, r in enumerate(idx) if rows["n_rows"][r] > 1]
+                row_sums = (
+                    [[x[split].cpu().numpy() for x in layer] for layer in sums] if split else None
+                )
                 pooled = None
                 if outputs.pooled is not None:
-                    rows = [
-                        row_mask(batch["attention_mask"][row], tokens["pool"][i])
-                        for row, i in enumerate(idx)
+                    pool_rows = [
+                        row_mask(batch["attention_mask"][b], tokens["pool"][rows["text"][r]])
+                        for b, r in enumerate(idx)
                     ]
-                    pool_mask = torch.from_numpy(np.stack(rows)).to(encoder.device)
+                    pool_mask = torch.from_numpy(np.stack(pool_rows)).to(encoder.device)
                     modes = encoder.embedder.modes
                     att = batch["attention_mask"]
                     pooled = pool(selected, pool_mask, modes, att).cpu().numpy()
@@ -233,33 +243,130 @@ def run_forward(
                     if outputs.layers is not None
                     else None
                 )
-                for row, i in enumerate(idx):
-                    key = tokens["keys"][i]
-                    what = f"text {tokens['ids'][i]}" if "ids" in tokens else f"text {i}"
-                    arr, stored = round_to_storage(
-                        np.ascontiguousarray(sel[row][masks[row]]), storage, what
+                done = 0
+                for b, r in enumerate(idx):
+                    i = rows["text"][r]
+                    piece = _Text(
+                        rows["n_rows"][r],
+                        [np.ascontiguousarray(sel[b][masks[b]])],
+                        prof[b],
+                        None if every is None else [[h[b][masks[b]]] for h in every],
                     )
-                    writer.add(encoder.cache, key, stored, code)
-                    writer.add(encoder.profile_cache, key, prof[row], "<f8")
-                    if outputs.embeddings is not None:
-                        outputs.embeddings[i] = arr
-                    if outputs.profiles is not None:
-                        outputs.profiles[i] = prof[row]
-                    if pooled is not None:
-                        outputs.pooled[i] = pooled[row].copy()
-                        writer.add(encoder.pooled_cache, key, outputs.pooled[i][None], "<f8")
-                    if every is not None:
-                        caches = outputs.layer_caches or [None] * len(every)
-                        for layer, h in enumerate(every):
-                            a, a_stored = round_to_storage(
-                                np.ascontiguousarray(h[row][masks[row]]), storage, what
-                            )
-                            outputs.layers[layer][i] = a
-                            writer.add(caches[layer], key, a_stored, code)
+                    if piece.n_rows > 1:
+                        at = split.index(b)
+                        piece.sums = [[x[at] for x in layer] for layer in row_sums]
+                        piece.order = [rows["position"][r]]
+                        piece = partial.setdefault(i, _Text.empty(piece)).add(piece)
+                        if piece.n_done < piece.n_rows:
+                            continue
+                        del partial[i]
+                    _finish(
+                        encoder, tokens, i, piece, outputs, writer, storage, code,
+                        None if pooled is None else pooled[b],
+                    )  # fmt: skip
+                    done += 1
                 writer.flush()
-                bar.update(len(idx))
+                bar.update(done)
     finally:
         writer.close()
         if own_bar:
             bar.close()
     writer.raise_errors()
+
+
+class _Text:
+    """What the rows of one text gave so far: kept token embeddings of the selected layer (and
+    of every layer), per-layer profile sums (texts in several rows) or the profile (one row)."""
+
+    def __init__(self, n_rows: int, emb: list, profile: np.ndarray, layers: list | None) -> None:
+        self.n_rows, self.n_done = n_rows, 1
+        self.emb, self.profile, self.layers = emb, profile, layers
+        self.sums: list | None = None
+        self.order: list[int] = []
+
+    @classmethod
+    def empty(cls, like: _Text) -> _Text:
+        out = cls(
+            like.n_rows,
+            [],
+            like.profile,
+            None if like.layers is None else [[] for _ in like.layers],
+        )
+        out.n_done = 0
+        return out
+
+    def add(self, piece: _Text) -> _Text:
+        """Add one row's piece (rows may arrive in any order; :meth:`assemble` sorts them)."""
+        self.n_done += 1
+        self.order += piece.order
+        self.emb += piece.emb
+        if self.layers is not None:
+            for mine, theirs in zip(self.layers, piece.layers, strict=True):
+                mine += theirs
+        if self.sums is None:
+            self.sums = piece.sums
+        else:
+            self.sums = [
+                [a + b for a, b in zip(x, y, strict=True)]
+                for x, y in zip(self.sums, piece.sums, strict=True)
+            ]
+        if self.n_done == self.n_rows:
+            self._assemble()
+        return self
+
+    def _assemble(self) -> None:
+        order = np.argsort(self.order)
+        self.emb = [np.concatenate([self.emb[k] for k in order])]
+        if self.layers is not None:
+            self.layers = [[np.concatenate([layer[k] for k in order])] for layer in self.layers]
+        self.profile = np.stack(
+            [
+                torch.stack(profile_from_sums(*(torch.as_tensor(v) for v in layer))).numpy()
+                for layer in self.sums
+            ]
+        )
+
+
+def _finish(encoder, tokens, i, piece, outputs, writer, storage, code, pooled) -> None:
+    """Hand one text's assembled outputs to ``outputs`` and the cache writer."""
+    key = tokens["keys"][i]
+    what = f"text {tokens['ids'][i]}" if "ids" in tokens else f"text {i}"
+    arr, stored = round_to_storage(piece.emb[0], storage, what)
+    writer.add(encoder.cache, key, stored, code)
+    writer.add(encoder.profile_cache, key, piece.profile, "<f8")
+    if outputs.embeddings is not None:
+        outputs.embeddings[i] = arr
+    if outputs.profiles is not None:
+        outputs.profiles[i] = piece.profile
+    if pooled is not None:
+        outputs.pooled[i] = pooled.copy()
+        writer.add(encoder.pooled_cache, key, outputs.pooled[i][None], "<f8")
+    if piece.layers is not None:
+        caches = outputs.layer_caches or [None] * len(piece.layers)
+        for layer, h in enumerate(piece.layers):
+            a, a_stored = round_to_storage(np.ascontiguousarray(h[0]), storage, what)
+            outputs.layers[layer][i] = a
+            writer.add(caches[layer], key, a_stored, code)
+
+
+def _rows(encoder, tokens: dict, todo: list[int]) -> dict:
+    """The model inputs of texts ``todo``, one row per window (one per text unless a text is
+    longer than the maximum length under ``long_texts="window"``): the inputs, and per row
+    ``keep`` (its tokens that count), ``text`` (the text's position), ``n_rows`` (its text's
+    rows), ``position`` (its place among them) and ``ids`` (its text's name, for errors)."""
+    sub = {
+        k: [tokens[k][i] for i in todo]
+        for k in (*MODEL_INPUTS, "special_tokens_mask")
+        if k in tokens
+    }
+    windows = encoder.policy.window_counts(sub)
+    causal = encoder.attends_causally() if max(windows) > 1 else False
+    win = encoder.policy.windows(sub, causal)
+    rows = dict(win.rows)
+    rows["text"] = [todo[t] for t in win.text]
+    rows["keep"] = [win.keep(r, np.asarray(tokens["keep"][i])) for r, i in enumerate(rows["text"])]
+    rows["n_rows"] = [len(win.by_text[t]) for t in win.text]
+    rows["position"] = [win.by_text[t].index(r) for r, t in enumerate(win.text)]
+    if "ids" in tokens:
+        rows["ids"] = [tokens["ids"][i] for i in rows["text"]]
+    return rows

@@ -11,6 +11,9 @@ the statistics (they still condition the others in the forward pass): the tokens
 sentence-transformers leaves out of pooling with ``include_prompt=False``, token for token.
 ``exclude_first_token`` drops each text's first token (a decoder's attention sink: a BOS, or
 the first word where the tokenizer adds none).
+
+``long_texts="window"`` tokenises texts whole and encodes those longer than the maximum length
+in overlapping windows (:mod:`socm.encode.windows`); no text is then truncated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from socm.encode.cache import text_key
 from socm.encode.models import quiet_transformers
 from socm.encode.pooling import prompt_length
+from socm.encode.windows import LONG_TEXT_CHOICES, Windows, n_windows, split_windows
 from socm.errors import SocmError, warn
 from socm.progress import progress_bar
 
@@ -36,9 +40,11 @@ def token_policy(
     prompt_tokens: int = 0,
     exclude_prompt_tokens: bool = False,
     exclude_first_token: bool = False,
+    long_texts: str = "truncate",
 ) -> dict:
-    """The token policy as recorded in run summaries and settings files (the prompt and the
-    first token only when set, so that records of the paper's policy stay as they were)."""
+    """The token policy as recorded in run summaries and settings files (the prompt, the
+    first token and windows only when set, so that records of the paper's policy stay as they
+    were)."""
     out: dict = {
         "special_tokens": "excluded" if exclude_special_tokens else "included",
         "prefix": prefix,
@@ -50,6 +56,8 @@ def token_policy(
         out["prompt_tokens_in_statistics"] = "excluded" if exclude_prompt_tokens else "included"
     if exclude_first_token:
         out["first_token"] = "excluded"
+    if long_texts != "truncate":
+        out["long_texts"] = long_texts
     return out
 
 
@@ -105,6 +113,9 @@ class TokenPolicy:
         Keep the prompt's tokens out of the statistics.
     exclude_first_token : bool
         Keep each text's first token out of the statistics.
+    long_texts : {"truncate", "window"}
+        Cut texts at ``max_length``, or keep them whole and encode the longer ones in
+        windows of ``max_length`` tokens (:mod:`socm.encode.windows`).
     """
 
     def __init__(
@@ -117,8 +128,12 @@ class TokenPolicy:
         prompt: str = "",
         exclude_prompt_tokens: bool = False,
         exclude_first_token: bool = False,
+        long_texts: str = "truncate",
     ) -> None:
+        if long_texts not in LONG_TEXT_CHOICES:
+            raise SocmError(f"--long-texts must be truncate or window, got {long_texts!r}")
         self.tokenizer = tokenizer
+        self.long_texts = long_texts
         self.exclude_special_tokens = exclude_special_tokens
         self.prefix = prefix
         self.max_length = max_length
@@ -140,11 +155,23 @@ class TokenPolicy:
             self.prompt_tokens,
             self.exclude_prompt_tokens,
             self.exclude_first_token,
+            self.long_texts,
         )
 
     def tokenize(self, texts: Sequence[str]) -> dict:
-        """Truncated token ids (no padding) with masks, and which texts were truncated."""
+        """Token ids (no padding) with masks, and which texts were truncated: cut at the
+        maximum length, or whole with ``long_texts="window"`` (none truncated)."""
         inputs = [self.prompt + self.prefix + t for t in texts]
+        if self.long_texts == "window":
+            with quiet_transformers():  # "sequence longer than the maximum length"
+                enc = self.tokenizer(
+                    inputs,
+                    truncation=False,
+                    return_special_tokens_mask=True,
+                    return_attention_mask=True,
+                )
+            enc["truncated"] = [False] * len(inputs)
+            return enc
         enc = self.tokenizer(
             inputs,
             truncation=True,
@@ -165,13 +192,26 @@ class TokenPolicy:
         enc["truncated"] = [full_len[k] > len(ids) for k, ids in enumerate(enc["input_ids"])]
         return enc
 
+    def windows(self, enc: dict, causal: bool) -> Windows:
+        """The model inputs of tokenised texts ``enc``, one row per window
+        (:func:`socm.encode.windows.split_windows`; one row per text when truncating)."""
+        return split_windows(enc, self.max_length, causal)
+
+    def window_counts(self, enc: dict) -> list[int]:
+        """Windows each tokenised text is encoded in (1 when truncating)."""
+        if self.long_texts != "window":
+            return [1] * len(enc["input_ids"])
+        return [n_windows(special, self.max_length) for special in enc["special_tokens_mask"]]
+
     def counts(
         self, texts: Sequence[str], chunk: int = 8192, progress: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each text's tokens under the policy (truncated, what its statistics are made of)
-        and whether it was truncated: the tokenise stage, without padding or a model."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each text's tokens under the policy (what its statistics are made of), whether it
+        was truncated and the windows it is encoded in: the tokenise stage, without padding or
+        a model."""
         kept = np.empty(len(texts), dtype=np.int64)
         cut = np.empty(len(texts), dtype=bool)
+        windows = np.empty(len(texts), dtype=np.int64)
         bar = progress_bar(len(texts), "tokenise", "text", enabled=progress)
         for s in range(0, len(texts), chunk):
             enc = self.tokenize(texts[s : s + chunk])
@@ -180,9 +220,10 @@ class TokenPolicy:
                 for a, m in zip(enc["attention_mask"], enc["special_tokens_mask"], strict=True)
             ]
             cut[s : s + chunk] = enc["truncated"]
+            windows[s : s + chunk] = self.window_counts(enc)
             bar.update(min(chunk, len(texts) - s))  # after the work: the estimate is honest
         bar.close()
-        return kept, cut
+        return kept, cut, windows
 
     def own_counts(self, texts: Sequence[str], chunk: int = 8192) -> np.ndarray:
         """Each text's own tokens: no special tokens, no prefix, no truncation."""

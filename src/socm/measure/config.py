@@ -38,6 +38,7 @@ _LATER_DEFAULTS: dict[str, Any] = {
     "exclude_first_token": False,
     "dtype": "auto",
     "pooling": "mean",
+    "long_texts": "truncate",
 }
 
 
@@ -65,8 +66,9 @@ class MeasureConfig:
     Decoder embedders: ``prompt`` / ``prompt_name``, ``exclude_prompt_tokens``,
     ``exclude_first_token`` and ``dtype`` are encoder options (:class:`~socm.encode.Encoder`);
     ``pooling="model"`` takes d_μ from the model's own pooled embedding (the native-pooling
-    variant, an extension beyond the paper). Each enters :meth:`result_key` only when it
-    differs from its default.
+    variant, an extension beyond the paper). ``long_texts="window"`` encodes texts beyond the
+    maximum length whole (:mod:`socm.encode.windows`). Each enters :meth:`result_key` only
+    when it differs from its default.
     """
 
     model: str = DEFAULT_MODEL
@@ -106,6 +108,7 @@ class MeasureConfig:
     exclude_first_token: bool = False
     dtype: str = "auto"
     pooling: str = "mean"
+    long_texts: str = "truncate"
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that determine a result (as stored in ``summary.json["config"]``)."""
@@ -151,6 +154,7 @@ class MeasureConfig:
             exclude_first_token=self.exclude_first_token,
             dtype=self.dtype,
             pooling=self.pooling,
+            long_texts=self.long_texts,
         )
         return replace(spec, **overrides)
 

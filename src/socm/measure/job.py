@@ -158,7 +158,7 @@ def _score(
         summary["config"] = cfg.to_dict()
         _write_texts(
             writer.path("texts.jsonl"), chosen, encoded, spreads, res, opts.schema,
-            stats.top_token_shares,
+            stats.top_token_shares, windowed=cfg.long_texts == "window",
         )  # fmt: skip
         atomic_write_json(writer.path("summary.json"), summary)
     return summary, job.out
@@ -208,9 +208,11 @@ def _write_texts(
     res: dict,
     schema: PairSchema,
     shares: np.ndarray,
+    windowed: bool = False,
 ) -> None:
     """texts.jsonl: each text with its token count, spread, top token's share of the spread
-    and means over its scored pairs."""
+    and means over its scored pairs; with ``windowed`` (``long_texts="window"``) the windows
+    it was encoded in."""
 
     def num(x: float) -> float | None:
         return None if not np.isfinite(x) else float(x)
@@ -226,6 +228,7 @@ def _write_texts(
                 "normalized_spread": float(spreads[k]),
                 "top_token_share": num(shares[k]),
                 "truncated": bool(encoded.truncated[k]),
+                **({"n_windows": int(encoded.n_windows[k])} if windowed else {}),
                 "n_pairs": int(res["text_n_pairs"][k]),
                 **{f"mean_{name}": num(values[k]) for name, values in means.items()},
             }

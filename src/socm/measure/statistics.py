@@ -85,10 +85,11 @@ def stats_collector(cfg: MeasureConfig, enc: Encoder, corpus: Corpus) -> Iterato
     dim = getattr(enc.config, "hidden_size", None)
     expected = None
     if cfg.store is None and isinstance(dim, int):
-        bound = stats_nbytes([enc.max_length] * len(corpus), dim)
+        longest = dim + 1 if enc.policy.long_texts == "window" else enc.max_length  # rank ≤ D
+        bound = stats_nbytes([longest] * len(corpus), dim)
         expected = bound
         if bound > budget:  # the bound does not settle it: count the tokens
-            kept, _ = enc.policy.counts(corpus.texts, progress=cfg.progress)
+            kept, _, _ = enc.policy.counts(corpus.texts, progress=cfg.progress)
             expected = stats_nbytes(kept, dim)
     temp: list[Path] = []
 

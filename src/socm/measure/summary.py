@@ -22,6 +22,7 @@ __all__ = [
     "pairs_words",
     "pooling_fields",
     "sink_fields",
+    "window_fields",
     "with_ci",
 ]
 
@@ -128,6 +129,7 @@ def build_summary(
         "token_policy": enc.token_policy(),
         **pooling_fields(cfg, enc),
         "n_truncated": encoded.n_truncated,
+        **window_fields(enc, encoded),
         "n_dropped_empty": chosen.n_dropped,
         **{k: s.get(k) for k in average_keys(schema)},
         **{k: s.get(k) for k in _STAT_KEYS},
@@ -141,6 +143,15 @@ def build_summary(
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def window_fields(enc: Encoder, encoded: EncodeResult) -> dict:
+    """With ``long_texts="window"``: ``n_windowed`` (texts encoded in more than one window)
+    and ``max_windows``; nothing otherwise, so other runs' summaries stay as they were."""
+    if enc.policy.long_texts != "window":
+        return {}
+    windows = list(encoded.n_windows) or [1]
+    return {"n_windowed": sum(w > 1 for w in windows), "max_windows": max(windows)}
 
 
 def _possible(summary: dict) -> int | None:
@@ -240,6 +251,11 @@ def format_summary(summary: dict, out: Path) -> str:
         ("pairs with d_sigma > 1", f"{summary['n_d_sigma_over_1']:,}"),
         *_sink_rows(summary),
         ("truncated texts", str(summary["n_truncated"])),
+        *(
+            [("texts in windows", f"{summary['n_windowed']:,} (up to {summary['max_windows']})")]
+            if "n_windowed" in summary
+            else []
+        ),
         (
             "time encode/pairs/total",
             "/".join(f"{summary['timings'][k]:.1f}s" for k in ("encode_s", "pairs_s", "total_s"))

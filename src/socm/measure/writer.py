@@ -110,7 +110,14 @@ _IDENTITY = (
 )
 #: Token-policy and precision settings added later: part of the identity only when set (they
 #: are left out of the result key at their defaults), so earlier folders keep theirs.
-_LATER_IDENTITY = ("prompt", "prompt_name", "exclude_prompt_tokens", "exclude_first_token", "dtype")
+_LATER_IDENTITY = (
+    "prompt",
+    "prompt_name",
+    "exclude_prompt_tokens",
+    "exclude_first_token",
+    "dtype",
+    "long_texts",
+)
 
 
 def settings_hash(cfg: MeasureConfig, command: str = "measure") -> str:

@@ -39,7 +39,7 @@ def to_stats_block(block: Any) -> tuple[StatsBlock, dict[str, Any]]:
     -------
     (StatsBlock, dict)
         The statistics, and ``pos``, ``trace``, ``rank``, ``n_tokens``, ``truncated``,
-        ``top_token_share`` arrays,
+        ``n_windows``, ``top_token_share`` arrays,
         ``error`` (the first user error of the block, or ``""``), ``dim``, ``n_cached``,
         ``n_encoded``, ``load_s``.
     """
@@ -76,6 +76,7 @@ def to_stats_block(block: Any) -> tuple[StatsBlock, dict[str, Any]]:
     info["top_token_share"] = np.array([s.top_token_share for s in stats], dtype=np.float64)
     info["n_tokens"] = np.asarray(cols["n_tokens"], dtype=np.int64) if n else np.zeros(0, int)
     info["truncated"] = np.asarray(cols["truncated"], dtype=bool) if n else np.zeros(0, bool)
+    info["n_windows"] = np.asarray(cols["n_windows"], dtype=np.int64) if n else np.zeros(0, int)
     return stats, info
 
 

@@ -73,7 +73,8 @@ class EncodeActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Columns ``pos``, ``mean`` (n, D), ``mean_norm``, ``trace``, ``top_token_share``,
-        ``n_tokens``, ``factor`` (object array of (rank, D) arrays), ``truncated``, ``error``
+        ``n_tokens``, ``factor`` (object array of (rank, D) arrays), ``truncated``, ``n_windows``,
+        ``error``
         (empty, or the user error that stopped this batch), and the batch's ``n_cached``,
         ``n_encoded``, ``load_s`` in its first row (zeros elsewhere)."""
         pos = np.asarray(batch["pos"], dtype=np.int64)
@@ -105,6 +106,7 @@ class EncodeActor:
             "n_tokens": np.array([st.n_tokens for st in stats], dtype=np.int64),
             "factor": factor,
             "truncated": np.array(res.truncated, dtype=bool),
+            "n_windows": np.array(res.n_windows, dtype=np.int64),
             "error": np.array([""] * n, dtype=object),
             **counts,
         }
@@ -126,6 +128,7 @@ def error_batch(pos: np.ndarray, error: str) -> dict[str, np.ndarray]:
         "n_tokens": izeros,
         "factor": factor,
         "truncated": np.zeros(n, dtype=bool),
+        "n_windows": np.ones(n, dtype=np.int64),
         "error": np.array([error] * n, dtype=object),
         "n_cached": izeros.copy(),
         "n_encoded": izeros.copy(),
@@ -163,7 +166,9 @@ class RayEncoding:
 
         t0 = time.perf_counter()
         n = len(corpus)
-        total = EncodeResult(embeddings=[], truncated=[False] * n, n_tokens=[0] * n)
+        total = EncodeResult(
+            embeddings=[], truncated=[False] * n, n_tokens=[0] * n, n_windows=[1] * n
+        )
         if n == 0:
             return RemoteStats(ray, [], [], np.zeros(0), np.zeros(0, int), 0), total
         actors, resources = self._encode_pool()
@@ -237,8 +242,10 @@ class RayEncoding:
             got = f"{len(pos)} texts" + ("" if len(pos) == n else f" of {n}")
             raise SocmError(f"encoding on Ray returned {got}, not every text once in order")
         for info in infos:
-            for p, t, k in zip(info["pos"], info["truncated"], info["n_tokens"], strict=True):
-                total.truncated[p], total.n_tokens[p] = bool(t), int(k)
+            for p, t, k, w in zip(
+                info["pos"], info["truncated"], info["n_tokens"], info["n_windows"], strict=True
+            ):
+                total.truncated[p], total.n_tokens[p], total.n_windows[p] = bool(t), int(k), int(w)
             total.n_cached += info["n_cached"]
             total.n_encoded += info["n_encoded"]
             total.load_seconds = max(total.load_seconds, info["load_s"])
