@@ -6,6 +6,10 @@ textbook D x D route (socm.core.reference) on a sample of pairs, with the speed 
     python benchmarks/bench_engine.py [--n 1000] [--dims 384 768] [--numerics exact]
     python benchmarks/bench_engine.py --tokens 16 32 64 128 256 512 [--before DIR]
 
+``--breakdown N``: where the time of a pair goes at N tokens (one thread): the whole engine,
+and alone the cross-Gram products, the Gram matrices (dsyrk), the eigenvalues (dsyevr) and the
+SVD fallback at the share of pairs that take it; the rest is scheduling and memory traffic.
+
 ``--tokens``: µs per pair at texts of exactly that many tokens (D = 384), all pairs and listed
 pairs, each in a fresh process; with ``--before DIR`` (the ``src`` folder of another checkout,
 e.g. the commit before an engine change: ``git worktree add /tmp/before <commit>``) the same
@@ -127,6 +131,50 @@ def one_length(tokens: int, mode: str, numerics: str) -> None:
     print(json.dumps(row))
 
 
+def breakdown(tokens: int, dim: int = 384) -> None:
+    """``--breakdown``: µs per pair of the engine's parts at ``tokens`` tokens, one thread."""
+    from scipy.linalg import blas, lapack
+
+    from socm.core.metrics import fidelity_exact
+
+    torch.set_num_threads(1)
+    n = TOKEN_TEXTS.get(tokens, 100)
+    stats = socm.core.stats.token_stats_many(make_texts(np.full(n, tokens), dim))
+    socm.core.pairwise(stats[:8])  # warm-up
+    t0 = time.perf_counter()
+    res = socm.core.pairwise(stats)
+    whole = (time.perf_counter() - t0) / len(res) * 1e6
+    f = torch.from_numpy(np.concatenate([s.factor for s in stats]))
+    r = stats[0].factor.shape[0]
+    t0 = time.perf_counter()
+    big = f @ f.T  # every pair's cross-Gram in one product (both orders: twice the pairs)
+    gemm = (time.perf_counter() - t0) / (n * n) * 1e6
+    blocks = [big[i * r : (i + 1) * r, j * r : (j + 1) * r].numpy() for i, j in
+              zip(*np.triu_indices(n, 1), strict=True)][:2000]  # fmt: skip
+    t0 = time.perf_counter()
+    grams = [blas.dsyrk(1.0, np.ascontiguousarray(b), lower=1) for b in blocks]
+    syrk = (time.perf_counter() - t0) / len(blocks) * 1e6
+    t0 = time.perf_counter()
+    for k in grams:
+        lapack.dsyevr(k, compute_v=0, lower=1, overwrite_a=1)
+    evr = (time.perf_counter() - t0) / len(blocks) * 1e6
+    m = torch.from_numpy(np.stack(blocks[:500]))
+    t0 = time.perf_counter()
+    fidelity_exact(m, atol=math.inf)  # never the SVD
+    no_svd = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fast = fidelity_exact(m)  # the engine's accuracy target: the SVD where the bound asks
+    fallback = max(0.0, time.perf_counter() - t0 - no_svd) / len(m) * 1e6
+    exact = torch.linalg.svdvals(m).sum(-1)
+    parts = {"cross-Gram GEMM": gemm, "Gram (dsyrk)": syrk, "eigenvalues (dsyevr)": evr,
+             "SVD fallback": fallback}  # fmt: skip
+    rest = whole - sum(parts.values())
+    print(f"{tokens} tokens (rank {r}), D = {dim}, one thread: {whole:.1f} µs per pair")
+    for name, us in [*parts.items(), ("rest: scheduling, copies, Python", rest)]:
+        print(f"  {name:<34} {us:8.1f} µs  {us / whole:6.1%}")
+    print(f"  max |fast - SVD| fidelity on {len(m)} pairs: {float((fast - exact).abs().max()):.1e}")
+
+
 def compare_lengths(args: argparse.Namespace) -> None:
     """``--tokens``: this engine (and ``--before``'s) at each length, alternating runs."""
     engines = {"now": str(Path(socm.__file__).parents[1])}
@@ -172,7 +220,11 @@ def main() -> None:
     ap.add_argument("--before", help="src folder of the engine to compare with (--tokens)")
     ap.add_argument("--repeat", type=int, default=2, help="runs per engine and length")
     ap.add_argument("--one-length", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--breakdown", type=int, help="where the time goes at this many tokens")
     args = ap.parse_args()
+    if args.breakdown:
+        breakdown(args.breakdown)
+        return
     if args.one_length:
         one_length(int(args.one_length[0]), args.one_length[1], args.numerics)
         return

@@ -9,6 +9,7 @@ down at its end; every run connects to it by address like ``socm measure --ray-a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -137,6 +138,26 @@ def test_measure_on_ray_equals_local_and_survives_a_killed_worker(
     )
     assert again[0]["timings"]["n_encoded"] == 0
     assert_same_run(again, remote, by_pair=True)
+
+
+def test_windows_on_ray_equal_local(cluster, shared, tmp_path, small_tiles):
+    """--long-texts window with a 16-token limit: most texts run in several windows, on the
+    cluster's actors as here."""
+    base = run_config(
+        shared / "head30.txt", tmp_path, n_texts="all", max_length=16, long_texts="window"
+    )
+    local = run_measure(replace(base, out=str(tmp_path / "a")))
+    remote = run_measure(
+        replace(base, out=str(tmp_path / "ray"), backend="ray", backend_address=cluster)
+    )
+    assert_same_run(local, remote, by_pair=True)
+    rows = [
+        [json.loads(x) for x in (run / "texts.jsonl").read_text().splitlines()]
+        for run in (local[1], remote[1])
+    ]
+    assert [r["n_windows"] for r in rows[0]] == [r["n_windows"] for r in rows[1]]
+    assert [r["n_tokens"] for r in rows[0]] == [r["n_tokens"] for r in rows[1]]
+    assert local[0]["n_windowed"] == remote[0]["n_windowed"] > N_TEXTS // 2
 
 
 def test_mine_on_ray_equals_local(cluster, shared, tmp_path, small_tiles, capsys):
