@@ -561,7 +561,9 @@ def _listed_pairs(
     ladder_k = np.array([_pad(k) for k in range(int(bank.rank.max()) + 1)], dtype=np.int64)
     ka, kb = ladder_k[bank.rank[i]], ladder_k[bank.rank[j]]
     key = ka * (int(ladder_k.max()) + 1) + kb
-    order = np.argsort(key, kind="stable")
+    # by padded ranks, then by first text: a chunk's pairs share few first texts, each a
+    # group of :meth:`_Bank.cross_grams` (one GEMM per group)
+    order = np.lexsort((i, key))
     bounds = np.flatnonzero(np.diff(key[order])) + 1
     chunks = []
     for bucket in np.split(order, bounds):
