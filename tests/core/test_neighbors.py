@@ -27,3 +27,24 @@ def test_the_estimate_times_the_block_dtype_asked_for(rng):
     means = rng.normal(size=(2000, 64))
     for dtype in ("auto", "float64", "float32"):
         assert 0 < exact_search_seconds(means, "cpu", block_dtype=dtype) < 60
+
+
+def test_float32_blocks_in_column_chunks_find_the_float64_neighbours(rng, monkeypatch):
+    """On the CPU float32 blocks convert the means a chunk of texts at a time (no float32
+    copy of all of them): with chunks of 7 texts the neighbours and their float64 cosines are
+    those of the float64 search."""
+    means = rng.normal(size=(300, 16)) + 0.5
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    want_idx, want_cos, _ = nearest_neighbors(
+        means, 5, "exact", device="cpu", block_dtype="float64"
+    )
+    monkeypatch.setattr(neighbors, "CONVERT_CHUNK_TEXTS", 7)
+    calls = []
+    scores = neighbors._scores
+    monkeypatch.setattr(neighbors, "_scores", lambda *a: calls.append(1) or scores(*a))
+    idx, cos, _ = nearest_neighbors(
+        means, 5, "exact", device="cpu", block_dtype="float32", block_bytes=16 * 300 * 4
+    )
+    assert len(calls) > 1  # several row blocks, each in chunks of 7 texts
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(cos, want_cos)

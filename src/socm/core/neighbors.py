@@ -228,7 +228,10 @@ def _exact(
     tau = _score_tolerance(dim, norm2, _U32 if dtype == torch.float32 else _U64)
     depth = min(n - 1, k + (max(k, 8) if margin is None else margin))
     m_cpu = torch.from_numpy(means)
-    m = m_cpu.to(device=device, dtype=dtype)
+    # on the CPU, means of another dtype are converted a column chunk at a time (no copy of
+    # all N means: memory beyond the means stays O(block * N))
+    chunked = device.type == "cpu" and m_cpu.dtype != dtype
+    m = m_cpu if chunked else m_cpu.to(device=device, dtype=dtype)
     itemsize = 4 if dtype == torch.float32 else 8
     block = int(max(1, min(len(rows), block_bytes // (itemsize * max(n, 1)))))
     idx = np.empty((len(rows), k), dtype=np.int64)
@@ -239,7 +242,7 @@ def _exact(
         for s in range(0, len(rows), block):
             q = rows[s : s + block]
             tq = torch.from_numpy(q).to(device)
-            scores = m[tq] @ m.T  # (b, N)
+            scores = _scores(m, tq, dtype) if chunked else m[tq] @ m.T  # (b, N)
             scores[torch.arange(len(q), device=device), tq] = -math.inf  # self
             val, lab = torch.topk(scores, depth, dim=1)  # descending
             thr = _round_down(val[:, k - 1].double() - 2 * tau, dtype)
@@ -261,6 +264,20 @@ def _exact(
     if bar is not None:
         bar.close()
     return idx, cos, n_full
+
+
+def _scores(m: torch.Tensor, rows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``m[rows] @ m.T`` in ``dtype`` with ``m`` (CPU) converted :data:`CONVERT_CHUNK_TEXTS` rows at
+    a time: the same products, without a converted copy of ``m``."""
+    q = m[rows].to(dtype)
+    out = torch.empty(len(rows), m.shape[0], dtype=dtype)
+    for c in range(0, m.shape[0], CONVERT_CHUNK_TEXTS):
+        out[:, c : c + CONVERT_CHUNK_TEXTS] = q @ m[c : c + CONVERT_CHUNK_TEXTS].to(dtype).T
+    return out
+
+
+#: Texts converted at a time by :func:`_scores` (12 MB of float32 at D = 384).
+CONVERT_CHUNK_TEXTS = 8192
 
 
 def _batches(n: int, size: int) -> Iterable[np.ndarray]:
