@@ -207,17 +207,7 @@ def run_mine(
     """
     t_start = time.perf_counter()
     opts = mine_options(options, **changes)
-    if cache_dtype not in CACHE_DTYPES:
-        raise SocmError(
-            f"--cache-dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}"
-        )
-    check_numerics(cfg.numerics)
-    if cfg.pairs_file:
-        raise SocmError("socm mine searches the whole corpus for its pairs: drop --pairs")
-    if cfg.max_pairs is not None:
-        raise SocmError("socm mine scores each text's neighbours: drop --max-pairs")
-    if cfg.pooling != "mean":
-        raise SocmError("socm mine searches the mean-pooled embeddings: drop pooling='model'")
+    _check_settings(cfg, cache_dtype)
     show = _whole("--show", show, allow_none=False)
     block = _whole("block", block, allow_none=False)
     record = {**opts.record(), "cache_dtype": cache_dtype}
@@ -306,6 +296,21 @@ def run_mine(
         summary["config"] = cfg.to_dict()
         atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
     return summary, job.out
+
+
+def _check_settings(cfg: MeasureConfig, cache_dtype: str) -> None:
+    """Refuse the settings a mine run cannot honour (before a model is loaded)."""
+    if cache_dtype not in CACHE_DTYPES:
+        raise SocmError(
+            f"--cache-dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}"
+        )
+    check_numerics(cfg.numerics)
+    if cfg.pairs_file:
+        raise SocmError("socm mine searches the whole corpus for its pairs: drop --pairs")
+    if cfg.max_pairs is not None:
+        raise SocmError("socm mine scores each text's neighbours: drop --max-pairs")
+    if cfg.pooling != "mean":
+        raise SocmError("socm mine searches the mean-pooled embeddings: drop pooling='model'")
 
 
 def _mine_on(

@@ -4,8 +4,9 @@
 the public encoding calls), ``batching`` pads and orders texts, ``forward`` runs the model and
 fills the caches, ``cache`` stores one checksummed entry per text; ``pooling`` reads how a model
 pools and which prompts it declares and computes its own pooled embeddings, ``precision``
-resolves the forward pass's dtype, ``loading`` holds an encoder's model, ``windows`` lays out
-texts longer than the model's limit in overlapping windows.
+resolves the forward pass's dtype, ``loading`` holds an encoder's model, ``inputs`` its
+tokenisation and batching calls, ``windows`` lays out texts longer than the model's limit in
+overlapping windows.
 """
 
 from socm.encode.cache import EmbeddingCache, default_cache_dir, text_key

@@ -23,7 +23,7 @@ caches stay valid.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,22 +31,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from socm.encode.batching import iter_batches
 from socm.encode.cache import EmbeddingCache
 from socm.encode.forward import Outputs, run_forward, select_hidden_state
+from socm.encode.inputs import InputsMixin
 from socm.encode.layers import PerLayerMixin
 from socm.encode.loading import ModelHolder
 from socm.encode.models import load_tokenizer, pick_device, resolve_model
 from socm.encode.pooling import (
     POOLING_CHOICES,
     check_native_pooling,
-    pool_masks,
     read_embedder_info,
     resolve_prompt,
 )
 from socm.encode.precision import resolve_forward_dtype
 from socm.encode.tokens import TokenPolicy, check_max_length
-from socm.encode.windows import attends_causally
 from socm.errors import SocmError
 from socm.files import check_writable_dir
 
@@ -155,7 +153,7 @@ class EncoderSpec:
         return replace(self, model=model, cache_dir=cache)
 
 
-class Encoder(ModelHolder, PerLayerMixin):
+class Encoder(ModelHolder, PerLayerMixin, InputsMixin):
     """Token-embedding extractor for one model and token policy.
 
     Parameters
@@ -266,7 +264,6 @@ class Encoder(ModelHolder, PerLayerMixin):
             exclude_prompt_tokens=exclude_prompt_tokens, exclude_first_token=exclude_first_token,
             long_texts=long_texts,
         )  # fmt: skip
-        self._causal: bool | None = None
         self.prompt = self.policy.prompt
         self.n_hidden_states: int | None = None
         self.cache_root = Path(cache_dir) if cache_dir is not None else None
@@ -303,44 +300,9 @@ class Encoder(ModelHolder, PerLayerMixin):
         pooling = {"pooling": self.embedder.name, "include_prompt": self.embedder.include_prompt}
         return {**self.cache_config(), "native_pooling": pooling}
 
-    def attends_causally(self) -> bool:
-        """Whether the model attends causally (measured once, on the loaded model:
-        :func:`socm.encode.windows.attends_causally`); decides which window a token of a long
-        text is taken from."""
-        if self._causal is None:
-            self._causal = attends_causally(self.model, self.device, len(self.tokenizer))
-        return self._causal
-
     def token_policy(self) -> dict:
         """This encoder's token policy (special tokens, prefix, prompt, maximum length)."""
         return self.policy.as_dict()
-
-    # ------------------------------------------------------------------ tokenisation
-    def tokenize(self, texts: Sequence[str]) -> dict:
-        """:meth:`TokenPolicy.tokenize <socm.encode.tokens.TokenPolicy.tokenize>`."""
-        return self.policy.tokenize(texts)
-
-    def token_strings(self, text: str) -> list[str]:
-        """The token strings of ``text`` kept under the policy (for labels in figures)."""
-        return self.policy.token_strings(text)
-
-    def prepare(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> dict:
-        """:meth:`TokenPolicy.prepare <socm.encode.tokens.TokenPolicy.prepare>`, with the
-        texts' names (``ids``, default positions) for errors and, with native pooling, the
-        tokens the model's pooling sees (``pool``)."""
-        tokens = self.policy.prepare(texts, ids)
-        tokens["ids"] = list(ids) if ids is not None else [str(k) for k in range(len(texts))]
-        if self.pooling == "model":
-            tokens["pool"] = pool_masks(self.policy, tokens, self.embedder.include_prompt)
-        return tokens
-
-    def batches(
-        self, tokens: dict, todo: Sequence[int] | None = None
-    ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-        """Padded model inputs on this encoder's device, longest texts first
-        (:func:`socm.encode.batching.iter_batches`)."""
-        todo = range(len(tokens["input_ids"])) if todo is None else todo
-        return iter_batches(self.tokenizer, tokens, todo, self.batch_size, self.device)
 
     # ------------------------------------------------------------------ encoding
     def forward(self, batch: dict) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:

@@ -286,7 +286,7 @@ class SOCMEvaluator(_Evaluator):
             prompt_length = features.get("prompt_length")
         else:  # sentence-transformers 5: the prompt prepended, its length as encode counts it
             features = model.tokenize([prompt + t for t in batch] if prompt else batch)
-            prompt_length = self._prompt_length(model, prompt) if prompt else None
+            prompt_length = _prompt_length(model, prompt) if prompt else None
         if "cu_seq_lens_q" in features:
             raise SocmError(
                 "SOCMEvaluator: the model's first module packs texts without padding "
@@ -308,52 +308,52 @@ class SOCMEvaluator(_Evaluator):
             )
             keep &= torch.cumsum(mask.to(torch.int64), dim=1) > n  # the first n counted tokens
         if self.exclude_special_tokens:
-            keep &= ~self._special(model, batch, prompt, features["input_ids"], mask)
+            keep &= ~_special(model, batch, prompt, features["input_ids"], mask)
         return hidden, keep
 
-    @staticmethod
-    def _prompt_length(model: Any, prompt: str) -> int | None:
-        """The prompt's length in tokens as ``encode`` of sentence-transformers 5 counts it:
-        the model's own count where it has one (a trailing special token left out), else the
-        tokenised prompt less its last token."""
-        if hasattr(model, "_get_prompt_length"):
-            return model._get_prompt_length(prompt)
-        ids = model.tokenize([prompt]).get("input_ids")
-        return None if ids is None else ids.shape[-1] - 1
 
-    def _special(
-        self,
-        model: Any,
-        batch: list[str],
-        prompt: str | None,
-        input_ids: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> torch.Tensor:
-        """The tokens the tokenizer added to each text (its ``special_tokens_mask``, as ``socm
-        measure`` takes it), placed on the counted positions of ``input_ids``.
+def _prompt_length(model: Any, prompt: str) -> int | None:
+    """The prompt's length in tokens as ``encode`` of sentence-transformers 5 counts it:
+    the model's own count where it has one (a trailing special token left out), else the
+    tokenised prompt less its last token."""
+    if hasattr(model, "_get_prompt_length"):
+        return model._get_prompt_length(prompt)
+    ids = model.tokenize([prompt]).get("input_ids")
+    return None if ids is None else ids.shape[-1] - 1
 
-        Raises
-        ------
-        SocmError
-            The model's first module tokenised a text otherwise than its tokenizer does.
-        """
-        texts = [prompt + t for t in batch] if prompt else batch
-        enc = model.tokenizer(
-            texts,
-            truncation=True,
-            max_length=model.max_seq_length,
-            return_special_tokens_mask=True,
-        )
-        special = torch.zeros_like(mask)
-        for row, (ids, flags) in enumerate(
-            zip(enc["input_ids"], enc["special_tokens_mask"], strict=True)
-        ):
-            counted = input_ids[row][mask[row]].tolist()
-            if counted != list(ids):
-                raise SocmError(
-                    f"SOCMEvaluator: text {row} is tokenised differently by the model's first "
-                    "module and by its tokenizer; exclude_special_tokens cannot place the "
-                    "special tokens"
-                )
-            special[row, mask[row]] = torch.tensor(flags, dtype=torch.bool, device=mask.device)
-        return special
+
+def _special(
+    model: Any,
+    batch: list[str],
+    prompt: str | None,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """The tokens the tokenizer added to each text (its ``special_tokens_mask``, as ``socm
+    measure`` takes it), placed on the counted positions of ``input_ids``.
+
+    Raises
+    ------
+    SocmError
+        The model's first module tokenised a text otherwise than its tokenizer does.
+    """
+    texts = [prompt + t for t in batch] if prompt else batch
+    enc = model.tokenizer(
+        texts,
+        truncation=True,
+        max_length=model.max_seq_length,
+        return_special_tokens_mask=True,
+    )
+    special = torch.zeros_like(mask)
+    for row, (ids, flags) in enumerate(
+        zip(enc["input_ids"], enc["special_tokens_mask"], strict=True)
+    ):
+        counted = input_ids[row][mask[row]].tolist()
+        if counted != list(ids):
+            raise SocmError(
+                f"SOCMEvaluator: text {row} is tokenised differently by the model's first "
+                "module and by its tokenizer; exclude_special_tokens cannot place the "
+                "special tokens"
+            )
+        special[row, mask[row]] = torch.tensor(flags, dtype=torch.bool, device=mask.device)
+    return special
