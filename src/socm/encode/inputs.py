@@ -35,7 +35,10 @@ class InputsMixin:
         :func:`socm.encode.windows.attends_causally`); decides which window a token of a long
         text is taken from."""
         if self._causal is None:
-            self._causal = attends_causally(self.model, self.device, len(self.tokenizer))
+            vocab = getattr(self.model.config, "vocab_size", None) or len(self.tokenizer)
+            self._causal = attends_causally(
+                self.model, self.device, min(vocab, len(self.tokenizer))
+            )
         return self._causal
 
     def tokenize(self, texts: Sequence[str]) -> dict:
