@@ -99,14 +99,26 @@ def _reference(model, ids: list[int], max_length: int, lead: int, trail: int, ca
     return np.stack(rows)
 
 
-def test_window_mode_equals_a_per_window_reference(window_encoder, documents):
-    res = window_encoder.encode(documents[:2])
-    model = window_encoder.model
+@pytest.mark.parametrize(("prefix", "batch_size"), [("", 32), ("query: ", 3)])
+def test_window_mode_equals_a_per_window_reference(window_encoder, documents, prefix, batch_size):
+    """Batches of 3 rows split a document's windows across forward passes; a prefix opens
+    every window ([CLS] query : ...), its tokens kept from the first."""
+    enc = window_encoder
+    if (prefix, batch_size) != ("", 32):
+        enc = Encoder(
+            MODEL, device="cpu", cache_dir=None, long_texts="window", prefix=prefix,
+            batch_size=batch_size,
+        )  # fmt: skip
+    res = enc.encode(documents[:2])
+    lead = len(enc.tokenizer(prefix)["input_ids"]) - 1  # [CLS] and the prefix's own tokens
     for k, text in enumerate(documents[:2]):
-        ids = window_encoder.tokenizer(text)["input_ids"]
+        ids = enc.tokenizer(prefix + text)["input_ids"]
         assert len(ids) > 2000 and res.n_tokens[k] == len(ids)
-        assert not res.truncated[k] and res.n_windows[k] == len(window_starts(len(ids) - 2, 510))
-        want = _reference(model, ids, 512, 1, 1, causal=False)
+        cap = 512 - lead - 1
+        assert not res.truncated[k] and res.n_windows[k] == len(
+            window_starts(len(ids) - lead - 1, cap)
+        )
+        want = _reference(enc.model, ids, 512, lead, 1, causal=False)
         got = res.embeddings[k]
         assert got.shape == want.shape
         # float32 forward passes of the same inputs, batched differently
@@ -139,10 +151,17 @@ def test_profiles_add_over_windows(window_encoder, documents):
             np.testing.assert_allclose(profiles[k, layer], [spread[0], cos[0]], rtol=1e-5)
 
 
-def test_causal_attention_is_measured_and_takes_the_earliest_window(tiny_decoder, window_encoder):
+@pytest.mark.parametrize(("arch", "options"), [("qwen3", {}), ("llama", {"batch_size": 2})])
+def test_causal_attention_is_measured_and_takes_the_earliest_window(
+    tiny_decoder, window_encoder, arch, options
+):
+    """A decoder without special tokens (qwen3 here) and one with a BOS (llama), the second
+    in batches of 2 windows."""
     assert window_encoder.attends_causally() is False
-    folder = tiny_decoder("qwen3")
-    dec = Encoder(str(folder), device="cpu", cache_dir=None, max_length=16, long_texts="window")
+    folder = tiny_decoder(arch)
+    dec = Encoder(
+        str(folder), device="cpu", cache_dir=None, max_length=16, long_texts="window", **options
+    )
     assert dec.attends_causally() is True
     text = " ".join(f"word{k}" for k in range(40))
     res = dec.encode([text])
@@ -150,6 +169,7 @@ def test_causal_attention_is_measured_and_takes_the_earliest_window(tiny_decoder
     assert res.n_tokens[0] == len(ids) and res.n_windows[0] > 2
     special = set(dec.tokenizer.all_special_ids)
     lead, trail = int(ids[0] in special), int(ids[-1] in special)
+    assert lead == (arch == "llama")
     want = _reference(dec.model, ids, 16, lead, trail, causal=True)
     np.testing.assert_allclose(res.embeddings[0], want, atol=2e-5)
 

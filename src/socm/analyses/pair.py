@@ -44,8 +44,12 @@ DEFINING = (
     "exclude_special_tokens",
     "prefix",
     "max_length",
+    "long_texts",
     "numerics",
 )
+#: Token-policy entries recorded only when set (:func:`socm.encode.tokens.token_policy`), with
+#: the value their absence means.
+_POLICY_DEFAULTS: dict[str, Any] = {"long_texts": "truncate"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,),
     "revision": (str, type(None)),
@@ -54,6 +58,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "exclude_special_tokens": (bool,),
     "prefix": (str,),
     "max_length": (int, type(None)),
+    "long_texts": (str,),
     "numerics": (str,),
 }
 
@@ -171,7 +176,10 @@ def differences(panel: dict, record: dict) -> list[str]:
     policy = record.get("token_policy")
     if isinstance(policy, dict):
         mine = panel.get("token_policy", {})
-        out += [f"{k.replace('_', ' ')} {v!r}" for k, v in policy.items() if mine.get(k) != v]
+        for k in dict.fromkeys([*policy, *mine]):  # a key one side leaves out: its default
+            theirs = policy.get(k, _POLICY_DEFAULTS.get(k))
+            if mine.get(k, _POLICY_DEFAULTS.get(k)) != theirs:
+                out.append(f"{k.replace('_', ' ')} {theirs!r}")
     if record.get("numerics") != panel.get("numerics"):
         out.append(f"numerics {record.get('numerics')}")
     dtype = record.get("cache_dtype", "float32")

@@ -29,6 +29,7 @@ _FOLLOWED = (
     "exclude_special_tokens",
     "prefix",
     "max_length",
+    "long_texts",
     "numerics",
 )
 

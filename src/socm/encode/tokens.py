@@ -144,6 +144,15 @@ class TokenPolicy:
             raise SocmError("--exclude-prompt-tokens needs a prompt (--prompt or --prompt-name)")
         #: The prompt's tokens at the start of every input (0 without a prompt).
         self.prompt_tokens = prompt_length(tokenizer, prompt, max_length)
+        #: The tokens of the prompt and prefix that open every window of a long text.
+        self.window_lead = prompt_length(tokenizer, prompt + prefix, max_length)
+        if long_texts == "window":
+            room = max_length - self.window_lead - tokenizer.num_special_tokens_to_add(pair=False)
+            if room < 1:
+                raise SocmError(
+                    f"--long-texts window: the prompt and prefix ({self.window_lead} tokens) "
+                    f"leave no room for text in a window of {max_length} tokens"
+                )
 
     def as_dict(self) -> dict:
         """:func:`token_policy` of these settings."""
@@ -195,13 +204,16 @@ class TokenPolicy:
     def windows(self, enc: dict, causal: bool) -> Windows:
         """The model inputs of tokenised texts ``enc``, one row per window
         (:func:`socm.encode.windows.split_windows`; one row per text when truncating)."""
-        return split_windows(enc, self.max_length, causal)
+        return split_windows(enc, self.max_length, causal, self.window_lead)
 
     def window_counts(self, enc: dict) -> list[int]:
         """Windows each tokenised text is encoded in (1 when truncating)."""
         if self.long_texts != "window":
             return [1] * len(enc["input_ids"])
-        return [n_windows(special, self.max_length) for special in enc["special_tokens_mask"]]
+        return [
+            n_windows(special, self.max_length, self.window_lead)
+            for special in enc["special_tokens_mask"]
+        ]
 
     def counts(
         self, texts: Sequence[str], chunk: int = 8192, progress: bool = False

@@ -11,8 +11,10 @@ after it ([SEP], </s>, EOS). Each window is a model input of at most L tokens,
 |trail|` (every window sees the special tokens the model expects around a text). Windows start
 at :math:`s_w = wS` with stride :math:`S = C - O` and overlap :math:`O = \lfloor C/4
 \rfloor` (:func:`window_starts`), the last one moved back to end at the content's end; e.g.
-all-MiniLM-L6-v2 (L = 512, C = 510): O = 127, S = 383. A prompt and a prefix are part of the
-content, so they precede the first window only.
+all-MiniLM-L6-v2 (L = 512, C = 510): O = 127, S = 383. A prompt and a prefix open every window
+too: ``lead`` is then the leading special tokens and the prompt and prefix, as many tokens as
+sentence-transformers counts for a prompt (:func:`~socm.encode.pooling.prompt_length` of
+``prompt + prefix``), so every token is embedded under the same instruction.
 
 Which window a token's embedding comes from (:func:`owned_ranges`) is chosen so that it saw the
 most context:
@@ -71,9 +73,10 @@ def window_starts(n_content: int, capacity: int) -> list[int]:
     return [*range(0, n_content - capacity, stride), n_content - capacity]
 
 
-def n_windows(special: Sequence[int], max_length: int) -> int:
-    """Number of windows of a text, from its full tokenisation's special-tokens mask."""
-    return len(_layout(special, max_length)[3])
+def n_windows(special: Sequence[int], max_length: int, lead_min: int = 0) -> int:
+    """Number of windows of a text, from its full tokenisation's special-tokens mask
+    (``lead_min``: the tokens of a prompt and prefix that open every window)."""
+    return len(_layout(special, max_length, lead_min)[3])
 
 
 def owned_ranges(
@@ -133,30 +136,34 @@ class Windows:
         return own & text_keep[src]
 
 
-def _layout(special: Sequence[int], max_length: int) -> tuple[int, int, int, list[int]]:
+def _layout(
+    special: Sequence[int], max_length: int, lead_min: int = 0
+) -> tuple[int, int, int, list[int]]:
     """(lead, trail, capacity, window starts) of a text from its full tokenisation's
-    special-tokens mask: one window ``[0]`` (lead and trail 0) within ``max_length``."""
+    special-tokens mask: one window ``[0]`` (lead and trail 0) within ``max_length``; the lead
+    is at least ``lead_min`` tokens (a prompt and prefix)."""
     special = np.asarray(special, dtype=bool)
     n = len(special)
     if n <= max_length:
         return 0, 0, n, [0]
-    lead = int(np.argmin(special)) if not special.all() else n
+    lead = max(int(np.argmin(special)) if not special.all() else n, lead_min)
     trail = int(np.argmin(special[::-1])) if not special.all() else 0
     capacity = max_length - lead - trail
     return lead, trail, capacity, window_starts(n - lead - trail, capacity)
 
 
-def split_windows(enc: dict, max_length: int, causal: bool) -> Windows:
+def split_windows(enc: dict, max_length: int, causal: bool, lead_min: int = 0) -> Windows:
     """One row per window of every text of a full (untruncated) tokenisation ``enc``
     (``input_ids``, ``attention_mask``, ``special_tokens_mask``; ``token_type_ids`` copied
-    where present), laid out and owned as in the module docstring."""
+    where present), laid out and owned as in the module docstring; ``lead_min``: the tokens of
+    a prompt and prefix, which open every window."""
     out = Windows()
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
     out.rows = {k: [] for k in keys}
     for t, ids in enumerate(enc["input_ids"]):
         n = len(ids)
         rows_of_text = []
-        lead, trail, capacity, starts = _layout(enc["special_tokens_mask"][t], max_length)
+        lead, trail, capacity, starts = _layout(enc["special_tokens_mask"][t], max_length, lead_min)
         if len(starts) == 1:
             pieces = [(np.arange(n), 0, n)]
         else:
