@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from socm.analyses.pair import DEFINING
 from socm.cli.common import (
     HELP_FORMAT,
     config_from_args,
@@ -21,17 +22,9 @@ from socm.measure.rundir import read_mine_summary, read_summary
 
 __all__ = ["FromMine", "add_parsers", "cmd_pair", "cmd_plot", "cmd_report"]
 
-#: socm pair's flags that a followed run's record decides (None on the parser: not given).
-_FOLLOWED = (
-    "revision",
-    "trust_remote_code",
-    "layer",
-    "exclude_special_tokens",
-    "prefix",
-    "max_length",
-    "long_texts",
-    "numerics",
-)
+#: socm pair's flags that a followed run's record decides (None on the parser: not given):
+#: every setting that defines a run's numbers but the model, which socm pair takes as --model.
+_FOLLOWED = tuple(k for k in DEFINING if k != "model")
 
 
 class FromMine(argparse.Action):
