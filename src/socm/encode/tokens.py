@@ -145,8 +145,9 @@ class TokenPolicy:
         #: The prompt's tokens at the start of every input (0 without a prompt).
         self.prompt_tokens = prompt_length(tokenizer, prompt, max_length)
         #: The tokens of the prompt and prefix that open every window of a long text.
-        self.window_lead = prompt_length(tokenizer, prompt + prefix, max_length)
+        self.window_lead = 0
         if long_texts == "window":
+            self.window_lead = prompt_length(tokenizer, prompt + prefix, max_length)
             room = max_length - self.window_lead - tokenizer.num_special_tokens_to_add(pair=False)
             if room < 1:
                 raise SocmError(

@@ -164,8 +164,8 @@ def split_windows(enc: dict, max_length: int, causal: bool, lead_min: int = 0) -
         n = len(ids)
         rows_of_text = []
         lead, trail, capacity, starts = _layout(enc["special_tokens_mask"][t], max_length, lead_min)
-        if len(starts) == 1:
-            pieces = [(np.arange(n), 0, n)]
+        if len(starts) == 1:  # one window: the text's own inputs, as they are
+            pieces = [(None, 0, n)]
         else:
             n_content = n - lead - trail
             owned = owned_ranges(starts, capacity, n_content, causal)
@@ -179,12 +179,12 @@ def split_windows(enc: dict, max_length: int, causal: bool, lead_min: int = 0) -
         for src, first, last in pieces:
             rows_of_text.append(len(out.text))
             out.text.append(t)
-            out.source.append(src)
+            out.source.append(np.arange(n) if src is None else src)
             out.first_owned.append(first)
             out.last_owned.append(last)
             for k in keys:
-                values = np.asarray(enc[k][t])
-                out.rows[k].append(values[src].tolist())
+                whole = enc[k][t]
+                out.rows[k].append(whole if src is None else np.asarray(whole)[src].tolist())
         out.by_text.append(rows_of_text)
     return out
 
