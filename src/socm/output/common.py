@@ -9,6 +9,7 @@ the pair and correlation figures name models.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from socm.output.data import Limits, PairScan, socm_surface
@@ -21,6 +22,7 @@ __all__ = [
     "d_sigma_line",
     "density_contours",
     "model_name",
+    "run_folders",
     "socm_contours",
 ]
 
@@ -28,6 +30,11 @@ SOCM_LEVELS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 """SOCM contour levels (those inside the plotted range are drawn)."""
 COSINE = r"cosine $= 1 - 2\,d_\mu$"
 """Label of the cosine axis."""
+
+
+def run_folders(runs: Any) -> list[Path]:
+    """A figure's run folders: one folder (str or Path) or a list or tuple of them."""
+    return [Path(r) for r in (runs if isinstance(runs, list | tuple) else [runs])]
 
 
 def model_name(model: Any) -> str:

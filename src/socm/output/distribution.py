@@ -19,6 +19,7 @@ import numpy as np
 from socm.errors import SocmError
 from socm.measure.rundir import read_summary
 from socm.measure.summary import is_sample, pairs_words
+from socm.output.common import run_folders
 from socm.output.data import Limits, scan_pairs, shared_limits
 from socm.output.style import LINESTYLES, MARKERS, okabe, pyplot, run_labels, styled
 
@@ -69,7 +70,7 @@ def socm_distribution(
         No run folder, or a folder without ``summary.json``.
     """
     plt = pyplot()
-    runs = [Path(r) for r in (runs if isinstance(runs, list | tuple) else [runs])]
+    runs = run_folders(runs)
     if not runs:
         raise SocmError("the SOCM distribution needs at least one run folder")
     summaries = [read_summary(r) for r in runs]

@@ -19,6 +19,7 @@ import numpy as np
 
 from socm.core.stats import SPREAD_BOUND
 from socm.measure.rundir import read_summary
+from socm.output.common import run_folders
 from socm.output.data import Limits, TextTable, read_texts, spread_relation, spread_share
 from socm.output.style import (
     LINESTYLES,
@@ -212,7 +213,7 @@ def texts_figure(
         The figure.
     """
     plt = pyplot()
-    runs = [Path(r) for r in (runs if isinstance(runs, list | tuple) else [runs])]
+    runs = run_folders(runs)
     tables = [read_texts(r, limits) for r in runs]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.6), layout="constrained")
     single = len(runs) == 1
@@ -270,7 +271,7 @@ def spread_socm_figure(
         The figure.
     """
     plt = pyplot()
-    runs = [Path(r) for r in (runs if isinstance(runs, list | tuple) else [runs])]
+    runs = run_folders(runs)
     labels = labels or run_labels(runs)
     fig, ax = plt.subplots(figsize=(8.4, 4.6 + 0.2 * len(runs)), layout="constrained")
     for k, run in enumerate(runs):
