@@ -178,5 +178,10 @@ def test_window_mode_is_refused_where_one_input_per_text_is_needed(tiny_decoder)
     folder = tiny_decoder("qwen3")
     with pytest.raises(SocmError, match="drop --long-texts window"):
         Encoder(str(folder), device="cpu", cache_dir=None, pooling="model", long_texts="window")
+    with pytest.raises(SocmError, match="leave no room for text in a window of 16 tokens"):
+        Encoder(
+            MODEL, device="cpu", cache_dir=None, max_length=16, long_texts="window",
+            prefix="a very long instruction that fills every window: " * 3,
+        )  # fmt: skip
     with pytest.raises(SocmError, match="--long-texts must be truncate or window"):
         Encoder(MODEL, device="cpu", cache_dir=None, long_texts="slide")
