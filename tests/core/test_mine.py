@@ -141,6 +141,13 @@ def test_hnsw_reports_recall(rng):
     assert info["recall_queries"] == 200 and info["recall"] >= 0.9
     assert idx.shape == (1000, 10) and not (idx == np.arange(1000)[:, None]).any()
     assert (np.diff(cos, axis=1) <= 0).all()
+    assert info["storage"] == "float16" and info["margin"] == 10 and info["ef_search"] == 128
+    rows = np.repeat(np.arange(1000), 10)
+    ref = pair_cosines(pts, rows, idx.ravel()).reshape(1000, 10)
+    np.testing.assert_array_equal(cos, ref)  # re-ranked by the float64 cosines, not float16's
+    exact, _, _ = nearest_neighbors(pts, 10, "exact")
+    hits = (idx[:, :, None] == exact[:, None, :]).any(axis=2).mean()
+    assert info["recall"] == pytest.approx(hits, abs=0.05)  # the sample's recall, all queries'
     res = mine([random_tokens(rng, 6, 8) for _ in range(30)], neighbors=3, search="hnsw")
     assert 0.0 <= res.neighbor_info["recall"] <= 1.0
 

@@ -39,3 +39,14 @@ def test_the_key_covers_texts_order_search_and_encoder():
         candidates_key(["a", "b"], opts.replace(search_options={"margin": 9}), "auto", {}),
     ]
     assert base not in others and len(set(others)) == len(others)
+
+
+def test_the_key_of_an_approximate_search_covers_its_algorithm_version(monkeypatch):
+    import socm.store.candidates as saved
+
+    opts = MineOptions(neighbors=3)
+    hnsw = candidates_key(["a", "b"], opts, "hnsw", {"model": "m"})
+    exact = candidates_key(["a", "b"], opts, "exact", {"model": "m"})
+    monkeypatch.setattr(saved, "HNSW_VERSION", saved.HNSW_VERSION + 1)
+    assert candidates_key(["a", "b"], opts, "hnsw", {"model": "m"}) != hnsw
+    assert candidates_key(["a", "b"], opts, "exact", {"model": "m"}) == exact

@@ -49,9 +49,14 @@ Methods:
 * ``"faiss"``: a faiss ``IndexFlatIP`` (float32, exhaustive) gives the kept scores. The result
   equals ``"exact"``'s bit for bit; the bound assumes IEEE float32 arithmetic, which
   faiss-cpu's BLAS and SIMD kernels use (a reduced-precision GPU index would break it).
-* ``"hnsw"``: an approximate faiss ``IndexHNSWFlat`` graph returns ``k + 1`` candidates,
-  re-ranked by :math:`c_{ij}`; neighbours it misses are lost. Its recall@k against
-  ``"exact"`` is measured on a random sample of queries and reported.
+* ``"hnsw"``: an approximate faiss HNSW graph over the means stored in float16
+  (``IndexHNSWSQ``, half the memory of float32 vectors: 0.77 GB less at N = 10^6, D = 384)
+  returns a shortlist of ``k + margin`` other texts, re-ranked by :math:`c_{ij}`; neighbours
+  it misses are lost. Its recall@k against ``"exact"`` is measured on a random sample of
+  queries and reported. Measured (N = 100,000 synthetic means, D = 384, k = 10, M = 32):
+  recall 0.9999 with float32 vectors and k + 1 candidates, 0.985 with float16 vectors and
+  k + 1, 1.0000 with float16 vectors and the default shortlist of 2k + 1; the float16 graph
+  built in 22 s against 35 s.
 * ``"auto"``: ``"exact"`` (:data:`AUTO_METHOD`) while its estimated time
   (:func:`exact_search_seconds`: :math:`2 N^2 D` flops at the rate of one timed block
   product) is at most :data:`AUTO_EXACT_SECONDS`, or on a GPU; beyond, on a CPU, ``"hnsw"``
@@ -79,6 +84,7 @@ __all__ = [
     "AUTO_EXACT_MAX",
     "AUTO_EXACT_SECONDS",
     "AUTO_METHOD",
+    "HNSW_VERSION",
     "METHODS",
     "auto_method",
     "exact_search_seconds",
@@ -96,6 +102,10 @@ AUTO_EXACT_SECONDS = 1200.0
 ``"hnsw"`` (when faiss is installed)."""
 AUTO_EXACT_MAX = 20_000
 """Largest N for which ``"exact"`` shortlists with float64 blocks by default (float32 above)."""
+
+HNSW_VERSION = 2
+"""Version of the ``"hnsw"`` search's algorithm (2: float16 vectors and a shortlist of
+``k + margin``; 1: float32 vectors and ``k + 1``), part of the key of cached candidates."""
 
 _U64 = 2.0**-53
 _U32 = 2.0**-24
@@ -337,27 +347,39 @@ def _faiss_flat(
 def _hnsw(
     means: np.ndarray,
     k: int,
+    margin: int,
     hnsw_m: int,
     ef_construction: int,
     ef_search: int,
     batch: int,
     progress: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Approximate HNSW search re-ranked by the reference cosine; returns also short rows."""
+    """Approximate HNSW search, a shortlist of ``k + margin`` other texts per query re-ranked
+    by the reference cosine; returns also the rows with fewer than ``k`` others."""
     faiss = require_faiss()
     n, dim = means.shape
-    index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    fp16 = faiss.ScalarQuantizer.QT_fp16
+    index = faiss.IndexHNSWSQ(dim, fp16, hnsw_m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = ef_construction
-    for q in _batches(n, 1 << 16):  # the index holds its own float32 copy: add in slices
-        index.add(np.ascontiguousarray(means[q], dtype=np.float32))
-    index.hnsw.efSearch = max(ef_search, k + 1)
+    bar = _bar(progress, n, "neighbour graph")
+    for q in _batches(n, 1 << 14):  # the index holds its own float16 copy: add in slices
+        block = np.ascontiguousarray(means[q], dtype=np.float32)
+        if not index.is_trained:
+            index.train(block)  # float16 storage learns nothing; faiss asks for the call
+        index.add(block)
+        if bar is not None:
+            bar.update(len(q))
+    if bar is not None:
+        bar.close()
+    depth = min(n, k + margin + 1)
+    index.hnsw.efSearch = max(ef_search, depth)
     m_cpu = torch.from_numpy(means)
     idx = np.empty((n, k), dtype=np.int64)
     cos = np.empty((n, k), dtype=np.float64)
     short = []
     bar = _bar(progress, n, "neighbours")
     for q in _batches(n, batch):
-        _, lab = index.search(np.ascontiguousarray(means[q], dtype=np.float32), k + 1)
+        _, lab = index.search(np.ascontiguousarray(means[q], dtype=np.float32), depth)
         other = (lab != q[:, None]) & (lab >= 0)
         enough = other.sum(axis=1) >= k
         short.append(q[~enough])
@@ -457,8 +479,9 @@ def nearest_neighbors(
     progress : bool
         Show a progress bar.
     margin : int, optional
-        ``"exact"`` and ``"faiss"``: extra candidates kept per query beyond ``k`` (default
-        ``max(k, 8)``); affects speed only, never the result.
+        Extra candidates kept per query beyond ``k`` (default ``max(k, 8)``): for
+        ``"exact"`` and ``"faiss"`` it affects speed only, never the result; for ``"hnsw"``
+        the graph's shortlist, re-ranked in float64 (a longer one raises recall).
     block_bytes : int
         ``"exact"``: memory of one block of scores (``block * N * itemsize`` bytes).
     block_dtype : {"auto", "float64", "float32"}
@@ -469,8 +492,8 @@ def nearest_neighbors(
     batch : int
         faiss methods: queries per search call.
     hnsw_m, ef_construction, ef_search : int
-        ``"hnsw"``: graph degree ``M``, ``efConstruction`` and ``efSearch`` (at least
-        ``k + 1``).
+        ``"hnsw"``: graph degree ``M``, ``efConstruction`` and ``efSearch`` (at least the
+        shortlist, ``k + margin + 1``).
     recall_sample : int
         ``"hnsw"``: queries on which recall@k is measured against ``"exact"``.
     seed : int
@@ -487,7 +510,8 @@ def nearest_neighbors(
         (:math:`\tau`), ``block_dtype``, ``margin`` and ``n_full_rows`` (rows whose shortlist
         came from a full scan, ``"exact"``); ``tolerance``, ``margin`` and
         ``n_deeper_searches`` (queries searched again, ``"faiss"``); ``recall``,
-        ``recall_queries``, ``n_exact_fallback`` and the HNSW parameters (``"hnsw"``).
+        ``recall_queries``, ``n_exact_fallback``, ``margin``, ``storage`` and the HNSW
+        parameters (``"hnsw"``).
 
     Raises
     ------
@@ -538,7 +562,10 @@ def nearest_neighbors(
         idx, cos, deeper = _faiss_flat(arr, k, margin, tau, batch, progress)
         info.update(tolerance=tau, margin=margin, n_deeper_searches=deeper)
     else:
-        idx, cos, short = _hnsw(arr, k, hnsw_m, ef_construction, ef_search, batch, progress)
+        margin = max(k, 8) if margin is None else margin
+        idx, cos, short = _hnsw(
+            arr, k, margin, hnsw_m, ef_construction, ef_search, batch, progress
+        )
         if short.size:  # the graph returned fewer than k other texts: search those exactly
             idx[short], cos[short], _ = _exact(arr, k, short, dev, dtype, norm2, block_bytes, False)
         rng = np.random.default_rng(seed)
@@ -549,8 +576,10 @@ def nearest_neighbors(
             recall=float(hits) / (len(sample) * k),
             recall_queries=len(sample),
             n_exact_fallback=int(short.size),
+            margin=margin,
+            storage="float16",
             hnsw_m=hnsw_m,
             ef_construction=ef_construction,
-            ef_search=max(ef_search, k + 1),
+            ef_search=max(ef_search, min(n, k + margin + 1)),
         )
     return idx, cos, info

@@ -171,9 +171,11 @@ class PairResult:
     @classmethod
     def concat(cls, tiles: Sequence[PairResult], schema: PairSchema | None = None) -> PairResult:
         """The tiles one after the other (an empty result with ``schema``'s columns when there
-        are none)."""
+        are none; the tile itself when there is one)."""
         if not tiles:
             return cls.empty(schema)
+        if len(tiles) == 1:  # no copy: a mine's single tile of every candidate is large
+            return tiles[0]
         names = list(tiles[0].columns)
         return cls(
             np.concatenate([t.i for t in tiles]),

@@ -6,7 +6,8 @@ random-pair cosines and the search's report) are written once the search is done
 statistics store of the run (``<store root>/candidates/<key>.npz``), in one atomic write. The
 key hashes everything that defines them: the searched texts' keys in order (each the SHA-256
 of the text: :func:`socm.encode.text_key`), the encoder's configuration (the store's), the
-number of neighbours, the search method that ran and its options, and the
+number of neighbours, the search method that ran (with the version of its algorithm
+when approximate) and its options, and the
 seed and number of the random pairs. A file that cannot be read back whole is ignored (the
 search runs again and replaces it), never read as other candidates.
 """
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from socm.core.mine import Candidates, MineOptions
+from socm.core.neighbors import HNSW_VERSION
 from socm.files import atomic_write_bytes
 
 __all__ = ["CANDIDATES_FORMAT", "candidates_key", "load_candidates", "save_candidates"]
@@ -54,6 +56,7 @@ def candidates_key(
                 "random_pairs": options.random_pairs,
                 "seed": options.seed,
                 "config": config,
+                **({"hnsw_version": HNSW_VERSION} if method == "hnsw" else {}),
             },
             sort_keys=True,
             default=str,
