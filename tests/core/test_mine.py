@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
@@ -12,12 +13,13 @@ from socm import mine
 from socm.core.locality import chunk_pairs, locality_order
 from socm.core.metrics import relative_d_sigma_from_bw2
 from socm.core.mine import (
+    Candidates,
     MineOptions,
     find_candidates,
     rank_candidates,
 )
 from socm.core.neighbors import nearest_neighbors, pair_cosines
-from socm.core.pairs import pairwise
+from socm.core.pairs import PairResult, pairwise
 from socm.core.stats import token_stats_many
 
 DIM = 16
@@ -437,3 +439,46 @@ def test_every_ranking_finds_planted_shape_differences_at_equal_means(rng, rank_
     np.testing.assert_allclose(res.d_mu[: len(planted)], 0.0, atol=1e-12)
     assert (res.relative_d_sigma[: len(planted)] > 0.99).all()
     assert (res.relative_d_sigma[len(planted) :] < 0.5).all()
+
+
+def _ranked_inputs(rng, n=5_000, p=70_000):
+    """Candidates and scores of ``p`` random pairs (more than one block of ``_keep``)."""
+    i = rng.integers(0, n - 1, p)
+    j = i + 1 + rng.integers(0, n - 1 - i)
+    cand = Candidates(
+        i, j, rng.uniform(0.5, 1, p), n, rank_1=rng.integers(0, 6, p),
+        rank_2=rng.integers(0, 6, p), random_cosines=np.sort(rng.uniform(-1, 1, 500)),
+    )  # fmt: skip
+    cols = {k: rng.uniform(0, 1, p) for k in ("d_mu", "d_sigma", "socm", "relative_d_sigma")}
+    return cand, PairResult(i, j, **cols)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [MineOptions(), MineOptions(max_per_text=3), MineOptions(max_per_text=2, top_k=500)],
+)
+def test_a_ranking_that_consumes_its_inputs_equals_one_that_does_not(rng, opts):
+    cand, scores = _ranked_inputs(rng)
+    ref = rank_candidates(copy.deepcopy(cand), copy.deepcopy(scores), opts)
+    got = rank_candidates(cand, scores, opts, consume=True)
+    np.testing.assert_array_equal(got.i, ref.i)
+    np.testing.assert_array_equal(got.j, ref.j)
+    assert got.columns.keys() == ref.columns.keys() and got.n_candidates == 70_000
+    for name, col in ref.columns.items():
+        np.testing.assert_array_equal(got.columns[name], col)
+    np.testing.assert_array_equal(got.text_mean_relative_d_sigma, ref.text_mean_relative_d_sigma)
+    assert cand.i.size == cand.cosine.size == scores.i.size == 0 and not scores.columns
+    if opts.max_per_text is not None:  # the greedy walk, written out over the whole ranking
+        c2, s2 = _ranked_inputs(np.random.default_rng(0))
+        order = np.lexsort((c2.j, c2.i, -s2.columns["relative_d_sigma"]))
+        count, kept = np.zeros(c2.n_texts, dtype=int), []
+        for p in order:
+            a, b = c2.i[p], c2.j[p]
+            if count[a] < opts.max_per_text and count[b] < opts.max_per_text:
+                count[a] += 1
+                count[b] += 1
+                kept.append(p)
+        kept = kept[: opts.top_k]
+        res = rank_candidates(c2, s2, opts)
+        np.testing.assert_array_equal(res.i, c2.i[kept])
+        np.testing.assert_array_equal(res.j, c2.j[kept])
