@@ -237,3 +237,14 @@ def test_keys_sharing_the_index_prefix_never_read_as_each_other(tmp_path, monkey
     np.testing.assert_array_equal(cache.get("b"), np.zeros((1, 3)))
     fresh = EmbeddingCache(tmp_path, {"model": "m"})  # read back from index.bin: the same
     assert fresh.get("a") is None and fresh.get("b").shape == (1, 3)
+
+
+def test_a_forgotten_index_is_read_again_on_the_next_lookup(tmp_path):
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    arrays = {f"text {k}": np.full((k + 1, 3), k, dtype=np.float32) for k in range(5)}
+    cache.put_many([(key, a, "<f4") for key, a in arrays.items()])
+    cache.forget_index()
+    assert len(cache.index) == 0  # nothing held in memory
+    for key, a in arrays.items():
+        np.testing.assert_array_equal(cache.get(key), a)
+    assert len(cache) == 5 and cache.get("another text") is None

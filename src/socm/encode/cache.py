@@ -237,6 +237,13 @@ class ShardIndex:
             loc = self.lookup(owner)
         return loc
 
+    def forget(self) -> None:
+        """Drop the records read so far (the next lookup reads ``index.bin`` again)."""
+        self._slot = {}
+        self._loc = np.zeros((0, 6), dtype=np.int64)
+        self._rows = self._pos = 0
+        self._loaded = False
+
     def refresh(self) -> None:
         """Read index records appended since the last call (by this or another process)."""
         try:
@@ -516,6 +523,12 @@ class EmbeddingCache:
         if self._shard is not None:
             os.close(self._shard[1])
             self._shard = None
+
+    def forget_index(self) -> None:
+        """Free the in-memory index (about 150 bytes an entry), as for a cache that will not be
+        read for a while; the next read loads it again from ``index.bin``."""
+        with self._lock:
+            self.index.forget()
 
     def close(self) -> None:
         """Release the shard lock and close open files (the cache stays usable)."""

@@ -180,6 +180,7 @@ class StatsCollector:
         means = np.zeros((0, 0)) if self._means is None else self._means[:k]
         trace, rank, n_tokens, mean_norm, shares = self._numbers[:, :k]
         self._means = None  # handed over: the collector keeps no copy
+        self.store.forget_heads()  # read into the means and numbers: the index is not needed
         release_freed_memory()  # the blocks' token embeddings and factors, freed on the way
         return StoredStats(
             self.store, list(self._keys), means, trace, rank.astype(np.int64),

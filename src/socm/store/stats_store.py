@@ -154,6 +154,11 @@ class StatsStore:
             head.n_tokens, head.mean_norm, head.mean, factor, head.trace, head.top_token_share
         )
 
+    def forget_heads(self) -> None:
+        """Free the heads' in-memory index once the heads are read (a million texts: about
+        0.15 GB); a later :meth:`head` reads it again."""
+        self.heads.forget_index()
+
     def nbytes(self) -> int:
         """Bytes on disk (both parts)."""
         return self.heads.usage().n_bytes + self.factors.usage().n_bytes
