@@ -23,7 +23,8 @@ def mined(wiki_head, tmp_path_factory):
     small = tmp / "small.txt"
     small.write_text("\n".join(wiki_head.read_text(encoding="utf-8").splitlines()[:16]) + "\n")
     policy = ["--exclude-special-tokens", "--prefix", "q: ", "--layer", "3"]
-    policy += ["--max-length", "24", "--numerics", "paper"]
+    policy += ["--max-length", "24", "--numerics", "paper", "--prompt", "Represent: "]
+    policy += ["--exclude-prompt-tokens", "--exclude-first-token", "--dtype", "float32"]
     args = ["mine", "--corpus", str(small), "--neighbors", "3", "--out", str(tmp / "mine")]
     args += ["--cache-dir", str(tmp / "c"), "--quiet", "--device", "cpu", "--json"]
     assert main([*args, *policy, "--cache-dtype", "float16"]) == 0
@@ -57,6 +58,9 @@ def test_pair_from_mine_uses_the_runs_settings(mined, capsys):
         (["--numerics", "exact"], "--numerics 'exact' contradicts"),
         (["--prefix", ""], "which was measured with prefix 'q: '"),
         (["--max-length", "30"], "max length 24"),
+        (["--prompt", ""], "which was measured with prompt 'Represent: '"),
+        (["--prompt-name", "query"], "with no named prompt"),
+        (["--dtype", "bfloat16"], "with a float32 forward pass"),
         (["--model", "other/model"], "--model other/model contradicts"),
     ]:
         code, _, err = run(

@@ -258,6 +258,7 @@ def run_mine(
         "n_kept": len(res),
         "cache_dtype": cache_dtype,
         "token_policy": enc.token_policy(),
+        "forward_dtype": enc.forward_dtype,
         "n_truncated": int(sum(encoded.truncated)),
         "max_length": enc.max_length,
         "n_dropped_empty": job.texts.n_dropped,

@@ -21,6 +21,7 @@ import numpy as np
 from socm.core.metrics import d_mu, d_sigma, socm
 from socm.core.stats import token_stats
 from socm.encode.encoder import CACHE_DTYPES, Encoder
+from socm.encode.precision import FORWARD_DTYPES
 from socm.errors import SocmError
 from socm.measure.config import DEFAULT_MODEL, MeasureConfig, make_encoder
 
@@ -45,6 +46,11 @@ DEFINING = (
     "prefix",
     "max_length",
     "long_texts",
+    "prompt",
+    "prompt_name",
+    "exclude_prompt_tokens",
+    "exclude_first_token",
+    "dtype",
     "numerics",
 )
 #: Token-policy entries recorded only when set (:func:`socm.encode.tokens.token_policy`), with
@@ -59,6 +65,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "prefix": (str,),
     "max_length": (int, type(None)),
     "long_texts": (str,),
+    "prompt": (str,),
+    "prompt_name": (str, type(None)),
+    "exclude_prompt_tokens": (bool,),
+    "exclude_first_token": (bool,),
+    "dtype": (str,),
     "numerics": (str,),
 }
 
@@ -77,14 +88,22 @@ def _show(name: str, value: Any) -> str:
         return "special tokens excluded" if value else "special tokens included"
     if name == "trust_remote_code":
         return "custom model code allowed" if value else "no custom model code"
-    if name == "prefix":
-        return f"prefix {value!r}" if value else "no prefix"
+    if name in ("prefix", "prompt"):
+        return f"{name} {value!r}" if value else f"no {name}"
+    if name == "prompt_name":
+        return f"the model's prompt {value!r}" if value else "no named prompt"
+    if name in ("exclude_prompt_tokens", "exclude_first_token"):
+        what = "prompt tokens" if name == "exclude_prompt_tokens" else "the first token"
+        return f"{what} {'excluded' if value else 'included'}"
+    if name == "dtype":
+        return f"a {value} forward pass"
     return f"{name} {value}"
 
 
 def follow_run(record: dict, where: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings of a follow-up of a run: every :data:`DEFINING` setting as the run recorded
-    it (``record["config"]``, :meth:`MeasureConfig.to_dict`), and the storage precision of its
+    it (``record["config"]``, :meth:`MeasureConfig.to_dict`; the forward pass's dtype as it
+    resolved, ``record["forward_dtype"]``, when recorded), and the storage precision of its
     token embeddings (``cache_dtype``: a mine run may round them to float16).
 
     Parameters
@@ -123,6 +142,8 @@ def follow_run(record: dict, where: str, given: dict[str, Any] | None = None) ->
         raise SocmError(f"{where}: no record of its settings (config); rerun it with this socm")
     defaults = MeasureConfig()
     settings = {k: cfg.get(k, getattr(defaults, k)) for k in DEFINING}
+    if isinstance(record.get("forward_dtype"), str):  # what "auto" resolved to in the run
+        settings["dtype"] = record["forward_dtype"]
     mine = cfg.get("extra", {}).get("mine", {}) if isinstance(cfg.get("extra"), dict) else {}
     settings["cache_dtype"] = (mine if isinstance(mine, dict) else {}).get("cache_dtype", "float32")
     bad = [
@@ -131,6 +152,8 @@ def follow_run(record: dict, where: str, given: dict[str, Any] | None = None) ->
         if not isinstance(v, _TYPES.get(k, (str,)))
         or (isinstance(v, bool) and bool not in _TYPES.get(k, (str,)))
     ]
+    if settings["dtype"] not in FORWARD_DTYPES:
+        bad.append("dtype")
     if bad or settings["cache_dtype"] not in CACHE_DTYPES:
         raise SocmError(
             f"{where}: its record of the settings is damaged ({', '.join(bad) or 'cache_dtype'})"
@@ -157,8 +180,8 @@ def differences(panel: dict, record: dict) -> list[str]:
     """Where a panel's settings (:func:`pair_panel`) differ from those a measure run recorded:
     the model (its name and the revision or content fingerprint it resolved to), the layer,
     the token policy as applied (special tokens, prefix, effective maximum length), the
-    numerics and the precision of the token embeddings. Empty when the pair was measured as
-    the run measured its pairs."""
+    numerics, the precision of the token embeddings and of the forward pass. Empty when the
+    pair was measured as the run measured its pairs."""
     out = []
     model = str(record.get("model"))
     same_model = panel["model"] == model or (
@@ -185,6 +208,9 @@ def differences(panel: dict, record: dict) -> list[str]:
     dtype = record.get("cache_dtype", "float32")
     if dtype != panel.get("cache_dtype", "float32"):
         out.append(f"{dtype} token embeddings")
+    forward = record.get("forward_dtype", "float32")
+    if forward != panel.get("forward_dtype", "float32"):
+        out.append(_show("dtype", forward))
     return out
 
 
@@ -227,6 +253,7 @@ def pair_panel(encoder: Encoder, text_a: str, text_b: str, numerics: str = "exac
         "token_policy": encoder.token_policy(),
         "numerics": numerics,
         "cache_dtype": encoder.cache_dtype,
+        "forward_dtype": encoder.forward_dtype,
         "texts": (text_a, text_b),
         "tokens": unit,
         "labels": [encoder.token_strings(text_a), encoder.token_strings(text_b)],

@@ -126,8 +126,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action=FromMine,
         metavar=("RUN_DIR", "RANK"),
         help="the two texts of the pair at RANK (1 = first) of a socm mine run, explained with "
-        "the run's model, token policy, layer and numerics (a flag that contradicts them is "
-        "refused)",
+        "the run's model, token policy (prompt included), layer, forward dtype and numerics (a "
+        "flag that contradicts them is refused)",
     )
     p.add_argument(
         "--model",
