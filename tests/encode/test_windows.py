@@ -11,7 +11,7 @@ from conftest import MODEL, SHARED_DATA
 
 from socm.core.stats import spread_and_cosine
 from socm.encode import Encoder
-from socm.encode.windows import owned_ranges, split_windows, window_starts
+from socm.encode.windows import WINDOWS_VERSION, owned_ranges, split_windows, window_starts
 from socm.errors import SocmError
 
 
@@ -134,8 +134,10 @@ def test_short_texts_and_first_windows_equal_truncate_mode(window_encoder, docum
         np.testing.assert_array_equal(whole.embeddings[k], cut.embeddings[k])
     for k in (0, 1):  # the first window is the truncated input; it gives its first tokens
         np.testing.assert_allclose(whole.embeddings[k][:300], cut.embeddings[k][:300], atol=2e-5)
-    assert window_encoder.cache_config()["long_texts"] == "window"
-    assert "long_texts" not in Encoder(MODEL, device="cpu", cache_dir=None).cache_config()
+    key = window_encoder.cache_config()
+    assert key["long_texts"] == "window" and key["windows_version"] == WINDOWS_VERSION
+    plain = Encoder(MODEL, device="cpu", cache_dir=None).cache_config()
+    assert "long_texts" not in plain and "windows_version" not in plain
 
 
 def test_profiles_add_over_windows(window_encoder, documents):

@@ -45,6 +45,7 @@ from socm.encode.pooling import (
 )
 from socm.encode.precision import resolve_forward_dtype
 from socm.encode.tokens import TokenPolicy, check_max_length
+from socm.encode.windows import WINDOWS_VERSION
 from socm.errors import SocmError
 from socm.files import check_writable_dir
 
@@ -271,7 +272,8 @@ class Encoder(ModelHolder, PerLayerMixin, InputsMixin):
 
     def cache_config(self) -> dict:
         """What determines a text's token embeddings (the cache key): prompt and prefix as one
-        string; excluded prompt or first tokens and a non-float32 forward dtype when set."""
+        string; excluded prompt or first tokens, a non-float32 forward dtype and windows (with
+        the layout's version) when set."""
         config = {
             "model": self.resolved.name,
             "path": self.resolved.path if self.resolved.source == "local" else None,
@@ -290,6 +292,7 @@ class Encoder(ModelHolder, PerLayerMixin, InputsMixin):
             config["forward_dtype"] = self.forward_dtype
         if self.policy.long_texts != "truncate":
             config["long_texts"] = self.policy.long_texts
+            config["windows_version"] = WINDOWS_VERSION
         return config
 
     def stats_config(self) -> dict:

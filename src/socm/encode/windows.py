@@ -43,6 +43,7 @@ import numpy as np
 
 __all__ = [
     "LONG_TEXT_CHOICES",
+    "WINDOWS_VERSION",
     "Windows",
     "attends_causally",
     "n_windows",
@@ -53,6 +54,9 @@ __all__ = [
 
 #: What happens to a text longer than the model's limit.
 LONG_TEXT_CHOICES: tuple[str, ...] = ("truncate", "window")
+#: Version of the window layout and ownership rule above, part of a windowed text's cache key
+#: (a cache made under another layout is not read as this one's tokens).
+WINDOWS_VERSION = 1
 
 
 def window_starts(n_content: int, capacity: int) -> list[int]:
