@@ -62,7 +62,8 @@ class Lazy:
 
 
 def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+    """Peak RSS of this process in GB (10^9 bytes, as every size printed here)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
 
 
 def folder_bytes(path: Path) -> int:
