@@ -362,7 +362,7 @@ def _mine_on(
     scores = backend.score_listed(stats, cand.pairs(), opts)
     scoring_s = time.perf_counter() - t_score
     del stats
-    res = rank_candidates(cand, scores, options)
+    res = rank_candidates(cand, scores, options, consume=True)  # both are this function's
     res.timings["scoring"] = scoring_s
     return res, spreads, encoded, stats_s
 

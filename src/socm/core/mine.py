@@ -656,7 +656,7 @@ def rank_candidates(
         (they are left empty): the ranking then holds one array of its own at a time beside
         the inputs instead of a second copy of every column (0.7 GB at a million texts' 9.7
         million candidates when every candidate is kept). For a caller that owns both and
-        does not read them again (:func:`mine_stats`).
+        does not read them again (:func:`mine_stats`, ``socm mine``).
 
     Returns
     -------

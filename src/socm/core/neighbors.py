@@ -348,15 +348,15 @@ def _faiss_flat(
 def _hnsw(
     means: np.ndarray,
     k: int,
-    margin: int,
+    depth: int,
     hnsw_m: int,
     ef_construction: int,
     ef_search: int,
     batch: int,
     progress: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Approximate HNSW search, a shortlist of ``k + margin`` other texts per query re-ranked
-    by the reference cosine; returns also the rows with fewer than ``k`` others."""
+    """Approximate HNSW search, a shortlist of ``depth`` texts per query (itself among them)
+    re-ranked by the reference cosine; returns also the rows with fewer than ``k`` others."""
     faiss = require_faiss()
     n, dim = means.shape
     fp16 = faiss.ScalarQuantizer.QT_fp16
@@ -372,7 +372,6 @@ def _hnsw(
             bar.update(len(q))
     if bar is not None:
         bar.close()
-    depth = min(n, k + margin + 1)
     index.hnsw.efSearch = max(ef_search, depth)
     m_cpu = torch.from_numpy(means)
     idx = np.empty((n, k), dtype=np.int64)
@@ -539,7 +538,7 @@ def nearest_neighbors(
         raise ValueError(f"block_dtype must be 'auto', 'float64' or 'float32', got {block_dtype!r}")
     if margin is not None and (isinstance(margin, bool) or int(margin) != margin or margin < 0):
         raise ValueError(f"margin must be a non-negative integer, got {margin!r}")
-    margin = None if margin is None else int(margin)
+    margin = max(k, 8) if margin is None else int(margin)
     dev = resolve_device(device)
     f32 = _float32_blocks(dev, block_dtype, n)
     dtype = torch.float32 if f32 else torch.float64
@@ -554,17 +553,16 @@ def nearest_neighbors(
         info.update(
             tolerance=_score_tolerance(dim, norm2, _U32 if f32 else _U64),
             block_dtype="float32" if f32 else "float64",
-            margin=max(k, 8) if margin is None else margin,
+            margin=margin,
             n_full_rows=n_full,
         )
     elif method == "faiss":
         tau = _score_tolerance(dim, norm2, _U32)
-        margin = max(k, 8) if margin is None else margin
         idx, cos, deeper = _faiss_flat(arr, k, margin, tau, batch, progress)
         info.update(tolerance=tau, margin=margin, n_deeper_searches=deeper)
     else:
-        margin = max(k, 8) if margin is None else margin
-        idx, cos, short = _hnsw(arr, k, margin, hnsw_m, ef_construction, ef_search, batch, progress)
+        depth = min(n, k + margin + 1)  # the shortlist, the query itself included
+        idx, cos, short = _hnsw(arr, k, depth, hnsw_m, ef_construction, ef_search, batch, progress)
         if short.size:  # the graph returned fewer than k other texts: search those exactly
             idx[short], cos[short], _ = _exact(arr, k, short, dev, dtype, norm2, block_bytes, False)
         rng = np.random.default_rng(seed)
@@ -579,6 +577,6 @@ def nearest_neighbors(
             storage="float16",
             hnsw_m=hnsw_m,
             ef_construction=ef_construction,
-            ef_search=max(ef_search, min(n, k + margin + 1)),
+            ef_search=max(ef_search, depth),
         )
     return idx, cos, info
