@@ -41,7 +41,7 @@ import torch
 
 from socm.core.metrics import Numerics
 from socm.core.neighbors import METHODS, nearest_neighbors, pair_cosines
-from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise_lazy
+from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise_lazy, release_freed_memory
 from socm.core.schema import rankable_names
 from socm.core.stats import TokenStats, check_same_dim, content_key, token_stats_many
 
@@ -382,8 +382,14 @@ class Candidates:
         return 50.0 * below / len(sample)
 
     def pairs(self) -> np.ndarray:
-        """The pairs as an int64 ``(P, 2)`` array (``i`` first), e.g. for a backend's scoring."""
-        return np.stack([self.i, self.j], axis=1).astype(np.int64, copy=False)
+        """The pairs as an int64 ``(P, 2)`` array (``i`` first), e.g. for a backend's scoring.
+
+        ``i`` and ``j`` become views of its columns (same values), so a corpus's pair indices
+        are held once while they are scored, not twice.
+        """
+        ij = np.stack([self.i, self.j], axis=1).astype(np.int64, copy=False)
+        self.i, self.j = ij[:, 0], ij[:, 1]
+        return ij
 
 
 def candidate_pairs(
@@ -620,10 +626,13 @@ def find_candidates(
     local, cos, info = nearest_neighbors(
         searched, options.neighbors, options.search, device, progress, **options.search_options
     )
+    release_freed_memory(collect=False)  # the search's blocks of scores
     idx = rows[local]
     i, j, cosine = candidate_pairs(idx, cos, rows)
     rank_1, rank_2 = neighbor_ranks(idx, rows, i, j)
+    del local, cos, idx
     sample = random_pair_cosines(means, rows, options.random_pairs, options.seed)
+    release_freed_memory(collect=False)  # the table, the sample's pairs of means
     return Candidates(
         i, j, cosine, n, info, time.perf_counter() - t0, rank_1, rank_2, sample, dict(excluded)
     )

@@ -403,7 +403,7 @@ def exact_search_seconds(
     block_dtype: str = "auto",
 ) -> float:
     r"""Estimated wall time of the ``"exact"`` search of ``means``: :math:`2 N^2 D` flops at
-    the rate of one timed ``rows x min(N, 65536)`` block product in the search's dtype
+    the rate of one timed ``rows x min(N, 16384)`` block product in the search's dtype
     (``block_dtype`` as for :func:`nearest_neighbors`: ``"auto"`` is float32 on the CPU above
     :data:`AUTO_EXACT_MAX` texts), times 1.25 for the top-k and the shortlists.
 
@@ -415,7 +415,7 @@ def exact_search_seconds(
     n, dim = means.shape
     dev = resolve_device(device)
     dtype = torch.float32 if _float32_blocks(dev, block_dtype, n) else torch.float64
-    cols = min(n, 65536)
+    cols = min(n, 16384)  # a 64 MB product: the timing's memory does not grow with N
     a = torch.as_tensor(np.asarray(means[:rows]), device=dev).to(dtype)
     b = torch.as_tensor(np.asarray(means[:cols]), device=dev).to(dtype)
     a @ b.T  # warm-up

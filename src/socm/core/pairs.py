@@ -993,8 +993,10 @@ def iter_pairwise_lazy(
                 chunk = [stats[t] for t in texts]
                 check_same_dim(chunk)
                 res = pairwise(chunk, inv.reshape(2, -1).T, numerics, device, schema=schema)
+                del chunk  # before the next chunk is read: one chunk's factors held, not two
                 for name, col in cols.items():
                     col[sel] = res.columns[name]
+                del res
                 bar.update(len(sel))
             yield PairResult(i, j, **cols)
     finally:
