@@ -248,3 +248,34 @@ def test_a_forgotten_index_is_read_again_on_the_next_lookup(tmp_path):
     for key, a in arrays.items():
         np.testing.assert_array_equal(cache.get(key), a)
     assert len(cache) == 5 and cache.get("another text") is None
+
+
+def test_the_index_agrees_with_a_dict_across_merges(tmp_path, monkeypatch):
+    """Entries in the sorted arrays and in the dict of recent ones are found, superseded,
+    discarded and revived alike: a random sequence of writes and discards against a dict."""
+    import hashlib
+
+    from socm.encode.cache import ShardIndex
+
+    monkeypatch.setattr(ShardIndex, "MERGE_MIN", 8)  # merges every few entries
+    index = ShardIndex(tmp_path / "index.bin")
+    model: dict[bytes, tuple] = {}
+    rng = np.random.default_rng(0)
+    owners = [hashlib.sha256(str(k).encode()).digest() for k in range(300)]
+    for step in range(3000):
+        owner = owners[int(rng.integers(len(owners)))]
+        if rng.random() < 0.2 and owner in model:
+            index.discard(owner, model.pop(owner))
+        else:
+            loc = (int(rng.integers(9)), step, 10, 2, 3, b"<f4 ")
+            index.set(owner, loc)
+            model[owner] = loc
+    assert len(index._keys) > 100  # most entries went through a merge
+    assert len(index) == len(model)
+    for owner in owners:
+        assert index.lookup(owner) == model.get(owner)
+        assert index.known(owner) == (owner in model)
+    stale = (0, -1, 10, 2, 3, b"<f4 ")  # discarding at a location it is no longer at: kept
+    kept = next(iter(model))
+    index.discard(kept, stale)
+    assert index.lookup(kept) == model[kept]

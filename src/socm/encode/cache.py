@@ -178,31 +178,61 @@ class ShardIndex:
     record (bad CRC-32) is skipped, so its entry counts as missing. Not thread-safe on its own:
     :class:`EmbeddingCache` calls it under its lock.
 
-    In memory an entry takes about 100 bytes: its key's first 8 bytes (an int) in a dict, its
-    location in a row of an array. Two keys sharing those 8 bytes (about one chance in
-    :math:`10^8` among a million texts) share a row, the later superseding the earlier, which
-    then reads as missing (an entry's header holds its whole key, checked on every read) and
-    is recomputed: never a wrong entry.
+    In memory an entry takes about 64 bytes (and the location array's spare rows while it
+    grows): its key's first 8 bytes (an unsigned int) in a sorted array beside its row number
+    (entries recorded since the last merge wait in a small dict), its location in a row of an
+    array. Two keys sharing those 8 bytes (about one chance in :math:`10^8` among a million
+    texts) share a row, the later superseding the earlier, which then reads as missing (an
+    entry's header holds its whole key, checked on every read) and is recomputed: never a
+    wrong entry.
     """
+
+    #: Entries held in the dict before they are merged into the sorted arrays (at least; a
+    #: merge waits for an eighth of the sorted entries, so merging costs O(N log N) in all).
+    MERGE_MIN = 4096
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._slot: dict[int, int] = {}  # key prefix -> row of _loc
-        self._loc = np.zeros((0, 6), dtype=np.int64)  # shard, offset, length, rows, cols, code
-        self._rows = 0
         self._pos = 0  # bytes of index.bin read so far
         self._loaded = False
+        self._clear()
+
+    def _clear(self) -> None:
+        self._keys = np.zeros(0, dtype=np.uint64)  # sorted key prefixes ...
+        self._key_rows = np.zeros(0, dtype=np.int64)  # ... and their rows of _loc
+        self._recent: dict[int, int] = {}  # key prefix -> row, not merged yet
+        self._loc = np.zeros((0, 6), dtype=np.int64)  # shard, offset, length, rows, cols, code
+        self._rows = 0
+        self._live = 0
 
     def __len__(self) -> int:
-        return len(self._slot)
+        return self._live
+
+    @staticmethod
+    def _prefix(owner: bytes) -> int:
+        return int.from_bytes(owner[:8], "little")
+
+    def _row(self, key: int) -> int | None:
+        """``key``'s row of ``_loc`` (a discarded entry's too), or None."""
+        row = self._recent.get(key)
+        if row is not None or len(self._keys) == 0:
+            return row
+        pos = int(self._keys.searchsorted(np.uint64(key)))
+        if pos < len(self._keys) and int(self._keys[pos]) == key:
+            return int(self._key_rows[pos])
+        return None
+
+    def _live_row(self, owner: bytes) -> int | None:
+        row = self._row(self._prefix(owner))
+        return None if row is None or self._loc[row, 5] < 0 else row
 
     def known(self, owner: bytes) -> bool:
         """Whether an entry for ``owner`` is indexed (as read so far)."""
-        return int.from_bytes(owner[:8], "little") in self._slot
+        return self._live_row(owner) is not None
 
     def lookup(self, owner: bytes) -> Location | None:
         """The entry's location as read so far (no refresh)."""
-        row = self._slot.get(int.from_bytes(owner[:8], "little"))
+        row = self._live_row(owner)
         if row is None:
             return None
         shard, offset, length, rows, cols, code = self._loc[row].tolist()
@@ -210,22 +240,37 @@ class ShardIndex:
 
     def set(self, owner: bytes, loc: Location) -> None:
         """Record ``owner``'s entry at ``loc`` (superseding an earlier one)."""
-        key = int.from_bytes(owner[:8], "little")
-        row = self._slot.get(key)
+        key = self._prefix(owner)
+        row = self._row(key)
         if row is None:
             if self._rows == len(self._loc):
                 grown = np.zeros((max(1024, 2 * len(self._loc)), 6), dtype=np.int64)
                 grown[: self._rows] = self._loc[: self._rows]
                 self._loc = grown
-            row = self._slot[key] = self._rows
+            row = self._recent[key] = self._rows
             self._rows += 1
+            self._loc[row, 5] = -1  # not live yet
+            if len(self._recent) >= max(self.MERGE_MIN, len(self._keys) // 8):
+                self._merge()
+        if self._loc[row, 5] < 0:
+            self._live += 1
         shard, offset, length, rows, cols, code = loc
         self._loc[row] = (shard, offset, length, rows, cols, _CODES.index(code))
+
+    def _merge(self) -> None:
+        """Move the dict's entries into the sorted arrays."""
+        keys = np.fromiter(self._recent.keys(), dtype=np.uint64, count=len(self._recent))
+        rows = np.fromiter(self._recent.values(), dtype=np.int64, count=len(self._recent))
+        keys, rows = np.concatenate([self._keys, keys]), np.concatenate([self._key_rows, rows])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._key_rows = keys[order], rows[order]
+        self._recent = {}
 
     def discard(self, owner: bytes, loc: Location) -> None:
         """Forget ``owner``'s entry if it is still at ``loc`` (found damaged)."""
         if self.lookup(owner) == loc:
-            del self._slot[int.from_bytes(owner[:8], "little")]
+            self._loc[self._live_row(owner), 5] = -1
+            self._live -= 1
 
     def get(self, owner: bytes) -> Location | None:
         """The entry's location, reading new records on a miss (another process's writes)."""
@@ -239,9 +284,8 @@ class ShardIndex:
 
     def forget(self) -> None:
         """Drop the records read so far (the next lookup reads ``index.bin`` again)."""
-        self._slot = {}
-        self._loc = np.zeros((0, 6), dtype=np.int64)
-        self._rows = self._pos = 0
+        self._clear()
+        self._pos = 0
         self._loaded = False
 
     def refresh(self) -> None:
