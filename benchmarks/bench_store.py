@@ -97,6 +97,8 @@ def one(args: argparse.Namespace) -> dict:
         "wall_s": round(wall, 1),
         "timings_s": {k: round(v, 1) for k, v in res.timings.items()},
         "n_candidates": res.n_candidates,
+        # what the result itself holds for its pairs (every candidate is kept here)
+        "result_pairs_gb": round(sum(a.nbytes for a in res.pairs().values()) / 1e9, 3),
         "search": info.get("method"),
         "recall": info.get("recall"),
         "auto": info.get("auto"),
@@ -136,10 +138,12 @@ def main() -> None:
         a, b = rows[0], rows[-1]
         grow = b["peak_rss_gb"] - a["peak_rss_gb"]
         means = b["means_gb"] - a["means_gb"]
+        pairs = b["result_pairs_gb"] - a["result_pairs_gb"]
         print(
             f"peak RSS {a['peak_rss_gb']:.2f} GB at N = {a['n']:,}, {b['peak_rss_gb']:.2f} GB at "
             f"N = {b['n']:,}: grew {grow:.2f} GB against {means:.2f} GB of unit means "
-            f"(target: at most {1.25 * means:.2f} GB)"
+            f"(target: at most {1.25 * means:.2f} GB); the result's pair arrays grew "
+            f"{pairs:.2f} GB ({b['n_candidates'] - a['n_candidates']:,} more candidate pairs)"
         )
         return
     row = one(args)
