@@ -36,8 +36,11 @@ def test_measure_beyond_the_budget_equals_in_memory(wiki_head, tmp_path):
 
 
 def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(
-    wiki_head, tmp_path, capfd
+    wiki_head, tmp_path, capfd, monkeypatch
 ):
+    import socm.store.scores as scores_module
+
+    monkeypatch.setattr(scores_module, "SCORE_WINDOW", 64)  # several windows of scores
     lines = wiki_head.read_text(encoding="utf-8").splitlines()[:120]
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -49,6 +52,10 @@ def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(
         run_config(corpus, tmp_path, out=str(tmp_path / "s"), store=str(store), **kw), **opts
     )
     assert got["statistics"]["kept"] == "store" and store.is_dir()
+    n_windows = -(-got["n_candidates"] // 64)
+    assert n_windows > 2 and len(list((store / "scores").glob("*.npz"))) == n_windows
+    assert got["score_windows"] == {"size": 64, "n_windows": n_windows, "read_back": 0}
+    assert "score_windows" not in ref  # in memory: scored at once, nothing saved
     a, b = read_mine_run(out_ref)[1].to_pydict(), read_mine_run(out)[1].to_pydict()
     assert a["text1_id"] == b["text1_id"] and a["text2_id"] == b["text2_id"]
     for col in ("cosine", "d_mu", "d_sigma", "socm", "relative_d_sigma"):
@@ -56,7 +63,10 @@ def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(
     again, out2 = run_mine(
         run_config(corpus, tmp_path, out=str(tmp_path / "s2"), store=str(store), **kw), **opts
     )
-    assert "its candidates are read back" in capfd.readouterr().err  # no second search
+    err = capfd.readouterr().err
+    assert "its candidates are read back" in err  # no second search
+    assert f"{n_windows} of {n_windows} windows of scored candidate pairs" in err  # no scoring
+    assert again["score_windows"]["read_back"] == n_windows
     assert read_mine_run(out2)[1].equals(read_mine_run(out)[1])
     assert again["timings"]["n_encoded"] == 0 and again["timings"]["n_cached"] == ref["n_texts"]
     assert again["n_candidates"] == ref["n_candidates"]

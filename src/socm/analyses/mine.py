@@ -44,6 +44,7 @@ identity cover them: another ``neighbors`` or ``rank_by`` gets its own folder.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -79,7 +80,14 @@ from socm.measure.rundir import read_mine_summary, run_file, versions
 from socm.measure.select import prepare
 from socm.measure.statistics import statistics_for
 from socm.progress import duration
-from socm.store import StatsCollector, candidates_key, load_candidates, save_candidates
+from socm.store import (
+    StatsCollector,
+    candidates_key,
+    load_candidates,
+    save_candidates,
+    scored_in_windows,
+    scores_key,
+)
 
 __all__ = [
     "BLOCK_TEXTS",
@@ -231,7 +239,9 @@ def run_mine(
         raise _flag_error(exc) from None
     keeping = statistics_for(cfg, backend, enc, chosen)
     with backend, keeping as collector:
-        res, spreads, encoded, stats_s = _mine_on(backend, cfg, enc, chosen, opts, block, collector)
+        res, spreads, encoded, stats_s, windows = _mine_on(
+            backend, cfg, enc, chosen, opts, block, collector
+        )
     res.excluded = excluded
 
     # 3. the run folder
@@ -293,6 +303,8 @@ def run_mine(
         summary["backend"] = backend.info()
         if collector is not None:
             summary["statistics"] = collector.info()
+        if windows is not None:
+            summary["score_windows"] = windows
         summary["versions"] = {**versions(), **_faiss_version(summary["search_method"])}
         summary["config"] = cfg.to_dict()
         atomic_write_json(job.writer.path("mine_summary.json"), _jsonable(summary))
@@ -327,16 +339,19 @@ def _mine_on(
 
     The neighbour search and the ranking run here (they need only the unit means, the traces
     and the scores); the encoding and the scoring run where the backend runs them. The local
-    backend scores with :func:`socm.core.mine.score_candidates`, so a local run equals
-    :func:`socm.core.mine.mine` on the same embeddings bit for bit; another backend scores the
-    same pairs with :meth:`~socm.backends.Backend.score_listed`. Only the unit means and the
-    traces come to this process; the covariance factors stay where the backend keeps them.
+    backend scores with :func:`socm.core.mine.score_candidates`, so a local run in memory
+    equals :func:`socm.core.mine.mine` on the same embeddings bit for bit (with a store, the
+    scores are computed and saved in windows, :mod:`socm.store.scores`: equal up to rounding,
+    about 4e-16, where windows split the pairs); another backend scores the same pairs with
+    :meth:`~socm.backends.Backend.score_listed`. Only the unit means and the traces come to
+    this process; the covariance factors stay where the backend keeps them.
 
     Returns
     -------
-    (MineResult, numpy.ndarray, EncodeResult, float)
+    (MineResult, numpy.ndarray, EncodeResult, float, dict or None)
         The mined pairs, every text's normalised spread, the encoding's counts and timings,
-        and the seconds spent reducing token embeddings to statistics in this process.
+        the seconds spent reducing token embeddings to statistics in this process, and with a
+        store the score windows (``size``, ``n_windows``, ``read_back``).
     """
     t0 = time.perf_counter()
     backend.block = block
@@ -353,18 +368,34 @@ def _mine_on(
     spreads = stats.traces
     try:
         search = announce_search(means, options, device)
-        cand = _candidates(means, search, device, cfg.progress, collector, chosen.texts)
+        cand, key = _candidates(means, search, device, cfg.progress, collector, chosen.texts)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
     t_score = time.perf_counter()
     opts = ScoreOptions(cfg.numerics, device, cfg.progress, chosen.ids)
-    scores = backend.score_listed(stats, cand.pairs(), opts)
+    windows = None
+    if key is None:
+        scores = backend.score_listed(stats, cand.pairs(), opts)
+    else:  # beside the store, a window at a time: a resumed run scores only what is left
+        # (``stats`` is a StoredStats, read from the store: the backend cannot consume it)
+        store = collector.store
+        scores, windows = scored_in_windows(
+            functools.partial(backend.score_listed, stats, opts=opts),
+            cand.pairs(), cand.n_texts, opts.schema, store.root / "scores",
+            scores_key(key, store.dtype, cfg.numerics, opts.schema, versions()),
+        )  # fmt: skip
+        if windows["read_back"]:
+            print(
+                f"socm: {windows['read_back']:,} of {windows['n_windows']:,} windows of scored "
+                "candidate pairs were done before: they are read back",
+                file=sys.stderr,
+            )
     scoring_s = time.perf_counter() - t_score
     del stats
     res = rank_candidates(cand, scores, options, consume=True)  # both are this function's
     res.timings["scoring"] = scoring_s
-    return res, spreads, encoded, stats_s
+    return res, spreads, encoded, stats_s, windows
 
 
 def _candidates(
@@ -374,12 +405,13 @@ def _candidates(
     progress: bool,
     collector: StatsCollector | None,
     texts: list[str],
-) -> Candidates:
-    """:func:`~socm.core.mine.find_candidates`; with the statistics in a store, the candidates
-    are saved beside it once found, and a rerun or a resumed run of the same texts and search
-    reads them back instead of searching (:mod:`socm.store.candidates`)."""
+) -> tuple[Candidates, str | None]:
+    """:func:`~socm.core.mine.find_candidates`, and their key when the statistics are in a
+    store (else None): the candidates are then saved beside it once found, and a rerun or a
+    resumed run of the same texts and search reads them back instead of searching
+    (:mod:`socm.store.candidates`)."""
     if collector is None or not collector.stored:
-        return find_candidates(means, options, device, progress)
+        return find_candidates(means, options, device, progress), None
     store = collector.store
     keys = [text_key(t) for t in texts]
     key = candidates_key(keys, options, options.search, store.config)
@@ -391,10 +423,10 @@ def _candidates(
             "its candidates are read back",
             file=sys.stderr,
         )
-        return found
+        return found, key
     cand = find_candidates(means, options, device, progress)
     save_candidates(folder, key, cand)
-    return cand
+    return cand, key
 
 
 def announce_search(means: np.ndarray, options: MineOptions, device: str) -> MineOptions:

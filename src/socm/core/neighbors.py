@@ -415,7 +415,7 @@ def exact_search_seconds(
     n, dim = means.shape
     dev = resolve_device(device)
     dtype = torch.float32 if _float32_blocks(dev, block_dtype, n) else torch.float64
-    cols = min(n, 16384)  # a 64 MB product: the timing's memory does not grow with N
+    cols = min(n, 16384)  # a 64 MB product in float32: the timing's memory does not grow with N
     a = torch.as_tensor(np.asarray(means[:rows]), device=dev).to(dtype)
     b = torch.as_tensor(np.asarray(means[:cols]), device=dev).to(dtype)
     a @ b.T  # warm-up

@@ -569,8 +569,8 @@ class EmbeddingCache:
             self._shard = None
 
     def forget_index(self) -> None:
-        """Free the in-memory index (about 150 bytes an entry), as for a cache that will not be
-        read for a while; the next read loads it again from ``index.bin``."""
+        """Free the in-memory index (64 to 112 bytes an entry), as for a cache that will not
+        be read for a while; the next read loads it again from ``index.bin``."""
         with self._lock:
             self.index.forget()
 

@@ -7,15 +7,19 @@
 * :class:`StatsCollector`: keeps a run's statistics in memory while they fit the budget,
   else in a store, so memory grows with the corpus only by the unit means;
 * :func:`save_candidates`, :func:`load_candidates`: a mine run's candidates beside its store,
-  so that a resumed run does not search again.
+  so that a resumed run does not search again;
+* :func:`scored_in_windows`: a mine run's scores beside its store, a window of pairs at a
+  time, so that a resumed run scores only the windows not finished.
 """
 
 from socm.store.candidates import candidates_key, load_candidates, save_candidates
 from socm.store.collect import StatsCollector, default_memory_budget, parse_bytes, stats_nbytes
 from socm.store.handles import LocalStats, StatsHandle, StoredStats
+from socm.store.scores import SCORE_WINDOW, scored_in_windows, scores_key
 from socm.store.stats_store import STORE_DTYPES, STORE_FORMAT, Head, StatsStore
 
 __all__ = [
+    "SCORE_WINDOW",
     "STORE_DTYPES",
     "STORE_FORMAT",
     "Head",
@@ -29,5 +33,7 @@ __all__ = [
     "load_candidates",
     "parse_bytes",
     "save_candidates",
+    "scored_in_windows",
+    "scores_key",
     "stats_nbytes",
 ]

@@ -156,7 +156,7 @@ class StatsStore:
 
     def forget_heads(self) -> None:
         """Free the heads' in-memory index once the heads are read (a million texts: about
-        0.15 GB); a later :meth:`head` reads it again."""
+        0.1 GB); a later :meth:`head` reads it again."""
         self.heads.forget_index()
 
     def nbytes(self) -> int:
@@ -174,7 +174,7 @@ class StatsStore:
 
         Counted on the factors' index, which the run's scoring holds anyway: the heads' index
         is freed after the heads are read (:meth:`forget_heads`), and counting heads would read
-        it back (a few seconds and 0.15 GB at a million texts).
+        it back (a few seconds and 0.1 GB at a million texts).
         """
         n = len(self.factors)
         return {"path": str(self.dir.parent), "dtype": self.dtype, "n_texts_in_store": n}
