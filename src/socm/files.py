@@ -27,10 +27,12 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_jsonl",
+    "atomic_write_npz",
     "atomic_write_parquet",
     "check_writable_dir",
     "folder_lock",
     "hold_lock",
+    "read_npz",
     "usual_mode",
     "write_error",
 ]
@@ -131,6 +133,33 @@ def atomic_write_parquet(path: str | Path, table: Any) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def atomic_write_npz(path: str | Path, arrays: dict[str, Any]) -> None:
+    """Write numpy arrays as one ``.npz`` file, atomically."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_npz(path: str | Path) -> dict[str, Any] | None:
+    """Every array of an ``.npz`` file (no pickles), or None when the file is missing or does
+    not read back whole (a torn or foreign file is never read as data)."""
+    import zipfile
+
+    import numpy as np
+
+    if not Path(path).is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: np.array(data[name]) for name in data.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def check_writable_dir(path: Path, what: str) -> None:

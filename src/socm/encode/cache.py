@@ -193,11 +193,12 @@ class ShardIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the records read so far (the next lookup reads ``index.bin`` again)."""
         self._pos = 0  # bytes of index.bin read so far
         self._loaded = False
-        self._clear()
-
-    def _clear(self) -> None:
         self._keys = np.zeros(0, dtype=np.uint64)  # sorted key prefixes ...
         self._key_rows = np.zeros(0, dtype=np.int64)  # ... and their rows of _loc
         self._recent: dict[int, int] = {}  # key prefix -> row, not merged yet
@@ -281,12 +282,6 @@ class ShardIndex:
             self.refresh()
             loc = self.lookup(owner)
         return loc
-
-    def forget(self) -> None:
-        """Drop the records read so far (the next lookup reads ``index.bin`` again)."""
-        self._clear()
-        self._pos = 0
-        self._loaded = False
 
     def refresh(self) -> None:
         """Read index records appended since the last call (by this or another process)."""

@@ -15,9 +15,7 @@ search runs again and replaces it), never read as other candidates.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import numpy as np
 
 from socm.core.mine import Candidates, MineOptions
 from socm.core.neighbors import HNSW_VERSION
-from socm.files import atomic_write_bytes
+from socm.files import atomic_write_npz, read_npz
 
 __all__ = ["CANDIDATES_FORMAT", "candidates_key", "load_candidates", "save_candidates"]
 
@@ -67,35 +65,27 @@ def candidates_key(
 
 def save_candidates(folder: Path, key: str, cand: Candidates) -> Path:
     """Write ``cand`` as ``folder/<key>.npz`` (atomically) and return the path."""
-    buf = io.BytesIO()
     meta = {
         "n_texts": cand.n_texts,
         "neighbor_info": cand.neighbor_info,
         "seconds": cand.seconds,
         "excluded": cand.excluded,
     }
-    np.savez(
-        buf,
-        **{name: np.asarray(getattr(cand, name)) for name in _ARRAYS},
-        meta=np.array(json.dumps(meta, default=_plain)),
-    )
+    arrays = {name: np.asarray(getattr(cand, name)) for name in _ARRAYS}
     path = Path(folder) / f"{key}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_npz(path, {**arrays, "meta": np.array(json.dumps(meta, default=_plain))})
     return path
 
 
 def load_candidates(folder: Path, key: str) -> Candidates | None:
     """The candidates saved under ``key``, or None (none saved, or a file that does not read
     back whole)."""
-    path = Path(folder) / f"{key}.npz"
-    if not path.is_file():
+    arrays = read_npz(Path(folder) / f"{key}.npz")
+    if arrays is None or any(name not in arrays for name in (*_ARRAYS, "meta")):
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.array(data[name]) for name in _ARRAYS}
-            meta = json.loads(str(data["meta"]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        meta = json.loads(str(arrays["meta"]))
+    except ValueError:
         return None
     n = len(arrays["i"])
     if any(len(arrays[name]) != n for name in ("j", "cosine", "rank_1", "rank_2")):

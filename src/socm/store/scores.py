@@ -22,10 +22,8 @@ in the store's folder until it is deleted.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from socm.core.locality import locality_order
 from socm.core.pairs import PairResult
 from socm.core.schema import PairSchema
 from socm.errors import SocmError, warn
-from socm.files import atomic_write_bytes
+from socm.files import atomic_write_npz, read_npz
 from socm.store.stats_store import STORE_FORMAT
 
 __all__ = ["SCORES_FORMAT", "SCORE_WINDOW", "scored_in_windows", "scores_key"]
@@ -75,28 +73,22 @@ def _digest(pairs: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(pairs, dtype="<i8").tobytes()).hexdigest()
 
 
-def _save(path: Path, columns: dict[str, np.ndarray], digest: str) -> bool:
-    """Write a window; False (one line on stderr) when it cannot be written."""
-    buf = io.BytesIO()
-    np.savez(buf, **columns, pairs_sha256=np.array(digest))
+def _save(path: Path, columns: dict[str, np.ndarray], digest: str) -> None:
+    """Write a window; one warning when it cannot be written (the run goes on)."""
     try:
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_npz(path, {**columns, "pairs_sha256": np.array(digest)})
     except SocmError as exc:
         warn(f"{exc}: the scores of this window are kept in memory only")
-        return False
-    return True
 
 
 def _load(path: Path, schema: PairSchema, n: int, digest: str) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
+    data = read_npz(path)
     names = sorted([c.name for c in schema] + ["pairs_sha256"])
+    if data is None or sorted(data) != names or str(data["pairs_sha256"]) != digest:
+        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if sorted(data.files) != names or str(data["pairs_sha256"]) != digest:
-                return None
-            cols = {c.name: np.asarray(data[c.name], dtype=c.dtype) for c in schema}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        cols = {c.name: np.asarray(data[c.name], dtype=c.dtype) for c in schema}
+    except (TypeError, ValueError):  # columns of another kind
         return None
     return cols if all(v.shape == (n,) for v in cols.values()) else None
 
