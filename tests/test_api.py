@@ -104,3 +104,58 @@ def test_duplicates_found_by_content_in_memory_and_in_a_store_alike(rng, tmp_pat
         assert res.excluded == {"n_fragments": 0, "n_duplicates": 1}
         assert 7 not in set(res.i.tolist()) | set(res.j.tolist())
     assert kept.i.tolist() == stored.i.tolist() and kept.j.tolist() == stored.j.tolist()
+
+
+def _counting(monkeypatch, name: str, fail_after: int | None = None) -> list[int]:
+    """Count the calls of ``socm.core.mine.<name>`` (raising KeyboardInterrupt after
+    ``fail_after`` of them)."""
+    import socm.core.mine as core_mine
+
+    calls: list[int] = []
+    real = getattr(core_mine, name)
+
+    def counted(*args, **kwargs):
+        if fail_after is not None and len(calls) >= fail_after:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core_mine, name, counted)
+    return calls
+
+
+def test_mine_in_a_store_resumes_its_search_and_scores(small_chunks, tmp_path, monkeypatch):
+    import socm.store.scores as scores
+
+    monkeypatch.setattr(scores, "SCORE_WINDOW", 32)  # ~4 windows of ~115 candidate pairs
+    texts = Lazy(60, seed=3)
+    whole = socm.mine(texts.materialise(), neighbors=3)
+    store = tmp_path / "store"
+    with monkeypatch.context() as m:
+        _counting(m, "score_candidates", fail_after=2)
+        with pytest.raises(KeyboardInterrupt):
+            socm.mine(Lazy(60, seed=3), neighbors=3, store=store)
+    assert len(list((store / "candidates").glob("*.npz"))) == 1
+    assert len(list((store / "scores").glob("*.npz"))) == 2
+    with monkeypatch.context() as m:
+        searched, scored = _counting(m, "find_candidates"), _counting(m, "score_candidates")
+        resumed = socm.mine(Lazy(60, seed=3), neighbors=3, store=store)
+    n_windows = len(list((store / "scores").glob("*.npz")))
+    assert n_windows >= 4 and (len(searched), len(scored)) == (0, n_windows - 2)
+    np.testing.assert_array_equal(resumed.i, whole.i)
+    np.testing.assert_array_equal(resumed.j, whole.j)
+    for col in whole.columns:
+        np.testing.assert_allclose(resumed.columns[col], whole.columns[col], rtol=0, atol=1e-12)
+    with monkeypatch.context() as m:
+        searched, scored = _counting(m, "find_candidates"), _counting(m, "score_candidates")
+        again = socm.mine(Lazy(60, seed=3), neighbors=3, store=store)
+    assert (len(searched), len(scored)) == (0, 0)  # a rerun reads every stage back
+    np.testing.assert_array_equal(again.socm, resumed.socm)
+    with monkeypatch.context() as m:  # other options: searched and scored again
+        searched, scored = _counting(m, "find_candidates"), _counting(m, "score_candidates")
+        fewer = socm.mine(Lazy(60, seed=3), neighbors=3, min_tokens=8, store=store)
+    assert len(searched) == 1 and len(scored) >= 1
+    ref = socm.mine(texts.materialise(), neighbors=3, min_tokens=8)
+    assert fewer.excluded == ref.excluded and fewer.excluded["n_fragments"] > 0
+    np.testing.assert_array_equal(fewer.i, ref.i)
+    np.testing.assert_array_equal(fewer.j, ref.j)

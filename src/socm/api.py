@@ -34,8 +34,16 @@ from socm.core import pairs as core_pairs
 from socm.core.metrics import Numerics, check_numerics
 from socm.core.schema import PairSchema, current_schema
 from socm.core.stats import TokenStats, as_token_matrix, content_key, reduce_many
+from socm.measure.rundir import versions
 from socm.progress import progress_bar
-from socm.store import LocalStats, StatsCollector, StatsHandle, StatsStore, StoredStats
+from socm.store import (
+    LocalStats,
+    MineCheckpoint,
+    StatsCollector,
+    StatsHandle,
+    StatsStore,
+    StoredStats,
+)
 
 __all__ = ["collect_stats", "mine", "pairwise"]
 
@@ -221,7 +229,10 @@ def mine(
         connected and disconnected here; or a :class:`~socm.backends.Backend` the caller
         started (use it as a context manager). Every backend gives the same scores.
     store, memory_budget, store_dtype
-        As for :func:`pairwise`.
+        As for :func:`pairwise`. With ``store``, the candidates and the scores are kept there
+        too as they are found (:class:`~socm.store.MineCheckpoint`): a rerun on the same
+        texts with the same options reads them back, and an interrupted call resumes with
+        the neighbour search or the first score window not finished.
 
     Returns
     -------
@@ -268,7 +279,10 @@ def mine(
                 held.items, opts, score_chunk_bytes=score_chunk_bytes, scorer=scorer,
                 duplicate_keys=dup, **kw,
             )  # fmt: skip
-        return _mine_stored(held, keys, opts, scorer, score_chunk_bytes, t0, **kw)
+        checkpoint = None
+        if store is not None:  # a store of the caller's: keep the stages for a rerun
+            checkpoint = MineCheckpoint(held.store, keys, numerics, versions())
+        return _mine_stored(held, keys, opts, scorer, score_chunk_bytes, t0, checkpoint, **kw)
 
 
 def _mine_stored(
@@ -278,19 +292,20 @@ def _mine_stored(
     scorer: Any,
     chunk_bytes: int,
     t0: float,
+    checkpoint: MineCheckpoint | None,
     numerics: str,
     device: Any,
     progress: bool,
 ) -> core_mine.MineResult:
     """The steps of :func:`socm.core.mine.mine` on statistics in a store (a budget of
-    factors read from it at a time)."""
+    factors read from it at a time), the candidates and scores kept by ``checkpoint``."""
     from socm.core.pairs import ScoreOptions
 
     t1 = time.perf_counter()
     res = core_mine.mine_stats(
         held, held.means(), held.n_tokens, opts, ScoreOptions(numerics, device, progress),
         duplicate_keys=keys, scorer=scorer,
-        score_chunk_bytes=min(chunk_bytes, core_pairs.LAZY_BUDGET_BYTES),
+        score_chunk_bytes=min(chunk_bytes, core_pairs.LAZY_BUDGET_BYTES), checkpoint=checkpoint,
     )  # fmt: skip
     res.timings = {"stats": t1 - t0, **res.timings}
     return res

@@ -37,8 +37,11 @@ def test_the_key_covers_texts_order_search_and_encoder():
         candidates_key(["a", "b"], opts.replace(seed=1), "auto", {"model": "m"}),
         candidates_key(["a", "b"], opts, "auto", {"model": "m", "layer": 3}),
         candidates_key(["a", "b"], opts.replace(search_options={"margin": 9}), "auto", {}),
+        candidates_key(["a", "b"], opts, "auto", {"model": "m"}, np.array([True, False])),
     ]
     assert base not in others and len(set(others)) == len(others)
+    every = np.array([True, True])  # every text searched: the key of no mask
+    assert candidates_key(["a", "b"], opts, "auto", {"model": "m"}, every) == base
 
 
 def test_the_key_of_an_approximate_search_covers_its_algorithm_version(monkeypatch):

@@ -80,14 +80,7 @@ from socm.measure.rundir import read_mine_summary, run_file, versions
 from socm.measure.select import prepare
 from socm.measure.statistics import statistics_for
 from socm.progress import duration
-from socm.store import (
-    StatsCollector,
-    candidates_key,
-    load_candidates,
-    save_candidates,
-    scored_in_windows,
-    scores_key,
-)
+from socm.store import MineCheckpoint, StatsCollector
 
 __all__ = [
     "BLOCK_TEXTS",
@@ -366,25 +359,26 @@ def _mine_on(
     device = engine_device(enc.device)
     means = stats.means()  # the only N x D array here: the factors stay with the backend
     spreads = stats.traces
+    checkpoint = None
+    if collector is not None and collector.stored:  # beside the store: a rerun skips stages
+        keys = [text_key(t) for t in chosen.texts]
+        checkpoint = MineCheckpoint(collector.store, keys, cfg.numerics, versions())
     try:
         search = announce_search(means, options, device)
-        cand, key = _candidates(means, search, device, cfg.progress, collector, chosen.texts)
+        cand = _candidates(means, search, device, cfg.progress, checkpoint)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
     t_score = time.perf_counter()
     opts = ScoreOptions(cfg.numerics, device, cfg.progress, chosen.ids)
     windows = None
-    if key is None:
+    if checkpoint is None:
         scores = backend.score_listed(stats, cand.pairs(), opts)
-    else:  # beside the store, a window at a time: a resumed run scores only what is left
+    else:  # a window at a time: a resumed run scores only what is left
         # (``stats`` is a StoredStats, read from the store: the backend cannot consume it)
-        store = collector.store
-        scores, windows = scored_in_windows(
-            functools.partial(backend.score_listed, stats, opts=opts),
-            cand.pairs(), cand.n_texts, opts.schema, store.root / "scores",
-            scores_key(key, store.dtype, cfg.numerics, opts.schema, versions()),
-        )  # fmt: skip
+        score = functools.partial(backend.score_listed, stats, opts=opts)
+        scores = checkpoint.scores(score, cand.pairs(), cand.n_texts, opts.schema)
+        windows = checkpoint.windows
         if windows["read_back"]:
             print(
                 f"socm: {windows['read_back']:,} of {windows['n_windows']:,} windows of scored "
@@ -403,30 +397,23 @@ def _candidates(
     options: MineOptions,
     device: str,
     progress: bool,
-    collector: StatsCollector | None,
-    texts: list[str],
-) -> tuple[Candidates, str | None]:
-    """:func:`~socm.core.mine.find_candidates`, and their key when the statistics are in a
-    store (else None): the candidates are then saved beside it once found, and a rerun or a
-    resumed run of the same texts and search reads them back instead of searching
-    (:mod:`socm.store.candidates`)."""
-    if collector is None or not collector.stored:
-        return find_candidates(means, options, device, progress), None
-    store = collector.store
-    keys = [text_key(t) for t in texts]
-    key = candidates_key(keys, options, options.search, store.config)
-    folder = store.root / "candidates"
-    found = load_candidates(folder, key)
-    if found is not None:
+    checkpoint: MineCheckpoint | None,
+) -> Candidates:
+    """:func:`~socm.core.mine.find_candidates`, through ``checkpoint`` when the statistics are
+    in a store: the candidates are then saved beside it once found, and a rerun or a resumed
+    run of the same texts and search reads them back instead of searching."""
+    if checkpoint is None:
+        return find_candidates(means, options, device, progress)
+    cand = checkpoint.candidates(
+        lambda: find_candidates(means, options, device, progress), options, None
+    )
+    if checkpoint.candidates_read_back:
         print(
-            f"socm: the neighbour search of these {len(texts):,} texts was done before: "
+            f"socm: the neighbour search of these {len(means):,} texts was done before: "
             "its candidates are read back",
             file=sys.stderr,
         )
-        return found, key
-    cand = find_candidates(means, options, device, progress)
-    save_candidates(folder, key, cand)
-    return cand, key
+    return cand
 
 
 def announce_search(means: np.ndarray, options: MineOptions, device: str) -> MineOptions:

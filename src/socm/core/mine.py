@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,13 +40,14 @@ import numpy as np
 import torch
 
 from socm.core.metrics import Numerics
-from socm.core.neighbors import METHODS, nearest_neighbors, pair_cosines
+from socm.core.neighbors import METHODS, auto_method, nearest_neighbors, pair_cosines
 from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise_lazy, release_freed_memory
-from socm.core.schema import rankable_names
+from socm.core.schema import PairSchema, rankable_names
 from socm.core.stats import TokenStats, check_same_dim, content_key, token_stats_many
 
 __all__ = [
     "Candidates",
+    "Checkpoint",
     "ListedScorer",
     "MineOptions",
     "MineResult",
@@ -226,6 +227,26 @@ class ListedScorer(Protocol):
 
     def score_listed(self, stats: Any, pairs: np.ndarray, opts: ScoreOptions) -> PairResult:
         """Every pair column of the ``(P, 2)`` pairs, in their order."""
+
+
+class Checkpoint(Protocol):
+    """Keeps a mine run's finished stages so that a rerun or a resumed run skips them
+    (:class:`socm.store.MineCheckpoint`: beside a statistics store)."""
+
+    def candidates(
+        self, find: Callable[[], Candidates], options: MineOptions, eligible: np.ndarray | None
+    ) -> Candidates:
+        """``find()``'s candidates, or the same candidates kept by an earlier run
+        (``options.search`` resolved; ``eligible``: the texts searched)."""
+
+    def scores(
+        self,
+        score: Callable[[np.ndarray], PairResult],
+        pairs: np.ndarray,
+        n_texts: int,
+        schema: PairSchema,
+    ) -> PairResult:
+        """``score(pairs)`` (pairs in their order), parts kept by an earlier run read back."""
 
 
 class MineResult:
@@ -833,6 +854,7 @@ def mine_stats(
     duplicate_keys: Sequence[Any] | None = None,
     scorer: ListedScorer | None = None,
     score_chunk_bytes: int = 512 << 20,
+    checkpoint: Checkpoint | None = None,
 ) -> MineResult:
     """The steps of :func:`mine` after the statistics: fragments and duplicates left out
     (:func:`eligible_texts`), :func:`find_candidates`, :func:`score_candidates` (or
@@ -856,6 +878,11 @@ def mine_stats(
         Scores the candidates instead of this process.
     score_chunk_bytes : int
         Covariance-factor bytes read per scoring chunk in this process.
+    checkpoint : Checkpoint, optional
+        Keeps the candidates and the scores as they are found, and hands back those an
+        earlier run kept (:class:`socm.store.MineCheckpoint`); ``search="auto"`` is then
+        resolved first (:func:`~socm.core.neighbors.auto_method`), the method being part of
+        what defines the candidates.
 
     Returns
     -------
@@ -865,12 +892,27 @@ def mine_stats(
     keys = duplicate_keys if options.drop_duplicates else None
     eligible, excluded = eligible_texts(n_tokens, keys, options)
     t0 = time.perf_counter()
-    cand = find_candidates(means, options, score.device, score.progress, eligible, excluded)
-    t1 = time.perf_counter()
-    if scorer is None:
-        scores = score_candidates(stats, cand.pairs(), score, score_chunk_bytes)
+
+    if checkpoint is not None and options.search == "auto":
+        block_dtype = dict(options.search_options).get("block_dtype", "auto")
+        options = options.replace(search=auto_method(means, score.device, block_dtype)[0])
+
+    def find() -> Candidates:
+        return find_candidates(means, options, score.device, score.progress, eligible, excluded)
+
+    def scored(pairs: np.ndarray) -> PairResult:
+        if scorer is None:
+            return score_candidates(stats, pairs, score, score_chunk_bytes)
+        return scorer.score_listed(stats, pairs, score)
+
+    if checkpoint is None:
+        cand = find()
+        t1 = time.perf_counter()
+        scores = scored(cand.pairs())
     else:
-        scores = scorer.score_listed(stats, cand.pairs(), score)
+        cand = checkpoint.candidates(find, options, eligible)
+        t1 = time.perf_counter()
+        scores = checkpoint.scores(scored, cand.pairs(), cand.n_texts, score.schema)
     t2 = time.perf_counter()
     res = rank_candidates(cand, scores, options, consume=True)
     res.timings = {"neighbors": t1 - t0, "scoring": t2 - t1, "ranking": res.timings["ranking"]}

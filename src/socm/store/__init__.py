@@ -9,10 +9,12 @@
 * :func:`save_candidates`, :func:`load_candidates`: a mine run's candidates beside its store,
   so that a resumed run does not search again;
 * :func:`scored_in_windows`: a mine run's scores beside its store, a window of pairs at a
-  time, so that a resumed run scores only the windows not finished.
+  time, so that a resumed run scores only the windows not finished;
+* :class:`MineCheckpoint`: both, handed to the mining steps by ``socm.mine`` and ``socm mine``.
 """
 
 from socm.store.candidates import candidates_key, load_candidates, save_candidates
+from socm.store.checkpoint import MineCheckpoint
 from socm.store.collect import StatsCollector, default_memory_budget, parse_bytes, stats_nbytes
 from socm.store.handles import LocalStats, StatsHandle, StoredStats
 from socm.store.scores import SCORE_WINDOW, scored_in_windows, scores_key
@@ -24,6 +26,7 @@ __all__ = [
     "STORE_FORMAT",
     "Head",
     "LocalStats",
+    "MineCheckpoint",
     "StatsCollector",
     "StatsHandle",
     "StatsStore",

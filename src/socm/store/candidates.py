@@ -4,12 +4,13 @@ resumes without searching again.
 The candidates (:class:`~socm.core.mine.Candidates`: pairs, cosines, neighbour ranks, the
 random-pair cosines and the search's report) are written once the search is done, beside the
 statistics store of the run (``<store root>/candidates/<key>.npz``), in one atomic write. The
-key hashes everything that defines them: the searched texts' keys in order (each the SHA-256
-of the text: :func:`socm.encode.text_key`), the encoder's configuration (the store's), the
-number of neighbours, the search method that ran (with the version of its algorithm
-when approximate) and its options, and the
-seed and number of the random pairs. A file that cannot be read back whole is ignored (the
-search runs again and replaces it), never read as other candidates.
+key hashes everything that defines them: the texts' keys in order (each the SHA-256 of the
+text, :func:`socm.encode.text_key`, or of the token matrix, :func:`socm.core.stats.content_key`),
+which of them are searched (fragments and duplicates left out), the encoder's configuration
+(the store's), the number of neighbours, the search method that ran (with the version of its
+algorithm when approximate) and its options, and the seed and number of the random pairs.
+A file that cannot be read back whole is ignored (the search runs again and replaces it),
+never read as other candidates.
 """
 
 from __future__ import annotations
@@ -35,15 +36,22 @@ _ARRAYS = ("i", "j", "cosine", "rank_1", "rank_2", "random_cosines")
 
 
 def candidates_key(
-    text_keys: Sequence[str], options: MineOptions, method: str, config: dict
+    text_keys: Sequence[str],
+    options: MineOptions,
+    method: str,
+    config: dict,
+    eligible: np.ndarray | None = None,
 ) -> str:
     """The key of the candidates of texts ``text_keys`` (in order) searched with ``options``
     by ``method`` (as asked, or ``"auto"`` resolved), their statistics made under ``config``
-    (the store's: the encoder's configuration)."""
+    (the store's: the encoder's configuration), only the texts ``eligible`` searched (a
+    boolean mask; None or all true: every text)."""
     h = hashlib.sha256()
     for key in text_keys:
         h.update(key.encode())
         h.update(b"\n")
+    if eligible is not None and not np.all(eligible):
+        h.update(b"eligible:" + np.packbits(np.asarray(eligible, dtype=bool)).tobytes())
     h.update(
         json.dumps(
             {

@@ -1,0 +1,67 @@
+"""A mine run's stages beside its store (MineCheckpoint): found once, read back after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_tokens
+
+from socm.core.mine import MineOptions, find_candidates
+from socm.core.pairs import ScoreOptions, pairwise
+from socm.core.stats import token_stats
+from socm.errors import SocmWarning
+from socm.store import MineCheckpoint, StatsStore
+
+
+@pytest.fixture
+def stats(rng):
+    return [token_stats(random_tokens(rng, int(rng.integers(4, 12)), 10)) for _ in range(25)]
+
+
+def run(store, stats, window=8):
+    """One run through a checkpoint; the numbers of searches and scored windows."""
+    calls = {"find": 0, "score": 0}
+    means = np.stack([s.mean for s in stats])
+    opts = MineOptions(neighbors=3, search="exact")
+
+    def find():
+        calls["find"] += 1
+        return find_candidates(means, opts, "cpu")
+
+    def score(pairs):
+        calls["score"] += 1
+        return pairwise(stats, pairs)
+
+    cp = MineCheckpoint(store, [f"t{k}" for k in range(len(stats))], "exact", window=window)
+    cand = cp.candidates(find, opts)
+    res = cp.scores(score, cand.pairs(), cand.n_texts, ScoreOptions().schema)
+    return cand, res, calls, cp
+
+
+def test_a_rerun_reads_back_the_candidates_and_every_window(stats, tmp_path):
+    store = StatsStore(tmp_path, {"model": "m"})
+    cand, res, calls, cp = run(store, stats)
+    assert calls["find"] == 1 and calls["score"] == cp.windows["n_windows"] > 1
+    assert not cp.candidates_read_back
+    back, again, calls, cp = run(store, stats)
+    assert calls == {"find": 0, "score": 0} and cp.candidates_read_back
+    assert cp.info() == {"candidates_read_back": True, "score_windows": cp.windows}
+    np.testing.assert_array_equal(back.pairs(), cand.pairs())
+    for name in res.columns:
+        np.testing.assert_array_equal(again.columns[name], res.columns[name])
+    ref = pairwise(stats, cand.pairs())
+    np.testing.assert_allclose(res.columns["socm"], ref.columns["socm"], rtol=0, atol=1e-12)
+
+
+def test_candidates_that_cannot_be_saved_are_kept_and_the_run_goes_on(stats, tmp_path):
+    store = StatsStore(tmp_path, {"model": "m"})
+    (tmp_path / "candidates").write_text("a file where the folder would be")
+    with pytest.warns(SocmWarning, match="kept in memory only"):
+        cand, res, calls, _ = run(store, stats)
+    assert calls["find"] == 1 and len(res) == len(cand) > 0
+
+
+def test_scores_need_the_candidates_first(stats, tmp_path):
+    cp = MineCheckpoint(StatsStore(tmp_path, {"model": "m"}), ["a"], "exact")
+    with pytest.raises(RuntimeError, match="candidates first"):
+        cp.scores(lambda p: None, np.zeros((0, 2), dtype=np.int64), 1, ScoreOptions().schema)
