@@ -78,6 +78,24 @@ def test_mine_beyond_the_budget_equals_in_memory_and_reruns_from_the_store(
     assert fewer["statistics"]["n_texts_in_store"] >= ref["n_texts"]
 
 
+def test_a_float32_store_moves_values_by_at_most_1e_7_and_keys_the_run(wiki_head, tmp_path):
+    kw = {"n_texts": 60, "cache_dir": str(tmp_path / "cache")}
+    opts = {"neighbors": 4, "top_k": None}
+    _, out_ref = run_mine(run_config(wiki_head, tmp_path, out=str(tmp_path / "m"), **kw), **opts)
+    cfg = run_config(
+        wiki_head, tmp_path, out=str(tmp_path / "f"), store=str(tmp_path / "s"),
+        store_dtype="float32", **kw,
+    )  # fmt: skip
+    got, out = run_mine(cfg, **opts)
+    assert got["statistics"]["dtype"] == "float32" and got["config"]["store_dtype"] == "float32"
+    assert cfg.result_key() != run_config(wiki_head, tmp_path, **kw).result_key()
+    key = lambda t: sorted(zip(t["text1_id"], t["text2_id"], t["d_sigma"], t["socm"], strict=True))  # noqa: E731
+    a, b = key(read_mine_run(out_ref)[1].to_pydict()), key(read_mine_run(out)[1].to_pydict())
+    assert [r[:2] for r in a] == [r[:2] for r in b]
+    moved = np.abs(np.array([r[2:] for r in a]) - np.array([r[2:] for r in b]))
+    assert 0 < moved.max() <= 1e-7  # float32 factors: moved, within the documented bound
+
+
 def test_no_cache_store_is_temporary_and_bad_budgets_are_one_line(
     wiki_head, tmp_path, monkeypatch, capsys
 ):
@@ -120,10 +138,12 @@ def test_store_flags_refused_for_a_backend_that_keeps_statistics_elsewhere(
     register_backend("elsewhere", Elsewhere)
     args = ["measure", "--corpus", str(wiki_head), "--n-texts", "5", "-q", "--device", "cpu"]
     args += ["--out", str(tmp_path / "r"), "--backend", "elsewhere"]
-    for extra in (["--store", str(tmp_path / "s")], ["--memory-budget", "1G"]):
+    flags = (["--store", str(tmp_path / "s")], ["--memory-budget", "1G"])
+    for extra in (*flags, ["--store-dtype", "float32"]):
         assert main([*args, *extra]) == 1
         err = capsys.readouterr().err.strip()
-        assert "--store and --memory-budget" in err and "'elsewhere'" in err and "\n" not in err
+        assert "--store, --memory-budget and --store-dtype" in err and "'elsewhere'" in err
+        assert "\n" not in err
     args[0] = "mine"
     args[4] = "12"
     assert main([*args, "--neighbors", "3", "--store", str(tmp_path / "s")]) == 1

@@ -13,6 +13,7 @@ from socm.core.metrics import NUMERICS
 from socm.encode import LONG_TEXT_CHOICES
 from socm.encode.precision import FORWARD_DTYPES
 from socm.measure.config import DEFAULT_MODEL, DEFAULT_N_TEXTS, MeasureConfig
+from socm.store import STORE_DTYPES
 
 __all__ = [
     "HELP_FORMAT",
@@ -363,6 +364,14 @@ def statistics_parent() -> argparse.ArgumentParser:
         help="memory for the per-text statistics, e.g. 4G or 512M (None: a quarter of this "
         "machine's memory); beyond it they go to a store in the cache folder (a temporary "
         "one with --no-cache)",
+    )
+    g.add_argument(
+        "--store-dtype",
+        choices=STORE_DTYPES,
+        default="float64",
+        help="precision of the covariance factors in a store: float32 halves its size on disk "
+        "and moves the pair values by up to about 1e-7 (statistics kept in memory stay "
+        "float64)",
     )
     return p
 

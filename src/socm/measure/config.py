@@ -39,6 +39,7 @@ _LATER_DEFAULTS: dict[str, Any] = {
     "dtype": "auto",
     "pooling": "mean",
     "long_texts": "truncate",
+    "store_dtype": "float64",
 }
 
 
@@ -57,7 +58,9 @@ class MeasureConfig:
     changes a result, a settings hash or a run folder's identity. Nor do ``store`` (a folder
     that always keeps the per-text statistics on disk) and ``memory_budget`` (bytes, or
     ``"4G"``; beyond it they go to a store in the cache folder): they choose where the
-    statistics live (:mod:`socm.store`), not what they are.
+    statistics live (:mod:`socm.store`), not what they are. ``store_dtype="float32"`` keeps a
+    store's covariance factors in float32 (half the disk; values move by about 1e-7), so it
+    enters :meth:`result_key` (when not float64).
 
     ``n_texts``: None samples :data:`DEFAULT_N_TEXTS` texts (or, with ``pairs_file``, takes
     the texts the pairs name), ``"all"`` keeps every text in file order. ``unit``: None is
@@ -101,6 +104,7 @@ class MeasureConfig:
     backend_address: str | None = None
     store: str | None = None
     memory_budget: str | int | None = None
+    store_dtype: str = "float64"
     extra: dict = field(default_factory=dict)
     prompt: str = ""
     prompt_name: str | None = None

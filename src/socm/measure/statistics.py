@@ -2,7 +2,8 @@
 
 :func:`stats_collector` sets up the :class:`~socm.store.StatsCollector` of a measure or mine
 run from its settings: ``cfg.store`` (always a store, in that folder), ``cfg.memory_budget``
-(default a quarter of this machine's memory). Beyond the budget the statistics go to a
+(default a quarter of this machine's memory), ``cfg.store_dtype`` (the stored factors'
+precision). Beyond the budget the statistics go to a
 :class:`~socm.store.StatsStore` in the token-embedding cache's folder (so a rerun with the
 same model and token policy finds them), or, with ``--no-cache``, in a temporary folder that
 is removed when the run ends.
@@ -62,10 +63,11 @@ def statistics_for(
     """
     if backend.collects:
         return stats_collector(cfg, enc, corpus)
-    if cfg.store or cfg.memory_budget is not None:
+    if cfg.store or cfg.memory_budget is not None or cfg.store_dtype != "float64":
         raise SocmError(
-            f"--store and --memory-budget keep the statistics in this process; backend "
-            f"{backend.name!r} keeps them in its own workers: drop them or use --backend local"
+            "--store, --memory-budget and --store-dtype keep the statistics in this process; "
+            f"backend {backend.name!r} keeps them in its own workers: drop them or use "
+            "--backend local"
         )
     return nullcontext()
 
@@ -101,7 +103,7 @@ def stats_collector(cfg: MeasureConfig, enc: Encoder, corpus: Corpus) -> Iterato
         else:
             temp.append(Path(tempfile.mkdtemp(prefix="socm-stats-")))
             root = temp[0]
-        return StatsStore(root, enc.stats_config())
+        return StatsStore(root, enc.stats_config(), dtype=cfg.store_dtype)
 
     collector = StatsCollector(len(corpus), make, budget, expected, always=bool(cfg.store))
     try:
