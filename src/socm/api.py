@@ -9,7 +9,8 @@ read each item once, in order, a chunk at a time, and reduce it at once to its s
 temporary folder, removed when the call returns, unless ``store`` names one) and the engine
 reads a budget of them at a time (:func:`socm.core.pairs.iter_pairwise_lazy`), so memory grows
 with the texts only by their unit means. The results equal the in-memory ones (float64 store;
-``store_dtype="float32"`` halves the disk and moves values by about 1e-7).
+a mine whose score windows split its pairs, up to rounding, about 1e-15;
+``store_dtype="float32"`` halves the disk and moves values by about 1e-7 relative).
 
 :func:`mine` also takes a backend's name (:func:`socm.backends.get_backend`), connects it for
 the call and disconnects it, so that ``socm.mine(tokens, backend="ray")`` works from a notebook.
@@ -34,7 +35,7 @@ from socm.core import pairs as core_pairs
 from socm.core.metrics import Numerics, check_numerics
 from socm.core.schema import PairSchema, current_schema
 from socm.core.stats import TokenStats, as_token_matrix, content_key, reduce_many
-from socm.measure.rundir import versions
+from socm.files import versions
 from socm.progress import progress_bar
 from socm.store import (
     LocalStats,
@@ -281,7 +282,7 @@ def mine(
             )  # fmt: skip
         checkpoint = None
         if store is not None:  # a store of the caller's: keep the stages for a rerun
-            checkpoint = MineCheckpoint(held.store, keys, numerics, versions())
+            checkpoint = MineCheckpoint(held.store, keys, versions())
         return _mine_stored(held, keys, opts, scorer, score_chunk_bytes, t0, checkpoint, **kw)
 
 

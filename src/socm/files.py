@@ -1,5 +1,6 @@
 """Atomic file writes, used by every stage that writes (cache entries, run folders, figures),
-and the up-front check that a folder can be written.
+the up-front check that a folder can be written, and the versions of the packages that
+determine the numbers (recorded in run folders, part of the keys of saved results).
 
 Every output is written to a temporary file in the same folder and moved into place with
 ``os.replace``, so a crash never leaves a half-written file behind.
@@ -34,6 +35,7 @@ __all__ = [
     "hold_lock",
     "read_npz",
     "usual_mode",
+    "versions",
     "write_error",
 ]
 
@@ -190,3 +192,17 @@ def check_writable_dir(path: Path, what: str) -> None:
         raise SocmError(
             f"{what} {path}: cannot create a folder in {probe} ({exc.strerror or exc})"
         ) from None
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that determine the numbers."""
+    import importlib.metadata as md
+    import platform
+
+    found = {"python": platform.python_version()}
+    for pkg in ("socm", "torch", "transformers", "tokenizers", "numpy", "scipy"):
+        try:
+            found[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            found[pkg] = "not installed"
+    return found

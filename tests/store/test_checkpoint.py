@@ -18,23 +18,26 @@ def stats(rng):
     return [token_stats(random_tokens(rng, int(rng.integers(4, 12)), 10)) for _ in range(25)]
 
 
-def run(store, stats, window=8):
-    """One run through a checkpoint; the numbers of searches and scored windows."""
+def run(store, stats, window=8, method=None, **changes):
+    """One run through a checkpoint (``method``: what ``find`` reports having run); the
+    numbers of searches and scored windows."""
     calls = {"find": 0, "score": 0}
     means = np.stack([s.mean for s in stats])
-    opts = MineOptions(neighbors=3, search="exact")
+    opts = MineOptions(neighbors=3, search="exact").replace(**changes)
 
     def find():
         calls["find"] += 1
-        return find_candidates(means, opts, "cpu")
+        cand = find_candidates(means, opts.replace(search="exact"), "cpu")
+        cand.neighbor_info["method"] = method or cand.neighbor_info["method"]
+        return cand
 
     def score(pairs):
         calls["score"] += 1
         return pairwise(stats, pairs)
 
-    cp = MineCheckpoint(store, [f"t{k}" for k in range(len(stats))], "exact", window=window)
+    cp = MineCheckpoint(store, [f"t{k}" for k in range(len(stats))], window=window)
     cand = cp.candidates(find, opts)
-    res = cp.scores(score, cand.pairs(), cand.n_texts, ScoreOptions().schema)
+    res = cp.scores(score, cand.pairs(), cand.n_texts, ScoreOptions())
     return cand, res, calls, cp
 
 
@@ -45,6 +48,7 @@ def test_a_rerun_reads_back_the_candidates_and_every_window(stats, tmp_path):
     assert not cp.candidates_read_back
     back, again, calls, cp = run(store, stats)
     assert calls == {"find": 0, "score": 0} and cp.candidates_read_back
+    assert back.neighbor_info["read_back"] and back.seconds < cand.seconds + 1
     assert cp.info() == {"candidates_read_back": True, "score_windows": cp.windows}
     np.testing.assert_array_equal(back.pairs(), cand.pairs())
     for name in res.columns:
@@ -61,7 +65,13 @@ def test_candidates_that_cannot_be_saved_are_kept_and_the_run_goes_on(stats, tmp
     assert calls["find"] == 1 and len(res) == len(cand) > 0
 
 
-def test_scores_need_the_candidates_first(stats, tmp_path):
-    cp = MineCheckpoint(StatsStore(tmp_path, {"model": "m"}), ["a"], "exact")
-    with pytest.raises(RuntimeError, match="candidates first"):
-        cp.scores(lambda p: None, np.zeros((0, 2), dtype=np.int64), 1, ScoreOptions().schema)
+def test_auto_reads_back_what_either_method_saved_and_scores_follow_the_pairs(stats, tmp_path):
+    store = StatsStore(tmp_path, {"model": "m"})
+    run(store, stats, search="auto", method="hnsw")  # auto picked HNSW that time
+    _, _, calls, cp = run(store, stats, search="auto")  # whatever auto would pick now
+    assert calls == {"find": 0, "score": 0} and cp.candidates_read_back
+    _, _, calls, _ = run(store, stats, search="exact")  # exact asked for: not HNSW's
+    assert calls["find"] == 1
+    # another seed for the random pairs: searched again, the same pairs not scored again
+    _, _, calls, cp = run(store, stats, seed=5)
+    assert calls == {"find": 1, "score": 0} and cp.windows["read_back"] > 1

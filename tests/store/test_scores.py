@@ -39,9 +39,9 @@ class Counting:
         return pairwise(self.texts, part)
 
 
-def run(texts, pairs, folder, stop_after=None, window=32):
+def run(texts, pairs, folder, stop_after=None, window=32, key=None):
     score = Counting(texts, stop_after)
-    key = scores_key("cand", "float64", "exact", current_schema())
+    key = key or scores_key(pairs, "texts", "float64", "exact", current_schema())
     res, info = scored_in_windows(score, pairs, 30, current_schema(), folder, key, window)
     assert info["size"] == window
     return res, info["read_back"], info["n_windows"], score.calls
@@ -82,15 +82,16 @@ def test_a_damaged_window_is_scored_again(texts, pairs, tmp_path):
 
 def test_the_key_covers_what_defines_the_numbers(texts, pairs, tmp_path):
     schema = current_schema()
-    base = scores_key("cand", "float64", "exact", schema)
-    assert base == scores_key("cand", "float64", "exact", schema)
+    base = scores_key(pairs, "texts", "float64", "exact", schema)
+    assert base == scores_key(pairs.copy(), "texts", "float64", "exact", schema)
     others = {
-        scores_key("other", "float64", "exact", schema),
-        scores_key("cand", "float32", "exact", schema),
-        scores_key("cand", "float64", "paper", schema),
-        scores_key("cand", "float64", "exact", schema[:-1]),
+        scores_key(pairs[::-1], "texts", "float64", "exact", schema),
+        scores_key(pairs, "other", "float64", "exact", schema),
+        scores_key(pairs, "texts", "float32", "exact", schema),
+        scores_key(pairs, "texts", "float64", "paper", schema),
+        scores_key(pairs, "texts", "float64", "exact", schema[:-1]),
     }
-    assert base not in others and len(others) == 4
+    assert base not in others and len(others) == 5
     run(texts, pairs, tmp_path, window=32)
     _, reused, n_windows, calls = run(texts, pairs, tmp_path, window=50)
     assert (reused, n_windows, calls) == (0, 4, 4)  # windows of another size are not read
@@ -104,19 +105,20 @@ def test_one_window_keeps_the_given_order(texts, pairs, tmp_path):
         seen.append(part.copy())
         return pairwise(texts, part)
 
-    key = scores_key("cand", "float64", "exact", current_schema())
+    key = scores_key(pairs, "texts", "float64", "exact", current_schema())
     scored_in_windows(score, pairs, 30, current_schema(), tmp_path, key, 1000)
     np.testing.assert_array_equal(seen[0], pairs)
 
 
 def test_a_window_of_other_pairs_under_the_same_key_is_scored_again(texts, pairs, tmp_path):
-    """Candidates searched again may differ (an approximate search): a saved window is read
-    back only for the very pairs it scored."""
+    """A window is read back only for the very pairs it scored, whatever its key says (a
+    locality order that changed)."""
     run(texts, pairs, tmp_path)
     other = pairs.copy()
     other[::7, 1] = (other[::7, 0] + 1) % 30  # a few pairs changed, the same count
     other = np.stack([other.min(axis=1), other.max(axis=1)], axis=1)
-    res, reused, n_windows, calls = run(texts, other, tmp_path)
+    key = scores_key(pairs, "texts", "float64", "exact", current_schema())  # the first's
+    res, reused, n_windows, calls = run(texts, other, tmp_path, key=key)
     assert reused + calls == n_windows and calls >= 1
     ref = pairwise(texts, other)
     for name in ("d_mu", "d_sigma", "socm"):

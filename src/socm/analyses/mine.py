@@ -327,7 +327,7 @@ def _mine_on(
     options: MineOptions,
     block: int,
     collector: StatsCollector | None = None,
-) -> tuple[MineResult, np.ndarray, EncodeResult, float]:
+) -> tuple[MineResult, np.ndarray, EncodeResult, float, dict[str, int] | None]:
     """Encode, find, score and rank on a started ``backend``.
 
     The neighbour search and the ranking run here (they need only the unit means, the traces
@@ -344,7 +344,8 @@ def _mine_on(
     (MineResult, numpy.ndarray, EncodeResult, float, dict or None)
         The mined pairs, every text's normalised spread, the encoding's counts and timings,
         the seconds spent reducing token embeddings to statistics in this process, and with a
-        store the score windows (``size``, ``n_windows``, ``read_back``).
+        store that outlives the run the score windows (``size``, ``n_windows``,
+        ``read_back``).
     """
     t0 = time.perf_counter()
     backend.block = block
@@ -360,12 +361,12 @@ def _mine_on(
     means = stats.means()  # the only N x D array here: the factors stay with the backend
     spreads = stats.traces
     checkpoint = None
-    if collector is not None and collector.stored:  # beside the store: a rerun skips stages
+    if collector is not None and collector.stored and (cfg.store or not cfg.no_cache):
+        # beside a store that outlives the run (not --no-cache's): a rerun skips stages
         keys = [text_key(t) for t in chosen.texts]
-        checkpoint = MineCheckpoint(collector.store, keys, cfg.numerics, versions())
+        checkpoint = MineCheckpoint(collector.store, keys, versions())
     try:
-        search = announce_search(means, options, device)
-        cand = _candidates(means, search, device, cfg.progress, checkpoint)
+        cand = _candidates(means, options, device, cfg.progress, checkpoint)
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
@@ -377,7 +378,7 @@ def _mine_on(
     else:  # a window at a time: a resumed run scores only what is left
         # (``stats`` is a StoredStats, read from the store: the backend cannot consume it)
         score = functools.partial(backend.score_listed, stats, opts=opts)
-        scores = checkpoint.scores(score, cand.pairs(), cand.n_texts, opts.schema)
+        scores = checkpoint.scores(score, cand.pairs(), cand.n_texts, opts)
         windows = checkpoint.windows
         if windows["read_back"]:
             print(
@@ -399,14 +400,17 @@ def _candidates(
     progress: bool,
     checkpoint: MineCheckpoint | None,
 ) -> Candidates:
-    """:func:`~socm.core.mine.find_candidates`, through ``checkpoint`` when the statistics are
-    in a store: the candidates are then saved beside it once found, and a rerun or a resumed
-    run of the same texts and search reads them back instead of searching."""
+    """:func:`~socm.core.mine.find_candidates` (``search="auto"`` resolved and announced by
+    :func:`announce_search`), through ``checkpoint`` when there is one: the candidates are
+    then saved beside the store once found, and a rerun or a resumed run of the same texts
+    and search reads them back instead of searching (one line on stderr says so)."""
+
+    def find() -> Candidates:
+        return find_candidates(means, announce_search(means, options, device), device, progress)
+
     if checkpoint is None:
-        return find_candidates(means, options, device, progress)
-    cand = checkpoint.candidates(
-        lambda: find_candidates(means, options, device, progress), options, None
-    )
+        return find()
+    cand = checkpoint.candidates(find, options, None)
     if checkpoint.candidates_read_back:
         print(
             f"socm: the neighbour search of these {len(means):,} texts was done before: "

@@ -40,9 +40,9 @@ import numpy as np
 import torch
 
 from socm.core.metrics import Numerics
-from socm.core.neighbors import METHODS, auto_method, nearest_neighbors, pair_cosines
+from socm.core.neighbors import METHODS, nearest_neighbors, pair_cosines
 from socm.core.pairs import PairResult, ScoreOptions, iter_pairwise_lazy, release_freed_memory
-from socm.core.schema import PairSchema, rankable_names
+from socm.core.schema import rankable_names
 from socm.core.stats import TokenStats, check_same_dim, content_key, token_stats_many
 
 __all__ = [
@@ -237,16 +237,17 @@ class Checkpoint(Protocol):
         self, find: Callable[[], Candidates], options: MineOptions, eligible: np.ndarray | None
     ) -> Candidates:
         """``find()``'s candidates, or the same candidates kept by an earlier run
-        (``options.search`` resolved; ``eligible``: the texts searched)."""
+        (``options.search`` as asked; ``eligible``: the texts searched)."""
 
     def scores(
         self,
         score: Callable[[np.ndarray], PairResult],
         pairs: np.ndarray,
         n_texts: int,
-        schema: PairSchema,
+        opts: ScoreOptions,
     ) -> PairResult:
-        """``score(pairs)`` (pairs in their order), parts kept by an earlier run read back."""
+        """``score(pairs)`` (pairs in their order, every column of ``opts.schema``), parts kept
+        by an earlier run read back."""
 
 
 class MineResult:
@@ -880,9 +881,7 @@ def mine_stats(
         Covariance-factor bytes read per scoring chunk in this process.
     checkpoint : Checkpoint, optional
         Keeps the candidates and the scores as they are found, and hands back those an
-        earlier run kept (:class:`socm.store.MineCheckpoint`); ``search="auto"`` is then
-        resolved first (:func:`~socm.core.neighbors.auto_method`), the method being part of
-        what defines the candidates.
+        earlier run kept (:class:`socm.store.MineCheckpoint`).
 
     Returns
     -------
@@ -892,10 +891,6 @@ def mine_stats(
     keys = duplicate_keys if options.drop_duplicates else None
     eligible, excluded = eligible_texts(n_tokens, keys, options)
     t0 = time.perf_counter()
-
-    if checkpoint is not None and options.search == "auto":
-        block_dtype = dict(options.search_options).get("block_dtype", "auto")
-        options = options.replace(search=auto_method(means, score.device, block_dtype)[0])
 
     def find() -> Candidates:
         return find_candidates(means, options, score.device, score.progress, eligible, excluded)
@@ -912,7 +907,7 @@ def mine_stats(
     else:
         cand = checkpoint.candidates(find, options, eligible)
         t1 = time.perf_counter()
-        scores = checkpoint.scores(scored, cand.pairs(), cand.n_texts, score.schema)
+        scores = checkpoint.scores(scored, cand.pairs(), cand.n_texts, score)
     t2 = time.perf_counter()
     res = rank_candidates(cand, scores, options, consume=True)
     res.timings = {"neighbors": t1 - t0, "scoring": t2 - t1, "ranking": res.timings["ranking"]}

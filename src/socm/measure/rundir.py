@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from socm.core.schema import BUILTIN_COLUMNS, averaged_names
 from socm.errors import SocmError
+from socm.files import versions
 
 __all__ = [
     "SUMMARY_FIELDS",
@@ -55,19 +55,6 @@ def slug(name: str, keep_org: bool = False) -> str:
     """
     text = name.strip("/").replace("/", "__") if keep_org else name.rstrip("/").split("/")[-1]
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
-
-
-def versions() -> dict[str, str]:
-    """Versions of the packages that determine the numbers."""
-    import importlib.metadata as md
-
-    found = {"python": platform.python_version()}
-    for pkg in ("socm", "torch", "transformers", "tokenizers", "numpy", "scipy"):
-        try:
-            found[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            found[pkg] = "not installed"
-    return found
 
 
 #: The record of each kind of run folder, the command that writes it and its other files.

@@ -28,7 +28,14 @@ from socm.errors import SocmError
 from socm.files import check_writable_dir
 from socm.inputs.corpus import Corpus
 from socm.measure.config import MeasureConfig
-from socm.store import StatsCollector, StatsStore, default_memory_budget, parse_bytes, stats_nbytes
+from socm.store import (
+    STORE_DTYPES,
+    StatsCollector,
+    StatsStore,
+    default_memory_budget,
+    parse_bytes,
+    stats_nbytes,
+)
 
 __all__ = ["memory_budget", "statistics_for", "stats_collector"]
 
@@ -79,9 +86,14 @@ def stats_collector(cfg: MeasureConfig, enc: Encoder, corpus: Corpus) -> Iterato
     Raises
     ------
     SocmError
-        A bad ``--memory-budget``, or a ``--store`` folder that cannot be written.
+        A bad ``--memory-budget`` or ``--store-dtype``, or a ``--store`` folder that cannot
+        be written.
     """
     budget = memory_budget(cfg)
+    if cfg.store_dtype not in STORE_DTYPES:
+        raise SocmError(
+            f"--store-dtype must be one of {', '.join(STORE_DTYPES)}, got {cfg.store_dtype!r}"
+        )
     if cfg.store:
         check_writable_dir(Path(cfg.store), "--store")
     dim = getattr(enc.config, "hidden_size", None)

@@ -27,12 +27,30 @@ from socm.core.mine import Candidates, MineOptions
 from socm.core.neighbors import HNSW_VERSION
 from socm.files import atomic_write_npz, read_npz
 
-__all__ = ["CANDIDATES_FORMAT", "candidates_key", "load_candidates", "save_candidates"]
+__all__ = [
+    "CANDIDATES_FORMAT",
+    "candidates_key",
+    "load_candidates",
+    "save_candidates",
+    "texts_key",
+]
 
 CANDIDATES_FORMAT = 1
 """Version of the saved candidates' layout."""
 
 _ARRAYS = ("i", "j", "cosine", "rank_1", "rank_2", "random_cosines")
+
+
+def texts_key(text_keys: Sequence[str], config: dict) -> str:
+    """The key of a run's texts, in order (each text's key: the SHA-256 of the text or of its
+    token matrix), and of what makes their statistics (``config``: the store's, the encoder's
+    configuration): what pair indices refer to."""
+    h = hashlib.sha256()
+    for key in text_keys:
+        h.update(key.encode())
+        h.update(b"\n")
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return h.hexdigest()
 
 
 def candidates_key(
@@ -43,13 +61,10 @@ def candidates_key(
     eligible: np.ndarray | None = None,
 ) -> str:
     """The key of the candidates of texts ``text_keys`` (in order) searched with ``options``
-    by ``method`` (as asked, or ``"auto"`` resolved), their statistics made under ``config``
-    (the store's: the encoder's configuration), only the texts ``eligible`` searched (a
-    boolean mask; None or all true: every text)."""
-    h = hashlib.sha256()
-    for key in text_keys:
-        h.update(key.encode())
-        h.update(b"\n")
+    by ``method`` (the method that ran: ``"auto"`` resolved), their statistics made under
+    ``config`` (the store's: the encoder's configuration), only the texts ``eligible``
+    searched (a boolean mask; None or all true: every text)."""
+    h = hashlib.sha256(texts_key(text_keys, config).encode())
     if eligible is not None and not np.all(eligible):
         h.update(b"eligible:" + np.packbits(np.asarray(eligible, dtype=bool)).tobytes())
     h.update(
@@ -61,7 +76,6 @@ def candidates_key(
                 "search_options": dict(options.search_options),
                 "random_pairs": options.random_pairs,
                 "seed": options.seed,
-                "config": config,
                 **({"hnsw_version": HNSW_VERSION} if method == "hnsw" else {}),
             },
             sort_keys=True,

@@ -3,29 +3,36 @@ skips them: the neighbour search's candidates (:mod:`socm.store.candidates`) and
 window of candidate pairs at a time (:mod:`socm.store.scores`).
 
 :class:`MineCheckpoint` is what :func:`socm.mine` (with ``store=``) and ``socm mine`` (with a
-statistics store) hand to the mining steps (the :class:`socm.core.mine.Checkpoint` protocol):
-the candidates are keyed by the texts, the encoder's configuration, the texts searched and the
-search; the scores by the candidates, the store's factor dtype, the numerics, the columns and
-the versions of the packages that compute them. A stage that cannot be saved (a full disk) is
-kept in memory with one line on stderr and the run goes on.
+statistics store that outlives the run) hand to the mining steps (the
+:class:`socm.core.mine.Checkpoint` protocol). The candidates are keyed by the texts, the
+encoder's configuration, the texts searched and the search; with ``search="auto"`` the
+candidates an earlier run saved with either method ``"auto"`` may pick are read back (exact
+first), so a rerun does not hang on the timing that picks the method. The scores are keyed by
+the pairs, the texts, the store's factor dtype, the numerics, the columns and the versions of
+the packages that compute them. A stage that cannot be saved (a full disk) is kept in memory
+with a warning and the run goes on.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from socm.core.mine import Candidates, MineOptions
-from socm.core.pairs import PairResult
-from socm.core.schema import PairSchema
+from socm.core.neighbors import AUTO_METHOD
+from socm.core.pairs import PairResult, ScoreOptions
 from socm.errors import SocmError, warn
-from socm.store.candidates import candidates_key, load_candidates, save_candidates
+from socm.store.candidates import candidates_key, load_candidates, save_candidates, texts_key
 from socm.store.scores import scored_in_windows, scores_key
 from socm.store.stats_store import StatsStore
 
 __all__ = ["MineCheckpoint"]
+
+#: The methods ``search="auto"`` may run (:func:`socm.core.neighbors.auto_method`).
+AUTO_CHOICES = (AUTO_METHOD, "hnsw")
 
 
 class MineCheckpoint:
@@ -38,8 +45,6 @@ class MineCheckpoint:
         ``<root>/scores``).
     text_keys : sequence of str
         Every text's key in the store, in the run's order (what the candidates index).
-    numerics : str
-        The scoring's numerics.
     versions : mapping, optional
         Versions of the packages that compute the scores (part of the scores' key).
     window : int, optional
@@ -48,7 +53,9 @@ class MineCheckpoint:
     Attributes
     ----------
     candidates_read_back : bool
-        Whether the candidates were an earlier run's.
+        Whether the candidates were an earlier run's (their ``neighbor_info`` then has
+        ``read_back: True`` beside that run's report of its search; their ``seconds`` are
+        this run's, spent reading them back).
     windows : dict or None
         After :meth:`scores`: ``size``, ``n_windows`` and ``read_back``.
     """
@@ -57,14 +64,12 @@ class MineCheckpoint:
         self,
         store: StatsStore,
         text_keys: Sequence[str],
-        numerics: str,
         versions: Mapping[str, str] | None = None,
         window: int | None = None,
     ) -> None:
-        self.store, self.text_keys, self.numerics = store, text_keys, numerics
+        self.store, self.text_keys = store, text_keys
         self.versions = dict(versions or {})
         self.window = window
-        self.key: str | None = None
         self.candidates_read_back = False
         self.windows: dict[str, int] | None = None
 
@@ -74,22 +79,28 @@ class MineCheckpoint:
         options: MineOptions,
         eligible: np.ndarray | None = None,
     ) -> Candidates:
-        """The candidates an earlier run saved under the same key, else ``find()``'s, saved.
+        """The candidates an earlier run saved for these texts and ``options``, else
+        ``find()``'s, saved under the method that ran (``neighbor_info["method"]``).
 
-        ``options.search`` is the method that runs (``"auto"`` resolved); ``eligible`` the
-        texts searched (None: all).
+        ``options.search`` is the method asked for (``"auto"``: either it may pick);
+        ``eligible`` the texts searched (None: all).
         """
-        self.key = candidates_key(
-            self.text_keys, options, options.search, self.store.config, eligible
-        )
-        folder = self.store.root / "candidates"
-        found = load_candidates(folder, self.key)
-        self.candidates_read_back = found is not None
-        if found is not None:
-            return found
+        t0 = time.perf_counter()
+        config, folder = self.store.config, self.store.root / "candidates"
+        methods = AUTO_CHOICES if options.search == "auto" else (options.search,)
+        for method in methods:
+            key = candidates_key(self.text_keys, options, method, config, eligible)
+            found = load_candidates(folder, key)
+            if found is not None:
+                self.candidates_read_back = True
+                found.neighbor_info["read_back"] = True
+                found.seconds = time.perf_counter() - t0  # this run's: reading them back
+                return found
         cand = find()
+        method = cand.neighbor_info.get("method", options.search)
+        key = candidates_key(self.text_keys, options, method, config, eligible)
         try:
-            save_candidates(folder, self.key, cand)
+            save_candidates(folder, key, cand)
         except SocmError as exc:
             warn(f"{exc}: the candidates are kept in memory only")
         return cand
@@ -99,16 +110,16 @@ class MineCheckpoint:
         score: Callable[[np.ndarray], PairResult],
         pairs: np.ndarray,
         n_texts: int,
-        schema: PairSchema,
+        opts: ScoreOptions,
     ) -> PairResult:
-        """Every column of ``schema`` for the candidates' ``pairs``: ``score(window)`` for each
-        window no earlier run saved (:func:`socm.store.scored_in_windows`)."""
-        if self.key is None:
-            raise RuntimeError("MineCheckpoint.scores needs the candidates first")
-        key = scores_key(self.key, self.store.dtype, self.numerics, schema, self.versions)
+        """Every column of ``opts.schema`` for ``pairs`` (scored with ``opts.numerics``):
+        ``score(window)`` for each window no earlier run saved
+        (:func:`socm.store.scored_in_windows`)."""
+        texts = texts_key(self.text_keys, self.store.config)
+        key = scores_key(pairs, texts, self.store.dtype, opts.numerics, opts.schema, self.versions)
         folder = self.store.root / "scores"
         res, self.windows = scored_in_windows(
-            score, pairs, n_texts, schema, folder, key, self.window
+            score, pairs, n_texts, opts.schema, folder, key, self.window
         )
         return res
 

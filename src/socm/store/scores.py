@@ -6,17 +6,18 @@ texts) and cut into windows of :data:`SCORE_WINDOW` pairs; each window is scored
 and its pair columns are written, in one atomic write, beside the run's statistics store
 (``<store root>/scores/<key>-<window size>-<number>.npz``). A run with at most one window
 scores its pairs in their given order, as without a store. The key hashes everything that
-defines a window's numbers: the candidates' key (:func:`socm.store.candidates_key`: the
-texts, the encoder, the search), the statistics store's format and factor dtype, the
+defines a window's numbers: all the pairs (their SHA-256), the texts they index and the
+encoder (:func:`socm.store.texts_key`), the statistics store's format and factor dtype, the
 numerics, every pair column's name, description and dtype, and the versions of the packages
 that compute them (socm, torch, numpy, scipy); the file name adds the window size and the
-window's number. Each file also holds the SHA-256 of its window's pairs, checked on reading:
-a window whose pairs differ (candidates searched again by an approximate search, a locality
-order that changed) is scored again, as is a file that cannot be read back whole or holds
-other columns or another length. A window that cannot be saved (a full disk) is kept in
-memory and the run goes on, with one line on stderr. The windows take 32 bytes a pair on disk
-with the built-in columns (0.31 GB for a million texts' 9.7 million candidates); they stay
-in the store's folder until it is deleted.
+window's number. The search that found the pairs is not in it: a search with other options
+(another seed for the random pairs, another margin) that finds the same pairs reuses them.
+Each file also holds the SHA-256 of its window's pairs, checked on reading: a window whose
+pairs differ (a locality order that changed) is scored again, as is a file that cannot be
+read back whole or holds other columns or another length. A window that cannot be saved (a
+full disk) is kept in memory and the run goes on, with one warning. The windows take 32
+bytes a pair on disk with the built-in columns (0.31 GB for a million texts' 9.7 million
+candidates); they stay in the store's folder until it is deleted.
 """
 
 from __future__ import annotations
@@ -48,19 +49,24 @@ interruption can lose)."""
 
 
 def scores_key(
-    candidates_key: str,
+    pairs: np.ndarray,
+    texts: str,
     dtype: str,
     numerics: str,
     schema: PairSchema,
     versions: dict[str, str] | None = None,
 ) -> str:
-    """The key shared by a run's windows (each window's file name adds the window size and its
-    number): the candidates' key, the store's format and factor dtype, the numerics, the
-    columns and ``versions`` (of the packages that compute the numbers)."""
+    """The key shared by the windows of ``pairs`` (each window's file name adds the window
+    size and its number): the pairs, their texts (``texts``:
+    :func:`socm.store.texts_key`, the texts and the encoder), the store's format and factor
+    dtype, the numerics, the columns and ``versions`` (of the packages that compute the
+    numbers). How the pairs were found (the search, its options) is not part of it: the same
+    pairs found again are not scored again."""
     blob = {
         "format": SCORES_FORMAT,
         "store_format": STORE_FORMAT,
-        "candidates": candidates_key,
+        "pairs": _digest(pairs),
+        "texts": texts,
         "factor_dtype": dtype,
         "versions": dict(versions or {}),
         "numerics": numerics,
@@ -70,7 +76,8 @@ def scores_key(
 
 
 def _digest(pairs: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(pairs, dtype="<i8").tobytes()).hexdigest()
+    """SHA-256 of the pairs as little-endian int64 (read in place when they are already)."""
+    return hashlib.sha256(np.ascontiguousarray(pairs, dtype="<i8")).hexdigest()
 
 
 def _save(path: Path, columns: dict[str, np.ndarray], digest: str) -> None:
