@@ -13,7 +13,7 @@
 * :class:`MineCheckpoint`: both, handed to the mining steps by ``socm.mine`` and ``socm mine``.
 """
 
-from socm.store.candidates import candidates_key, load_candidates, save_candidates
+from socm.store.candidates import candidates_key, load_candidates, save_candidates, texts_key
 from socm.store.checkpoint import MineCheckpoint
 from socm.store.collect import StatsCollector, default_memory_budget, parse_bytes, stats_nbytes
 from socm.store.handles import LocalStats, StatsHandle, StoredStats
@@ -39,4 +39,5 @@ __all__ = [
     "scored_in_windows",
     "scores_key",
     "stats_nbytes",
+    "texts_key",
 ]
