@@ -234,8 +234,9 @@ class ShardIndex:
     def lookup(self, owner: bytes) -> Location | None:
         """The entry's location as read so far (no refresh)."""
         row = self._live_row(owner)
-        if row is None:
-            return None
+        return None if row is None else self._location(row)
+
+    def _location(self, row: int) -> Location:
         shard, offset, length, rows, cols, code = self._loc[row].tolist()
         return shard, offset, length, rows, cols, _CODES[code]
 
@@ -269,8 +270,9 @@ class ShardIndex:
 
     def discard(self, owner: bytes, loc: Location) -> None:
         """Forget ``owner``'s entry if it is still at ``loc`` (found damaged)."""
-        if self.lookup(owner) == loc:
-            self._loc[self._live_row(owner), 5] = -1
+        row = self._live_row(owner)
+        if row is not None and self._location(row) == loc:
+            self._loc[row, 5] = -1
             self._live -= 1
 
     def get(self, owner: bytes) -> Location | None:
