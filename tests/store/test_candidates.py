@@ -7,14 +7,14 @@ from conftest import random_tokens
 
 from socm.core.mine import MineOptions, find_candidates
 from socm.core.stats import token_stats
-from socm.store import candidates_key, load_candidates, save_candidates
+from socm.store import candidates_key, load_candidates, save_candidates, texts_key
 
 
 def test_round_trip_and_a_damaged_file_is_ignored(rng, tmp_path):
     means = np.stack([token_stats(random_tokens(rng, 6, 12)).mean for _ in range(30)])
     opts = MineOptions(neighbors=3)
     cand = find_candidates(means, opts, "cpu")
-    key = candidates_key([f"t{k}" for k in range(30)], opts, "auto", {"model": "m"})
+    key = candidates_key(texts_key([f"t{k}" for k in range(30)], {"model": "m"}), opts, "auto")
     path = save_candidates(tmp_path, key, cand)
     back = load_candidates(tmp_path, key)
     for name in ("i", "j", "cosine", "rank_1", "rank_2", "random_cosines"):
@@ -28,28 +28,32 @@ def test_round_trip_and_a_damaged_file_is_ignored(rng, tmp_path):
 
 def test_the_key_covers_texts_order_search_and_encoder():
     opts = MineOptions(neighbors=3)
-    base = candidates_key(["a", "b"], opts, "auto", {"model": "m"})
-    assert base == candidates_key(["a", "b"], opts, "auto", {"model": "m"})
+    ab = texts_key(["a", "b"], {"model": "m"})
+    base = candidates_key(ab, opts, "auto")
+    assert base == candidates_key(ab, opts, "auto")
     others = [
-        candidates_key(["b", "a"], opts, "auto", {"model": "m"}),
-        candidates_key(["a", "b"], opts.replace(neighbors=4), "auto", {"model": "m"}),
-        candidates_key(["a", "b"], opts, "hnsw", {"model": "m"}),
-        candidates_key(["a", "b"], opts.replace(seed=1), "auto", {"model": "m"}),
-        candidates_key(["a", "b"], opts, "auto", {"model": "m", "layer": 3}),
-        candidates_key(["a", "b"], opts.replace(search_options={"margin": 9}), "auto", {}),
-        candidates_key(["a", "b"], opts, "auto", {"model": "m"}, np.array([True, False])),
+        candidates_key(texts_key(["b", "a"], {"model": "m"}), opts, "auto"),
+        candidates_key(ab, opts.replace(neighbors=4), "auto"),
+        candidates_key(ab, opts, "hnsw"),
+        candidates_key(ab, opts.replace(seed=1), "auto"),
+        candidates_key(texts_key(["a", "b"], {"model": "m", "layer": 3}), opts, "auto"),
+        candidates_key(
+            texts_key(["a", "b"], {}), opts.replace(search_options={"margin": 9}), "auto"
+        ),
+        candidates_key(ab, opts, "auto", np.array([True, False])),
     ]
     assert base not in others and len(set(others)) == len(others)
     every = np.array([True, True])  # every text searched: the key of no mask
-    assert candidates_key(["a", "b"], opts, "auto", {"model": "m"}, every) == base
+    assert candidates_key(ab, opts, "auto", every) == base
 
 
 def test_the_key_of_an_approximate_search_covers_its_algorithm_version(monkeypatch):
     import socm.store.candidates as saved
 
     opts = MineOptions(neighbors=3)
-    hnsw = candidates_key(["a", "b"], opts, "hnsw", {"model": "m"})
-    exact = candidates_key(["a", "b"], opts, "exact", {"model": "m"})
+    ab = texts_key(["a", "b"], {"model": "m"})
+    hnsw = candidates_key(ab, opts, "hnsw")
+    exact = candidates_key(ab, opts, "exact")
     monkeypatch.setattr(saved, "HNSW_VERSION", saved.HNSW_VERSION + 1)
-    assert candidates_key(["a", "b"], opts, "hnsw", {"model": "m"}) != hnsw
-    assert candidates_key(["a", "b"], opts, "exact", {"model": "m"}) == exact
+    assert candidates_key(ab, opts, "hnsw") != hnsw
+    assert candidates_key(ab, opts, "exact") == exact

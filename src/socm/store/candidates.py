@@ -54,17 +54,13 @@ def texts_key(text_keys: Sequence[str], config: dict) -> str:
 
 
 def candidates_key(
-    text_keys: Sequence[str],
-    options: MineOptions,
-    method: str,
-    config: dict,
-    eligible: np.ndarray | None = None,
+    texts: str, options: MineOptions, method: str, eligible: np.ndarray | None = None
 ) -> str:
-    """The key of the candidates of texts ``text_keys`` (in order) searched with ``options``
-    by ``method`` (the method that ran: ``"auto"`` resolved), their statistics made under
-    ``config`` (the store's: the encoder's configuration), only the texts ``eligible``
-    searched (a boolean mask; None or all true: every text)."""
-    h = hashlib.sha256(texts_key(text_keys, config).encode())
+    """The key of the candidates of the texts ``texts`` (their :func:`texts_key`: the texts in
+    order and the encoder's configuration) searched with ``options`` by ``method`` (the
+    method that ran: ``"auto"`` resolved), only the texts ``eligible`` searched (a boolean
+    mask; None or all true: every text)."""
+    h = hashlib.sha256(texts.encode())
     if eligible is not None and not np.all(eligible):
         h.update(b"eligible:" + np.packbits(np.asarray(eligible, dtype=bool)).tobytes())
     h.update(

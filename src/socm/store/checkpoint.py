@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -67,7 +66,8 @@ class MineCheckpoint:
         versions: Mapping[str, str] | None = None,
         window: int | None = None,
     ) -> None:
-        self.store, self.text_keys = store, text_keys
+        self.store = store
+        self.texts = texts_key(text_keys, store.config)  # hashed once: a million keys take ~1 s
         self.versions = dict(versions or {})
         self.window = window
         self.candidates_read_back = False
@@ -86,10 +86,10 @@ class MineCheckpoint:
         ``eligible`` the texts searched (None: all).
         """
         t0 = time.perf_counter()
-        config, folder = self.store.config, self.store.root / "candidates"
+        folder = self.store.root / "candidates"
         methods = AUTO_CHOICES if options.search == "auto" else (options.search,)
         for method in methods:
-            key = candidates_key(self.text_keys, options, method, config, eligible)
+            key = candidates_key(self.texts, options, method, eligible)
             found = load_candidates(folder, key)
             if found is not None:
                 self.candidates_read_back = True
@@ -98,7 +98,7 @@ class MineCheckpoint:
                 return found
         cand = find()
         method = cand.neighbor_info.get("method", options.search)
-        key = candidates_key(self.text_keys, options, method, config, eligible)
+        key = candidates_key(self.texts, options, method, eligible)
         try:
             save_candidates(folder, key, cand)
         except SocmError as exc:
@@ -115,14 +115,10 @@ class MineCheckpoint:
         """Every column of ``opts.schema`` for ``pairs`` (scored with ``opts.numerics``):
         ``score(window)`` for each window no earlier run saved
         (:func:`socm.store.scored_in_windows`)."""
-        texts = texts_key(self.text_keys, self.store.config)
-        key = scores_key(pairs, texts, self.store.dtype, opts.numerics, opts.schema, self.versions)
+        dtype, versions = self.store.dtype, self.versions
+        key = scores_key(pairs, self.texts, dtype, opts.numerics, opts.schema, versions)
         folder = self.store.root / "scores"
         res, self.windows = scored_in_windows(
             score, pairs, n_texts, opts.schema, folder, key, self.window
         )
         return res
-
-    def info(self) -> dict[str, Any]:
-        """What was read back, for a run's summary."""
-        return {"candidates_read_back": self.candidates_read_back, "score_windows": self.windows}
