@@ -8,6 +8,7 @@ from conftest import run_config
 
 from socm.analyses.mine import read_mine_run, run_mine
 from socm.cli import main
+from socm.errors import SocmError
 from socm.measure import run_measure
 from socm.measure.rundir import pairs_dataset
 
@@ -114,6 +115,16 @@ def test_no_cache_store_is_temporary_and_bad_budgets_are_one_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith("socm: error: measure: argument --memory-budget: expected a size")
     assert "\n" not in err
+    assert main([*args, "--store-dtype", "float16"]) == 2  # not a store precision
+    err = capsys.readouterr().err.strip()
+    assert "argument --store-dtype: invalid choice: 'float16'" in err and "\n" not in err
+    with pytest.raises(SocmError, match="--store-dtype must be one of float64, float32"):
+        run_measure(
+            run_config(
+                wiki_head, tmp_path, out=str(tmp_path / "bad"), n_texts=5, store_dtype="float16"
+            )
+        )
+    assert not (tmp_path / "bad").exists()  # refused before any run folder
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main([*args, "--store", str(blocker)]) == 1
