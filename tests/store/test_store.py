@@ -78,6 +78,35 @@ def test_a_factor_damaged_under_a_run_stops_it_with_the_folder(texts, tmp_path):
         stats[1]
 
 
+def test_forgotten_means_are_read_back_from_the_store_bit_for_bit(texts, tmp_path):
+    store = StatsStore(tmp_path, {"model": "m"})
+    collector = StatsCollector(len(texts), store, budget=1, always=True)
+    collector.add([f"k{t}" for t in range(len(texts))], texts)
+    stats = collector.finish()
+    held = stats.means()
+    before = [stats[t] for t in range(len(texts))]
+    stats.forget_means()
+    assert stats.means() is not held  # read back: a new array
+    np.testing.assert_array_equal(stats.means(), held)
+    for t, st in enumerate(before):
+        got = stats[t]
+        assert np.array_equal(got.mean, st.mean) and np.array_equal(got.factor, st.factor)
+    ref = pairwise(before, [[0, 1], [2, 5], [3, 24]])
+    got = pairwise([stats[t] for t in range(len(texts))], [[0, 1], [2, 5], [3, 24]])
+    np.testing.assert_array_equal(got.socm, ref.socm)
+    local = LocalStats(texts)
+    local.forget_means()  # in memory: nothing is freed
+    np.testing.assert_array_equal(local.means(), held)
+    loc = store.heads.locate("k4")  # a head damaged under the run stops it, like a factor
+    raw = bytearray(loc.path.read_bytes())
+    raw[loc.offset + 100] ^= 0xFF
+    loc.path.write_bytes(bytes(raw))
+    with pytest.raises(SocmError, match="statistics of text 4 are missing or damaged"):
+        stats[4]
+    with pytest.raises(SocmError, match="statistics of text 4 are missing or damaged"):
+        stats.means()
+
+
 def test_float32_factors_move_values_by_about_1e_7(texts, tmp_path):
     store = StatsStore(tmp_path, {"model": "m"}, dtype="float32")
     keys = [str(t) for t in range(len(texts))]
