@@ -85,6 +85,30 @@ def test_mine_in_a_store_equals_in_memory_and_reuses_it(small_chunks, tmp_path, 
     np.testing.assert_array_equal(again.socm, got.socm)
 
 
+def test_mine_in_a_store_frees_the_unit_means_before_scoring(small_chunks, tmp_path, monkeypatch):
+    from socm.core import mine as core_mine
+
+    searched, alive_at_scoring = [], []
+    find, score = core_mine.mine_candidates, core_mine.score_and_rank
+
+    def spy_find(means, *a, **k):
+        searched.append(weakref.ref(means))
+        return find(means, *a, **k)
+
+    def spy_score(stats, *a, **k):
+        alive_at_scoring.append(searched[-1]() is not None)
+        return score(stats, *a, **k)
+
+    monkeypatch.setattr(core_mine, "mine_candidates", spy_find)
+    monkeypatch.setattr(core_mine, "score_and_rank", spy_score)
+    texts = Lazy(50, seed=4)
+    ref = socm.mine(texts.materialise(), neighbors=3)  # in memory: the texts hold their means
+    got = socm.mine(texts, neighbors=3, store=tmp_path / "s")
+    assert alive_at_scoring == [True, False]  # the store's run read them back with the factors
+    np.testing.assert_array_equal(got.i, ref.i)
+    np.testing.assert_allclose(got.socm, ref.socm, rtol=0, atol=1e-12)
+
+
 def test_float32_store_within_1e_6(small_chunks, tmp_path):
     texts = Lazy(40, seed=2)
     ref = socm.mine(texts.materialise(), neighbors=3)

@@ -299,14 +299,20 @@ def _mine_stored(
     progress: bool,
 ) -> core_mine.MineResult:
     """The steps of :func:`socm.core.mine.mine` on statistics in a store (a budget of
-    factors read from it at a time), the candidates and scores kept by ``checkpoint``."""
+    factors read from it at a time), the candidates and scores kept by ``checkpoint``; the
+    unit means are freed once searched (the scoring reads a text's mean with its factor)."""
     from socm.core.pairs import ScoreOptions
 
+    score = ScoreOptions(numerics, device, progress)
     t1 = time.perf_counter()
-    res = core_mine.mine_stats(
-        held, held.means(), held.n_tokens, opts, ScoreOptions(numerics, device, progress),
-        duplicate_keys=keys, scorer=scorer,
+    cand = core_mine.mine_candidates(
+        held.means(), held.n_tokens, opts, score, duplicate_keys=keys, checkpoint=checkpoint
+    )
+    held.forget_means()
+    t2 = time.perf_counter()
+    res = core_mine.score_and_rank(
+        held, cand, opts, score, scorer=scorer,
         score_chunk_bytes=min(chunk_bytes, core_pairs.LAZY_BUDGET_BYTES), checkpoint=checkpoint,
     )  # fmt: skip
-    res.timings = {"stats": t1 - t0, **res.timings}
+    res.timings = {"stats": t1 - t0, "neighbors": t2 - t1, **res.timings}
     return res

@@ -370,6 +370,7 @@ def _mine_on(
     except (ValueError, ImportError) as exc:
         raise SocmError(str(exc).splitlines()[0]) from None
     del means
+    stats.forget_means()  # a store's: its scoring reads a text's mean with its factor
     t_score = time.perf_counter()
     opts = ScoreOptions(cfg.numerics, device, cfg.progress, chosen.ids)
     windows = None

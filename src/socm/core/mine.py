@@ -56,10 +56,12 @@ __all__ = [
     "eligible_texts",
     "find_candidates",
     "mine",
+    "mine_candidates",
     "mine_stats",
     "neighbor_ranks",
     "random_pair_cosines",
     "rank_candidates",
+    "score_and_rank",
     "score_candidates",
 ]
 
@@ -857,9 +859,8 @@ def mine_stats(
     score_chunk_bytes: int = 512 << 20,
     checkpoint: Checkpoint | None = None,
 ) -> MineResult:
-    """The steps of :func:`mine` after the statistics: fragments and duplicates left out
-    (:func:`eligible_texts`), :func:`find_candidates`, :func:`score_candidates` (or
-    ``scorer``) and :func:`rank_candidates`.
+    """The steps of :func:`mine` after the statistics: :func:`mine_candidates`, then
+    :func:`score_and_rank`.
 
     Parameters
     ----------
@@ -868,47 +869,114 @@ def mine_stats(
         them on demand, such as :class:`socm.store.StoredStats`, is read a chunk at a time).
     means : numpy.ndarray, shape (N, D)
         The unit means (what the search reads).
-    n_tokens : sequence of int
-        Each text's tokens (fragments have fewer than ``options.min_tokens``).
-    options : MineOptions
-    score : ScoreOptions
-        Numerics, device and progress of the scoring.
-    duplicate_keys : sequence, optional
-        One key per text, equal for duplicates (used with ``options.drop_duplicates``).
-    scorer : ListedScorer, optional
-        Scores the candidates instead of this process.
-    score_chunk_bytes : int
-        Covariance-factor bytes read per scoring chunk in this process.
-    checkpoint : Checkpoint, optional
-        Keeps the candidates and the scores as they are found, and hands back those an
-        earlier run kept (:class:`socm.store.MineCheckpoint`).
+    n_tokens, options, score, duplicate_keys, checkpoint
+        As for :func:`mine_candidates`.
+    scorer, score_chunk_bytes
+        As for :func:`score_and_rank`.
 
     Returns
     -------
     MineResult
         With ``timings`` of the neighbour search, the scoring and the ranking.
     """
+    t0 = time.perf_counter()
+    cand = mine_candidates(
+        means, n_tokens, options, score, duplicate_keys=duplicate_keys, checkpoint=checkpoint
+    )
+    t1 = time.perf_counter()
+    res = score_and_rank(
+        stats, cand, options, score,
+        scorer=scorer, score_chunk_bytes=score_chunk_bytes, checkpoint=checkpoint,
+    )  # fmt: skip
+    res.timings = {"neighbors": t1 - t0, **res.timings}
+    return res
+
+
+def mine_candidates(
+    means: np.ndarray,
+    n_tokens: Sequence[int] | np.ndarray,
+    options: MineOptions,
+    score: ScoreOptions,
+    *,
+    duplicate_keys: Sequence[Any] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> Candidates:
+    """Fragments and duplicates left out (:func:`eligible_texts`), then
+    :func:`find_candidates` (through ``checkpoint`` when there is one).
+
+    Needs only the unit means: a caller whose statistics can read them back frees them before
+    :func:`score_and_rank` (:meth:`socm.store.StoredStats.forget_means`).
+
+    Parameters
+    ----------
+    means : numpy.ndarray, shape (N, D)
+        The unit means (what the search reads).
+    n_tokens : sequence of int
+        Each text's tokens (fragments have fewer than ``options.min_tokens``).
+    options : MineOptions
+    score : ScoreOptions
+        Device and progress of the search.
+    duplicate_keys : sequence, optional
+        One key per text, equal for duplicates (used with ``options.drop_duplicates``).
+    checkpoint : Checkpoint, optional
+        Keeps the candidates once found, and hands back those an earlier run kept
+        (:class:`socm.store.MineCheckpoint`).
+    """
     keys = duplicate_keys if options.drop_duplicates else None
     eligible, excluded = eligible_texts(n_tokens, keys, options)
-    t0 = time.perf_counter()
 
     def find() -> Candidates:
         return find_candidates(means, options, score.device, score.progress, eligible, excluded)
+
+    return find() if checkpoint is None else checkpoint.candidates(find, options, eligible)
+
+
+def score_and_rank(
+    stats: Sequence[TokenStats],
+    cand: Candidates,
+    options: MineOptions,
+    score: ScoreOptions,
+    *,
+    scorer: ListedScorer | None = None,
+    score_chunk_bytes: int = 512 << 20,
+    checkpoint: Checkpoint | None = None,
+) -> MineResult:
+    """:func:`score_candidates` (or ``scorer``; through ``checkpoint`` when there is one),
+    then :func:`rank_candidates`, which takes over ``cand`` and the scores.
+
+    Parameters
+    ----------
+    stats : sequence of TokenStats
+        Every text's statistics; read only for the candidates' factors.
+    cand : Candidates
+        From :func:`mine_candidates`.
+    options : MineOptions
+    score : ScoreOptions
+        Numerics, device and progress of the scoring.
+    scorer : ListedScorer, optional
+        Scores the candidates instead of this process.
+    score_chunk_bytes : int
+        Covariance-factor bytes read per scoring chunk in this process.
+    checkpoint : Checkpoint, optional
+        Keeps the scores a window at a time, and hands back the windows an earlier run kept.
+
+    Returns
+    -------
+    MineResult
+        With ``timings`` of the scoring and the ranking.
+    """
 
     def scored(pairs: np.ndarray) -> PairResult:
         if scorer is None:
             return score_candidates(stats, pairs, score, score_chunk_bytes)
         return scorer.score_listed(stats, pairs, score)
 
+    t0 = time.perf_counter()
     if checkpoint is None:
-        cand = find()
-        t1 = time.perf_counter()
         scores = scored(cand.pairs())
     else:
-        cand = checkpoint.candidates(find, options, eligible)
-        t1 = time.perf_counter()
         scores = checkpoint.scores(scored, cand.pairs(), cand.n_texts, score)
-    t2 = time.perf_counter()
+    t1 = time.perf_counter()
     res = rank_candidates(cand, scores, options, consume=True)
-    res.timings = {"neighbors": t1 - t0, "scoring": t2 - t1, "ranking": res.timings["ranking"]}
+    res.timings = {"scoring": t1 - t0, "ranking": res.timings["ranking"]}
     return res
