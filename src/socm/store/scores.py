@@ -144,7 +144,8 @@ def scored_in_windows(
     order = None
     if n_windows > 1:  # windows of pairs that share texts
         order = locality_order(pairs[:, 0], pairs[:, 1], n_texts)
-    cols = {c.name: np.empty(n_pairs, dtype=c.dtype) for c in schema}
+    # one window: its own columns are the result's (no second copy of every score)
+    cols = None if order is None else {c.name: np.empty(n_pairs, dtype=c.dtype) for c in schema}
     reused = 0
     for w in range(n_windows):
         part = slice(w * window, (w + 1) * window)
@@ -158,8 +159,11 @@ def scored_in_windows(
             _save(path, {c.name: np.asarray(got[c.name]) for c in schema}, digest)
         else:
             reused += 1
-        for name, col in cols.items():
-            col[sel] = got[name]
+        if cols is None:
+            cols = {c.name: np.asarray(got[c.name]) for c in schema}
+        else:
+            for name, col in cols.items():
+                col[sel] = got[name]
         del got
     info = {"size": window, "n_windows": n_windows, "read_back": reused}
     return PairResult(pairs[:, 0], pairs[:, 1], **cols), info
