@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from socm.core.pairs import resolve_device
+from socm.core.pairs import release_freed_memory, resolve_device
 
 __all__ = [
     "AUTO_EXACT_MAX",
@@ -270,6 +270,7 @@ def _exact(
             idx[s : s + block], cos[s : s + block] = _select(
                 m_cpu, q, r.cpu().numpy(), c.cpu().numpy(), k
             )
+            release_freed_memory(collect=False)  # the block's temporaries, not kept on the heap
             if bar is not None:
                 bar.update(len(q))
     if bar is not None:
@@ -453,7 +454,7 @@ def nearest_neighbors(
     progress: bool = False,
     *,
     margin: int | None = None,
-    block_bytes: int = 256 << 20,
+    block_bytes: int = 128 << 20,
     block_dtype: str = "auto",
     batch: int = 8192,
     hnsw_m: int = 32,
@@ -483,7 +484,11 @@ def nearest_neighbors(
         ``"exact"`` and ``"faiss"`` it affects speed only, never the result; for ``"hnsw"``
         the graph's shortlist, re-ranked in float64 (a longer one raises recall).
     block_bytes : int
-        ``"exact"``: memory of one block of scores (``block * N * itemsize`` bytes).
+        ``"exact"``: memory of one block of scores (``block * N * itemsize`` bytes). The
+        default, 128 MiB, keeps the search's memory beyond the means at about 0.15 GB (N =
+        20,000, float64 blocks) and 0.23 GB (N = 100,000, float32), each block's temporaries
+        handed back to the system; 256 MiB took 0.29 / 0.42 GB and was about 5% faster
+        (measured on 2 cores).
     block_dtype : {"auto", "float64", "float32"}
         ``"exact"``: dtype of the blocked products that shortlist candidates; the result does
         not depend on it. ``"auto"``: float32 on the CPU above :data:`AUTO_EXACT_MAX` texts
