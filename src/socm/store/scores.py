@@ -160,7 +160,7 @@ def scored_in_windows(
         else:
             reused += 1
         if cols is None:
-            cols = {c.name: np.asarray(got[c.name]) for c in schema}
+            cols = {c.name: np.asarray(got[c.name], dtype=c.dtype) for c in schema}
         else:
             for name, col in cols.items():
                 col[sel] = got[name]
