@@ -7,6 +7,8 @@ format 3.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -115,6 +117,30 @@ def test_many_entries_share_few_files_and_survive_reopening(tmp_path):
     for (_, arr), back in zip(items, got, strict=False):
         np.testing.assert_array_equal(back, arr)
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_batch_is_written_in_parts_not_copied_whole(tmp_path, monkeypatch):
+    import os
+
+    from socm.encode import cache as cache_module
+
+    items = entries(40, rows=20, cols=16)  # about 1.4 KB an entry
+    monkeypatch.setattr(cache_module, "WRITE_BYTES", 8000)
+    writes, write = [], os.write
+    monkeypatch.setattr(
+        os, "write", lambda fd, data: writes.append((fd, len(data))) or write(fd, data)
+    )
+    cache = EmbeddingCache(tmp_path, {"model": "m"})
+    cache.put_many(items)
+    entry = [cache.locate(k).length for k, _ in items]
+    shard = [n for fd, n in writes if fd == writes[0][0]]  # the shard's (then the index's)
+    assert sum(shard) == sum(entry) and len(shard) > 3
+    assert max(shard) <= max(8000, max(entry))  # only an entry alone may pass the limit
+    locs = [cache.locate(k) for k, _ in items]
+    assert all(b.offset == a.offset + a.length for a, b in itertools.pairwise(locs))
+    again = EmbeddingCache(tmp_path, {"model": "m"})
+    for (_, arr), back in zip(items, again.get_many([k for k, _ in items]), strict=True):
+        np.testing.assert_array_equal(back, arr)
 
 
 def test_shards_roll_over_and_writers_do_not_share_a_shard(tmp_path):

@@ -59,6 +59,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "FORMAT_VERSION",
     "SHARD_BYTES",
+    "WRITE_BYTES",
     "CacheUsage",
     "EmbeddingCache",
     "EntryLocation",
@@ -71,6 +72,8 @@ FORMAT_VERSION = 4
 """Version of the cache layout: 4 = shards with an index (3 was one file per text)."""
 SHARD_BYTES = 256 << 20
 """A shard takes new entries until it holds this many bytes."""
+WRITE_BYTES = 16 << 20
+"""Entries are joined into writes of about this many bytes (a batch is never copied whole)."""
 
 _MAGIC = b"SOCMEMB3"  # entry format, unchanged from format 3
 _HEADER = struct.Struct("<8s32s4sQQ")  # magic, key digest, dtype ("<f4 "/"<f8 "/"<f2 "), rows, cols
@@ -522,7 +525,8 @@ class EmbeddingCache:
         with self._lock, _guard(self.dir, "write new entries"):
             shard, fd = self._writable_shard()
             offset = os.fstat(fd).st_size
-            _write_all(fd, b"".join(blobs))
+            for part in _joined(blobs, WRITE_BYTES):  # never a second copy of the batch
+                _write_all(fd, part)
             out = bytearray()
             for owner, length, rows, cols, code in records:
                 raw = _RECORD.pack(owner, shard, offset, length, rows, cols, code)
@@ -600,6 +604,18 @@ def _pread(fd: int, length: int, offset: int) -> bytes:
         return os.pread(fd, length, offset)
     os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
     return os.read(fd, length)  # pragma: no cover
+
+
+def _joined(blobs: list[bytes], limit: int) -> Iterator[bytes]:
+    """``blobs`` joined into consecutive parts of about ``limit`` bytes (a larger blob alone)."""
+    start, size = 0, 0
+    for end, blob in enumerate(blobs):
+        if size and size + len(blob) > limit:
+            yield b"".join(blobs[start:end])
+            start, size = end, 0
+        size += len(blob)
+    if size:
+        yield b"".join(blobs[start:])
 
 
 def _write_all(fd: int, data: bytes) -> None:
