@@ -48,3 +48,47 @@ def test_float32_blocks_in_column_chunks_find_the_float64_neighbours(rng, monkey
     assert len(calls) > 1  # several row blocks, each in chunks of 7 texts
     np.testing.assert_array_equal(idx, want_idx)
     np.testing.assert_array_equal(cos, want_cos)
+
+
+@pytest.mark.parametrize("method", ["exact", "faiss", "hnsw"])
+def test_a_subset_is_searched_as_if_its_means_were_copied_out(rng, method):
+    """``searched=`` gives the results of searching ``means[searched]`` (rows and neighbours
+    numbered within it): exactly for the exact methods, and for HNSW on texts so few that its
+    shortlists hold every neighbour."""
+    if method != "exact":
+        pytest.importorskip("faiss")
+    means = rng.normal(size=(300, 16)) + 0.3
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    means[7] = means[3]  # a duplicate left out: it would be text 3's nearest
+    searched = np.setdiff1d(np.arange(300), [0, 7, 150, 299])
+    want_idx, want_cos, _ = nearest_neighbors(means[searched], 5, "exact", device="cpu")
+    idx, cos, info = nearest_neighbors(means, 5, method, device="cpu", searched=searched)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(cos, want_cos)
+    if method == "hnsw":
+        assert info["recall"] == 1.0
+    with pytest.raises(ValueError, match="increasing text indices below N = 300"):
+        nearest_neighbors(means, 5, method, searched=searched[::-1])
+    with pytest.raises(ValueError, match="1 <= k < N = 3"):
+        nearest_neighbors(means, 3, method, searched=[1, 2, 3])
+
+
+def test_texts_left_out_of_a_mine_search_cost_no_copy_of_the_means(rng):
+    import tracemalloc
+
+    from socm.core.mine import MineOptions, find_candidates
+
+    means = rng.normal(size=(12_000, 128))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    eligible = np.ones(len(means), dtype=bool)
+    eligible[::1000] = False  # a fragment or a duplicate now and then
+    opts = MineOptions(neighbors=3, search="exact", random_pairs=1000)
+    opts = opts.replace(search_options={"block_bytes": 4 << 20})
+    tracemalloc.start()
+    try:
+        cand = find_candidates(means, opts, "cpu", eligible=eligible)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < means.nbytes / 2  # the 12 MB of means were copied for the search before
+    assert not np.isin(np.flatnonzero(~eligible), np.concatenate([cand.i, cand.j])).any()

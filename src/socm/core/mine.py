@@ -66,11 +66,12 @@ __all__ = [
 ]
 
 #: The keyword options of :func:`~socm.core.neighbors.nearest_neighbors` that
-#: ``MineOptions.search_options`` may set (the search's own arguments excluded).
+#: ``MineOptions.search_options`` may set (the search's own arguments excluded, and
+#: ``searched``, which :func:`find_candidates` sets from the texts left out).
 SEARCH_OPTIONS = tuple(
     name
     for name, p in inspect.signature(nearest_neighbors).parameters.items()
-    if p.kind is inspect.Parameter.KEYWORD_ONLY
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "searched"
 )
 
 
@@ -646,10 +647,10 @@ def find_candidates(
     rows = np.flatnonzero(eligible)
     options.check_texts(len(rows), sum(excluded.values()))
     t0 = time.perf_counter()
-    searched = means if len(rows) == n else np.asarray(means)[rows]
     local, cos, info = nearest_neighbors(
-        searched, options.neighbors, options.search, device, progress, **options.search_options
-    )
+        means, options.neighbors, options.search, device, progress,
+        searched=None if len(rows) == n else rows, **options.search_options,
+    )  # fmt: skip
     release_freed_memory(collect=False)  # the search's blocks of scores
     idx = rows[local]
     i, j, cosine = candidate_pairs(idx, cos, rows)

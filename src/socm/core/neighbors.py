@@ -70,9 +70,10 @@ Methods:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -228,16 +229,23 @@ def _exact(
     block_bytes: int,
     progress: bool,
     margin: int | None = None,
+    among: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Blocked search for the queries ``rows``: memory O(block * N).
+    """Blocked search for the queries ``rows`` among the texts ``among`` (default all; both
+    index ``means``, and so do the neighbours returned): memory O(block * N).
 
     Each block row keeps its ``k + margin`` best scores (``torch.topk``); when the last of
     them is below the threshold they hold the whole shortlist, otherwise (near-ties) the
     shortlist is read off the full row. Returns also the number of such rows.
     """
     n, dim = means.shape
+    n_among = n if among is None else len(among)
     tau = _score_tolerance(dim, norm2, _U32 if dtype == torch.float32 else _U64)
-    depth = min(n - 1, k + (max(k, 8) if margin is None else margin))
+    depth = min(n_among - 1, k + (max(k, 8) if margin is None else margin))
+    outside = None  # the texts no query may take: their scores are set to -inf
+    if n_among < n:
+        outside = torch.ones(n, dtype=torch.bool, device=device)
+        outside[torch.from_numpy(np.asarray(among, dtype=np.int64)).to(device)] = False
     m_cpu = torch.from_numpy(means)
     # on the CPU, means of another dtype are converted a column chunk at a time (no copy of
     # all N means: memory beyond the means stays O(block * N))
@@ -255,10 +263,12 @@ def _exact(
             tq = torch.from_numpy(q).to(device)
             scores = _scores(m, tq, dtype) if chunked else m[tq] @ m.T  # (b, N)
             scores[torch.arange(len(q), device=device), tq] = -math.inf  # self
+            if outside is not None:
+                scores[:, outside] = -math.inf
             val, lab = torch.topk(scores, depth, dim=1)  # descending
             thr = _round_down(val[:, k - 1].double() - 2 * tau, dtype)
             # every score left out is at most the last kept one
-            full = (val[:, -1] >= thr) & (depth < n - 1)
+            full = (val[:, -1] >= thr) & (depth < n_among - 1)
             r, col = torch.nonzero((val >= thr[:, None]) & ~full[:, None], as_tuple=True)
             c = lab[r, col]
             if bool(full.any()):  # near-ties beyond the kept depth: scan those rows fully
@@ -297,6 +307,13 @@ def _batches(n: int, size: int) -> Iterable[np.ndarray]:
         yield np.arange(s, min(n, s + size), dtype=np.int64)
 
 
+def _numbering(among: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Positions among the searched texts -> texts (indices into the means)."""
+    if among is None:
+        return lambda pos: pos
+    return lambda pos: among[pos]
+
+
 def _faiss_flat(
     means: np.ndarray,
     k: int,
@@ -304,11 +321,16 @@ def _faiss_flat(
     tau: float,
     batch: int,
     progress: bool,
+    among: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Float32 faiss flat search, certified shortlists, exact float64 re-ranking."""
+    """Float32 faiss flat search among the texts ``among`` (default all), certified
+    shortlists, exact float64 re-ranking; rows in ``among``'s order, neighbours index
+    ``means``."""
     faiss = require_faiss()
-    n, dim = means.shape
-    x32 = np.ascontiguousarray(means, dtype=np.float32)
+    text = _numbering(among)
+    dim = means.shape[1]
+    x32 = np.ascontiguousarray(means if among is None else means[among], dtype=np.float32)
+    n = len(x32)
     index = faiss.IndexFlatIP(dim)
     index.add(x32)
     m_cpu = torch.from_numpy(means)
@@ -334,7 +356,7 @@ def _faiss_flat(
             r, col = np.nonzero(keep)
             rows = pending[done]
             pos = np.cumsum(done) - 1  # position of each done row among `rows`
-            idx[rows], cos[rows] = _select(m_cpu, rows, pos[r], lab[r, col], k)
+            idx[rows], cos[rows] = _select(m_cpu, text(rows), pos[r], text(lab[r, col]), k)
             if bar is not None:
                 bar.update(int(done.sum()))
             pending = pending[~done]
@@ -355,17 +377,21 @@ def _hnsw(
     ef_search: int,
     batch: int,
     progress: bool,
+    among: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Approximate HNSW search, a shortlist of ``depth`` texts per query (itself among them)
+    """Approximate HNSW search among the texts ``among`` (default all; rows in its order,
+    neighbours index ``means``), a shortlist of ``depth`` texts per query (itself among them)
     re-ranked by the reference cosine; returns also the rows with fewer than ``k`` others."""
     faiss = require_faiss()
-    n, dim = means.shape
+    text = _numbering(among)
+    dim = means.shape[1]
+    n = len(means) if among is None else len(among)
     fp16 = faiss.ScalarQuantizer.QT_fp16
     index = faiss.IndexHNSWSQ(dim, fp16, hnsw_m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = ef_construction
     bar = _bar(progress, n, "neighbour graph")
     for q in _batches(n, 1 << 14):  # the index holds its own float16 copy: add in slices
-        block = np.ascontiguousarray(means[q], dtype=np.float32)
+        block = np.ascontiguousarray(means[text(q)], dtype=np.float32)
         if not index.is_trained:
             index.train(block)  # float16 storage learns nothing; faiss asks for the call
         index.add(block)
@@ -380,14 +406,14 @@ def _hnsw(
     short = []
     bar = _bar(progress, n, "neighbours")
     for q in _batches(n, batch):
-        _, lab = index.search(np.ascontiguousarray(means[q], dtype=np.float32), depth)
+        _, lab = index.search(np.ascontiguousarray(means[text(q)], dtype=np.float32), depth)
         other = (lab != q[:, None]) & (lab >= 0)
         enough = other.sum(axis=1) >= k
         short.append(q[~enough])
         rows = q[enough]
         pos = np.cumsum(enough) - 1
         r, col = np.nonzero(other & enough[:, None])
-        idx[rows], cos[rows] = _select(m_cpu, rows, pos[r], lab[r, col], k)
+        idx[rows], cos[rows] = _select(m_cpu, text(rows), pos[r], text(lab[r, col]), k)
         if bar is not None:
             bar.update(len(q))
     if bar is not None:
@@ -462,6 +488,7 @@ def nearest_neighbors(
     ef_search: int = 128,
     recall_sample: int = 1000,
     seed: int = 0,
+    searched: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     r"""The ``k`` texts with the highest cosine to each text, self excluded.
 
@@ -470,7 +497,7 @@ def nearest_neighbors(
     means : numpy.ndarray, shape (N, D)
         Unit mean embeddings :math:`\tilde\mu_i` (one row per text; converted to float64).
     k : int
-        Neighbours per text, ``1 <= k < N``.
+        Neighbours per text, ``1 <= k < N`` (``N``: the texts searched).
     method : {"auto", "exact", "faiss", "hnsw"}
         Search method (see the module docstring). ``"exact"`` and ``"faiss"`` return the same
         arrays; ``"hnsw"`` is approximate.
@@ -503,6 +530,11 @@ def nearest_neighbors(
         ``"hnsw"``: queries on which recall@k is measured against ``"exact"``.
     seed : int
         Seed of that sample.
+    searched : numpy.ndarray of int, optional
+        The texts searched, increasing indices into ``means`` (default all): the others are
+        nobody's neighbour and get none. The results are those of searching
+        ``means[searched]`` (rows and neighbours numbered within ``searched``), without
+        that copy of the means.
 
     Returns
     -------
@@ -531,12 +563,21 @@ def nearest_neighbors(
     if arr.ndim != 2 or arr.shape[1] == 0:
         raise ValueError(f"means must be a 2-D (N, D) array, got shape {arr.shape}")
     n, dim = arr.shape
+    among = None if searched is None else np.asarray(searched, dtype=np.int64)
+    if among is not None and (
+        among.ndim != 1
+        or (among.size and (among[0] < 0 or among[-1] >= n or (np.diff(among) <= 0).any()))
+    ):
+        raise ValueError(f"searched must hold increasing text indices below N = {n}")
+    if among is not None and len(among) == n:
+        among = None  # every text
+    n_searched = n if among is None else len(among)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an integer, got {k!r}")
     k = int(k)
-    if not 1 <= k < n:
-        raise ValueError(f"k must satisfy 1 <= k < N = {n} (the number of texts), got {k}")
-    if not np.isfinite(arr).all():
+    if not 1 <= k < n_searched:
+        raise ValueError(f"k must satisfy 1 <= k < N = {n_searched} (the number of texts), got {k}")
+    if not all(np.isfinite(arr[s : s + 8192]).all() for s in range(0, n, 8192)):
         raise ValueError("means contain NaN or inf")
     norm2 = float(np.einsum("ij,ij->i", arr, arr).max())
     if block_dtype not in ("auto", "float64", "float32"):
@@ -552,9 +593,11 @@ def nearest_neighbors(
         method, estimate = auto_method(arr, dev, block_dtype)
         info["auto"] = {"estimated_exact_s": round(estimate, 1), "limit_s": AUTO_EXACT_SECONDS}
     info.update(method=method, k=k, exact=method != "hnsw")
+    queries = np.arange(n, dtype=np.int64) if among is None else among
     if method == "exact":
-        rows = np.arange(n, dtype=np.int64)
-        idx, cos, n_full = _exact(arr, k, rows, dev, dtype, norm2, block_bytes, progress, margin)
+        idx, cos, n_full = _exact(
+            arr, k, queries, dev, dtype, norm2, block_bytes, progress, margin, among
+        )
         info.update(
             tolerance=_score_tolerance(dim, norm2, _U32 if f32 else _U64),
             block_dtype="float32" if f32 else "float64",
@@ -563,16 +606,23 @@ def nearest_neighbors(
         )
     elif method == "faiss":
         tau = _score_tolerance(dim, norm2, _U32)
-        idx, cos, deeper = _faiss_flat(arr, k, margin, tau, batch, progress)
+        idx, cos, deeper = _faiss_flat(arr, k, margin, tau, batch, progress, among)
         info.update(tolerance=tau, margin=margin, n_deeper_searches=deeper)
     else:
-        depth = min(n, k + margin + 1)  # the shortlist, the query itself included
-        idx, cos, short = _hnsw(arr, k, depth, hnsw_m, ef_construction, ef_search, batch, progress)
+        depth = min(n_searched, k + margin + 1)  # the shortlist, the query itself included
+        idx, cos, short = _hnsw(
+            arr, k, depth, hnsw_m, ef_construction, ef_search, batch, progress, among
+        )
+        exact = functools.partial(
+            _exact, arr, k, device=dev, dtype=dtype, norm2=norm2, block_bytes=block_bytes,
+            progress=False, among=among,
+        )  # fmt: skip
         if short.size:  # the graph returned fewer than k other texts: search those exactly
-            idx[short], cos[short], _ = _exact(arr, k, short, dev, dtype, norm2, block_bytes, False)
+            idx[short], cos[short], _ = exact(queries[short])
         rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, size=min(n, recall_sample), replace=False))
-        ref, _, _ = _exact(arr, k, sample, dev, dtype, norm2, block_bytes, False)
+        size = min(n_searched, recall_sample)
+        sample = np.sort(rng.choice(n_searched, size=size, replace=False))
+        ref, _, _ = exact(queries[sample])
         hits = (idx[sample][:, :, None] == ref[:, None, :]).any(axis=2).sum()
         info.update(
             recall=float(hits) / (len(sample) * k),
@@ -584,4 +634,6 @@ def nearest_neighbors(
             ef_construction=ef_construction,
             ef_search=max(ef_search, depth),
         )
+    if among is not None:  # texts -> positions among the searched
+        idx = np.searchsorted(among, idx)
     return idx, cos, info
