@@ -423,6 +423,42 @@ def _hnsw(
     return idx, cos, np.concatenate(short) if short else np.zeros(0, dtype=np.int64)
 
 
+def _checked(means: Any, searched: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """The means as a C-contiguous float64 ``(N, D)`` array of finite values (read a slice at
+    a time, not copied where they are one already), and the texts to search: increasing
+    indices below ``N`` (None: every text)."""
+    arr = np.ascontiguousarray(np.asarray(means, dtype=np.float64))
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"means must be a 2-D (N, D) array, got shape {arr.shape}")
+    n = len(arr)
+    if not all(np.isfinite(arr[s : s + 8192]).all() for s in range(0, n, 8192)):
+        raise ValueError("means contain NaN or inf")
+    if searched is None:
+        return arr, None
+    among = np.asarray(searched, dtype=np.int64)
+    if among.ndim != 1 or (
+        among.size and (among[0] < 0 or among[-1] >= n or (np.diff(among) <= 0).any())
+    ):
+        raise ValueError(f"searched must hold increasing text indices below N = {n}")
+    return arr, None if len(among) == n else among
+
+
+def _recall(
+    idx: np.ndarray,
+    exact: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, int]],
+    queries: np.ndarray,
+    size: int,
+    seed: int,
+) -> tuple[float, int]:
+    """Recall@k of the neighbours ``idx`` (rows: ``queries``) on a seeded sample of ``size``
+    queries searched again by ``exact``, and the sample's size."""
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(queries), size=min(len(queries), size), replace=False))
+    ref, _, _ = exact(queries[sample])
+    hits = (idx[sample][:, :, None] == ref[:, None, :]).any(axis=2).sum()
+    return float(hits) / ref.size, len(sample)
+
+
 def exact_search_seconds(
     means: np.ndarray,
     device: str | torch.device | None = None,
@@ -559,26 +595,14 @@ def nearest_neighbors(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    arr = np.ascontiguousarray(np.asarray(means, dtype=np.float64))
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"means must be a 2-D (N, D) array, got shape {arr.shape}")
+    arr, among = _checked(means, searched)
     n, dim = arr.shape
-    among = None if searched is None else np.asarray(searched, dtype=np.int64)
-    if among is not None and (
-        among.ndim != 1
-        or (among.size and (among[0] < 0 or among[-1] >= n or (np.diff(among) <= 0).any()))
-    ):
-        raise ValueError(f"searched must hold increasing text indices below N = {n}")
-    if among is not None and len(among) == n:
-        among = None  # every text
     n_searched = n if among is None else len(among)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an integer, got {k!r}")
     k = int(k)
     if not 1 <= k < n_searched:
         raise ValueError(f"k must satisfy 1 <= k < N = {n_searched} (the number of texts), got {k}")
-    if not all(np.isfinite(arr[s : s + 8192]).all() for s in range(0, n, 8192)):
-        raise ValueError("means contain NaN or inf")
     norm2 = float(np.einsum("ij,ij->i", arr, arr).max())
     if block_dtype not in ("auto", "float64", "float32"):
         raise ValueError(f"block_dtype must be 'auto', 'float64' or 'float32', got {block_dtype!r}")
@@ -619,14 +643,10 @@ def nearest_neighbors(
         )  # fmt: skip
         if short.size:  # the graph returned fewer than k other texts: search those exactly
             idx[short], cos[short], _ = exact(queries[short])
-        rng = np.random.default_rng(seed)
-        size = min(n_searched, recall_sample)
-        sample = np.sort(rng.choice(n_searched, size=size, replace=False))
-        ref, _, _ = exact(queries[sample])
-        hits = (idx[sample][:, :, None] == ref[:, None, :]).any(axis=2).sum()
+        recall, n_queries = _recall(idx, exact, queries, recall_sample, seed)
         info.update(
-            recall=float(hits) / (len(sample) * k),
-            recall_queries=len(sample),
+            recall=recall,
+            recall_queries=n_queries,
             n_exact_fallback=int(short.size),
             margin=margin,
             storage="float16",
