@@ -69,6 +69,8 @@ def test_a_subset_is_searched_as_if_its_means_were_copied_out(rng, method):
         assert info["recall"] == 1.0
     with pytest.raises(ValueError, match="increasing text indices below N = 300"):
         nearest_neighbors(means, 5, method, searched=searched[::-1])
+    with pytest.raises(ValueError, match="integer text indices, got dtype float64"):
+        nearest_neighbors(means, 5, method, searched=[1.5, 2.5, 7.0])
     with pytest.raises(ValueError, match="1 <= k < N = 3"):
         nearest_neighbors(means, 3, method, searched=[1, 2, 3])
 
@@ -92,3 +94,15 @@ def test_texts_left_out_of_a_mine_search_cost_no_copy_of_the_means(rng):
         tracemalloc.stop()
     assert peak < means.nbytes / 2  # the 12 MB of means were copied for the search before
     assert not np.isin(np.flatnonzero(~eligible), np.concatenate([cand.i, cand.j])).any()
+
+
+def test_a_subset_picks_its_block_dtype_by_the_texts_searched(rng, monkeypatch):
+    means = rng.normal(size=(300, 16))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    monkeypatch.setattr(neighbors, "AUTO_EXACT_MAX", 298)  # float32 blocks above 298 texts
+    searched = np.arange(2, 298)
+    _, _, copy = nearest_neighbors(means[searched], 3, "exact", device="cpu")
+    _, _, sub = nearest_neighbors(means, 3, "exact", device="cpu", searched=searched)
+    _, _, every = nearest_neighbors(means, 3, "exact", device="cpu")
+    assert copy["block_dtype"] == sub["block_dtype"] == "float64"
+    assert every["block_dtype"] == "float32"

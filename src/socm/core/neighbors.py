@@ -435,7 +435,10 @@ def _checked(means: Any, searched: Any) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError("means contain NaN or inf")
     if searched is None:
         return arr, None
-    among = np.asarray(searched, dtype=np.int64)
+    among = np.asarray(searched)
+    if among.size and not np.issubdtype(among.dtype, np.integer):
+        raise ValueError(f"searched must hold integer text indices, got dtype {among.dtype}")
+    among = among.astype(np.int64)
     if among.ndim != 1 or (
         among.size and (among[0] < 0 or among[-1] >= n or (np.diff(among) <= 0).any())
     ):
@@ -464,11 +467,14 @@ def exact_search_seconds(
     device: str | torch.device | None = None,
     rows: int = 1024,
     block_dtype: str = "auto",
+    n_searched: int | None = None,
 ) -> float:
-    r"""Estimated wall time of the ``"exact"`` search of ``means``: :math:`2 N^2 D` flops at
-    the rate of one timed ``rows x min(N, 16384)`` block product in the search's dtype
-    (``block_dtype`` as for :func:`nearest_neighbors`: ``"auto"`` is float32 on the CPU above
-    :data:`AUTO_EXACT_MAX` texts), times 1.25 for the top-k and the shortlists.
+    r"""Estimated wall time of the ``"exact"`` search of ``means``: :math:`2 S N D` flops
+    (:math:`S` texts searched, ``n_searched``, default all :math:`N`: each is multiplied by
+    every mean, those not searched masked) at the rate of one timed ``rows x min(N, 16384)``
+    block product in the search's dtype (``block_dtype`` as for :func:`nearest_neighbors`:
+    ``"auto"`` is float32 on the CPU above :data:`AUTO_EXACT_MAX` searched texts), times 1.25
+    for the top-k and the shortlists.
 
     Examples
     --------
@@ -476,8 +482,9 @@ def exact_search_seconds(
     True
     """
     n, dim = means.shape
+    searched = n if n_searched is None else int(n_searched)
     dev = resolve_device(device)
-    dtype = torch.float32 if _float32_blocks(dev, block_dtype, n) else torch.float64
+    dtype = torch.float32 if _float32_blocks(dev, block_dtype, searched) else torch.float64
     cols = min(n, 16384)  # a 64 MB product in float32: the timing's memory does not grow with N
     a = torch.as_tensor(np.asarray(means[:rows]), device=dev).to(dtype)
     b = torch.as_tensor(np.asarray(means[:cols]), device=dev).to(dtype)
@@ -489,16 +496,20 @@ def exact_search_seconds(
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     rate = 2.0 * len(a) * cols * dim / max(time.perf_counter() - t0, 1e-9)
-    return 1.25 * 2.0 * n * n * dim / rate
+    return 1.25 * 2.0 * searched * n * dim / rate
 
 
 def auto_method(
-    means: np.ndarray, device: str | torch.device | None = None, block_dtype: str = "auto"
+    means: np.ndarray,
+    device: str | torch.device | None = None,
+    block_dtype: str = "auto",
+    n_searched: int | None = None,
 ) -> tuple[str, float]:
-    """What ``method="auto"`` runs on these means, and the exact search's estimated seconds
-    (:func:`exact_search_seconds`): ``"exact"`` when it fits :data:`AUTO_EXACT_SECONDS` or on
-    a GPU, else ``"hnsw"`` where faiss is installed."""
-    estimate = exact_search_seconds(means, device, block_dtype=block_dtype)
+    """What ``method="auto"`` runs on these means (``n_searched`` of them searched, default
+    all), and the exact search's estimated seconds (:func:`exact_search_seconds`): ``"exact"``
+    when it fits :data:`AUTO_EXACT_SECONDS` or on a GPU, else ``"hnsw"`` where faiss is
+    installed."""
+    estimate = exact_search_seconds(means, device, block_dtype=block_dtype, n_searched=n_searched)
     if estimate <= AUTO_EXACT_SECONDS or resolve_device(device).type == "cuda":
         return AUTO_METHOD, estimate
     try:
@@ -568,14 +579,16 @@ def nearest_neighbors(
         Seed of that sample.
     searched : numpy.ndarray of int, optional
         The texts searched, increasing indices into ``means`` (default all): the others are
-        nobody's neighbour and get none. The results are those of searching
+        nobody's neighbour and get none. The neighbours and cosines are those of searching
         ``means[searched]`` (rows and neighbours numbered within ``searched``), without
-        that copy of the means.
+        that copy of the means; ``"exact"`` still multiplies each searched text by every mean
+        (those not searched masked), and its estimate counts that work. Every mean must be
+        finite.
 
     Returns
     -------
     indices : numpy.ndarray of int64, shape (N, k)
-        Neighbours of each text, by descending cosine, ties by lower index.
+        Neighbours of each text searched, by descending cosine, ties by lower index.
     cosines : numpy.ndarray of float64, shape (N, k)
         Their reference cosines (:func:`pair_cosines`).
     info : dict
@@ -610,11 +623,11 @@ def nearest_neighbors(
         raise ValueError(f"margin must be a non-negative integer, got {margin!r}")
     margin = max(k, 8) if margin is None else int(margin)
     dev = resolve_device(device)
-    f32 = _float32_blocks(dev, block_dtype, n)
+    f32 = _float32_blocks(dev, block_dtype, n_searched)
     dtype = torch.float32 if f32 else torch.float64
     info: dict[str, Any] = {}
     if method == "auto":
-        method, estimate = auto_method(arr, dev, block_dtype)
+        method, estimate = auto_method(arr, dev, block_dtype, n_searched)
         info["auto"] = {"estimated_exact_s": round(estimate, 1), "limit_s": AUTO_EXACT_SECONDS}
     info.update(method=method, k=k, exact=method != "hnsw")
     queries = np.arange(n, dtype=np.int64) if among is None else among

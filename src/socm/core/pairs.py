@@ -628,7 +628,7 @@ def _check_pairs(pairs: Any, n: int) -> np.ndarray:
             f"pairs[{r}] = ({int(arr[r, 0])}, {int(arr[r, 1])}) is out of range for {n} texts "
             f"({bad.size} such pair{'s' if bad.size > 1 else ''})"
         )
-    return arr.astype(np.int64, copy=False)
+    return arr.astype(np.int64)  # a copy: results never share memory with the caller's pairs
 
 
 def pairwise(

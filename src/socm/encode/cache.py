@@ -501,7 +501,8 @@ class EmbeddingCache:
         self.put_many([(key, array, dtype)])
 
     def put_many(self, items: Iterable[tuple]) -> None:
-        """Append entries ``(key, array[, dtype])`` in one shard write and one index write.
+        """Append entries ``(key, array[, dtype])``: shard writes of about :data:`WRITE_BYTES`,
+        then one index write (the index names only bytes already written).
 
         ``dtype`` is ``"<f4"`` (default), ``"<f2"`` or ``"<f8"``; the array is converted to
         it. A key stored again supersedes its earlier entry.
