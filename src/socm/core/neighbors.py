@@ -578,12 +578,10 @@ def nearest_neighbors(
     seed : int
         Seed of that sample.
     searched : numpy.ndarray of int, optional
-        The texts searched, increasing indices into ``means`` (default all): the others are
-        nobody's neighbour and get none. The neighbours and cosines are those of searching
-        ``means[searched]`` (rows and neighbours numbered within ``searched``), without
-        that copy of the means; ``"exact"`` still multiplies each searched text by every mean
-        (those not searched masked), and its estimate counts that work. Every mean must be
-        finite.
+        The texts searched, increasing indices into ``means`` (default all; every mean must
+        be finite): the neighbours and cosines of searching ``means[searched]`` (numbered
+        within it) without that copy; ``"exact"`` multiplies each searched text by every
+        mean (the others masked), and its estimate counts that work.
 
     Returns
     -------
