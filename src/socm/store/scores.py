@@ -153,14 +153,16 @@ def scored_in_windows(
         part_pairs = pairs[sel]
         digest = _digest(part_pairs)
         path = Path(folder) / f"{key}-{window}-{w:06d}.npz"
-        got = _load(path, schema, len(part_pairs), digest)
+        got = _load(path, schema, len(part_pairs), digest)  # the schema's dtypes
         if got is None:
-            got = score(part_pairs).columns
-            _save(path, {c.name: np.asarray(got[c.name]) for c in schema}, digest)
+            scored = score(part_pairs).columns
+            got = {c.name: np.asarray(scored[c.name], dtype=c.dtype) for c in schema}
+            del scored
+            _save(path, got, digest)
         else:
             reused += 1
         if cols is None:
-            cols = {c.name: np.asarray(got[c.name], dtype=c.dtype) for c in schema}
+            cols = got
         else:
             for name, col in cols.items():
                 col[sel] = got[name]
